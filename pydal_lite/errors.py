@@ -1,0 +1,45 @@
+"""Exceptions raised by pydal_lite; all derive from PydalError."""
+
+from __future__ import annotations
+
+
+class PydalError(Exception):
+    """Base class of every error pydal_lite raises itself."""
+
+
+class ConfigurationError(PydalError):
+    """Settings are missing or contradict each other."""
+
+
+class InvalidInput(PydalError, ValueError):
+    """A caller passed a value the operation refuses before touching the database."""
+
+
+class NotFound(PydalError, LookupError):
+    """A row the operation needs does not exist."""
+
+
+class MigrationError(PydalError):
+    """A migration could not be parsed, planned or applied."""
+
+
+class MigrationFileError(MigrationError):
+    """A file in schema/ does not follow the migration file format."""
+
+
+class DriftError(MigrationError):
+    """Applied migrations no longer match the files (changed checksum or missing file)."""
+
+
+class MigrationFailed(MigrationError):
+    """A statement of a migration failed on the server; the file's changes were rolled back."""
+
+    def __init__(self, message: str, *, version: str, path: str, line: int | None) -> None:
+        super().__init__(message)
+        self.version = version
+        self.path = path
+        self.line = line
+
+
+class EmbeddedServerError(PydalError):
+    """The embedded PostgreSQL server could not be started."""

@@ -1,0 +1,69 @@
+"""The migration runner: apply, roll back and inspect schema/ on a database.
+
+Python API (each opens its own autocommit connection and holds the advisory lock)::
+
+    from pydal_lite import migrate
+    migrate.up(dsn)                 # -> list of applied Migration
+    migrate.down(dsn, steps=1)      # -> list of rolled-back Migration
+    migrate.status(dsn)             # -> list of VersionStatus
+    migrate.history(dsn)            # -> list of HistoryEvent
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .connect import connect
+from .files import Migration, load_dir, parse_file, split_statements
+from .runner import HistoryEvent, Migrator, Options, VersionStatus
+
+__all__ = [
+    "HistoryEvent",
+    "Migration",
+    "Migrator",
+    "Options",
+    "VersionStatus",
+    "connect",
+    "down",
+    "history",
+    "load_dir",
+    "parse_file",
+    "split_statements",
+    "status",
+    "up",
+]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _options(kwargs: dict[str, Any]) -> Options:
+    kwargs.setdefault("out", _quiet)
+    return Options(**kwargs)
+
+
+def up(dsn: str, *, target: str | None = None, **options: Any) -> list[Migration]:
+    """Apply pending migrations up to ``target`` (all by default)."""
+    with connect(dsn) as conn:
+        return Migrator(conn, _options(options)).up(target)
+
+
+def down(
+    dsn: str, *, steps: int | None = None, target: str | None = None, **options: Any
+) -> list[Migration]:
+    """Roll back ``steps`` migrations (default 1), or all above ``target``."""
+    with connect(dsn) as conn:
+        return Migrator(conn, _options(options)).down(steps=steps, target=target)
+
+
+def status(dsn: str, **options: Any) -> list[VersionStatus]:
+    """Every version known to the files or the database, with its state."""
+    with connect(dsn) as conn:
+        return Migrator(conn, _options(options)).status()
+
+
+def history(dsn: str, **options: Any) -> list[HistoryEvent]:
+    """Every recorded up, down and accept event, oldest first."""
+    with connect(dsn) as conn:
+        return Migrator(conn, _options(options)).history()

@@ -1,0 +1,35 @@
+"""Open the runner's connection, waiting for the server if asked to."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+
+from ..dsn import describe, redact
+
+APPLICATION_NAME = "pydal_lite.migrate"
+
+
+def connect(
+    dsn: str, *, wait: float = 0.0, connect_timeout: float = 10.0
+) -> psycopg.Connection[Any]:
+    """An autocommit connection; retry for up to ``wait`` seconds while the server is not up."""
+    deadline = time.monotonic() + wait
+    delay = 0.2
+    while True:
+        try:
+            return psycopg.connect(
+                dsn,
+                autocommit=True,
+                application_name=APPLICATION_NAME,
+                connect_timeout=max(1, round(connect_timeout)),
+            )
+        except psycopg.OperationalError as exc:
+            if time.monotonic() + delay > deadline:
+                raise psycopg.OperationalError(
+                    f"cannot connect to {describe(dsn)}: {redact(str(exc)).strip()}"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
