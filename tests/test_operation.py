@@ -1,0 +1,75 @@
+"""Operations: one generator, run on sync and async connections, in one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from pydal_lite import InvalidInput, aqueries, queries
+from pydal_lite.connection import AsyncConnection, Connection
+from pydal_lite.operation import CopyIn, Steps, operation, q
+
+
+@operation
+def _info_and_extensions() -> Steps[dict[str, Any]]:
+    info = yield q.server.get_server_info()
+    exts = yield q.server.list_extensions()
+    version = yield q.server.get_schema_version()
+    return {"info": info, "extensions": [e["name"] for e in exts], "version": version}
+
+
+@operation
+def _copy_then_fail(fail: bool) -> Steps[int]:
+    count = yield CopyIn("copy op_probe (n) from stdin", [(1,), (2,), (3,)])
+    if fail:
+        raise InvalidInput("asked to fail after the copy")
+    return int(count)
+
+
+def test_sync_operation_returns_results(conn: Connection) -> None:
+    out = _info_and_extensions(conn)
+    assert out["version"] == "0001" or out["version"] >= "0001"
+    assert out["info"]["version_num"] >= 140000
+    assert isinstance(out["extensions"], list)
+
+
+async def test_async_operation_gives_same_results(aconn: AsyncConnection, dsn: str) -> None:
+    out = await _info_and_extensions(aconn)
+    with psycopg.connect(dsn) as c:
+        sync = _info_and_extensions(c)
+    assert out["version"] == sync["version"]
+    assert out["extensions"] == sync["extensions"]
+
+
+def test_failure_rolls_back_the_whole_operation(conn: Connection) -> None:
+    conn.execute("create table op_probe (n int)")
+    conn.commit()
+    with pytest.raises(InvalidInput, match="asked to fail"):
+        _copy_then_fail(conn, True)
+    assert conn.execute("select count(*) as n from op_probe").fetchone() == {"n": 0}
+    assert _copy_then_fail(conn, False) == 3
+    assert conn.execute("select count(*) as n from op_probe").fetchone() == {"n": 3}
+
+
+def test_unknown_parameter_is_named(conn: Connection) -> None:
+    @operation
+    def bad() -> Steps[None]:
+        yield q.server.get_server_info(nope=1)
+
+    with pytest.raises(InvalidInput, match=r"unknown parameters \['nope'\]"):
+        bad(conn)
+
+
+def test_query_sql_carries_its_name_tag_in_pg_stat_activity(conn: Connection) -> None:
+    assert queries.server.get_server_info.sql.startswith("/* pydal_lite:server.get_server_info */")
+    row = conn.execute("select query from pg_stat_activity where pid = pg_backend_pid()").fetchone()
+    assert row is not None
+
+
+async def test_async_queries_fix_aiosql_pitfalls(aconn: AsyncConnection) -> None:
+    version = await aqueries.server.get_schema_version(aconn)
+    assert version is not None  # aiosql's async $ would raise KeyError on dict rows
+    rows = [r async for r in aqueries.server.list_extensions(aconn)]
+    assert all("name" in r for r in rows)
