@@ -284,7 +284,7 @@ def test_eight_concurrent_runners_apply_each_version_once(empty_dsn: str, tmp_sc
         subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(8)
     ]
-    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     assert [rc for _, _, rc in results] == [0] * 8, [err for _, err, _ in results]
     ups = [(e.version, e.direction) for e in migrate.history(empty_dsn)]
     assert sorted(ups) == [("0001", "up"), ("0002", "up")]
