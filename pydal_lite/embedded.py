@@ -79,3 +79,11 @@ def bin_dir_for(dsn: str) -> Path | None:
         if server.get_uri() == dsn:
             return Path(POSTGRES_BIN_PATH)
     return None
+
+
+def stop(datadir: Path) -> None:
+    """Stop the server this process started or reused in ``datadir``."""
+    server = _servers.pop(datadir.expanduser().resolve(), None)
+    if server is not None:
+        server.cleanup_mode = "stop"
+        server.cleanup()

@@ -27,9 +27,10 @@ def connect(
                 connect_timeout=max(1, round(connect_timeout)),
             )
         except psycopg.OperationalError as exc:
-            if time.monotonic() + delay > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise psycopg.OperationalError(
                     f"cannot connect to {describe(dsn)}: {redact(str(exc)).strip()}"
                 ) from None
-            time.sleep(delay)
+            time.sleep(min(delay, remaining))
             delay = min(delay * 2, 2.0)
