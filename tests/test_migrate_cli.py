@@ -45,7 +45,7 @@ def test_up_prints_the_status_table(
     code, out, _ = run(capsys, "--dsn", empty_dsn, "--schema-dir", str(tmp_schema))
     assert code == 0
     assert "applied 0001_bootstrap" in out and "applied 0002_create_a" in out
-    header = [line for line in out.splitlines() if line.startswith("version")][0]
+    header = next(line for line in out.splitlines() if line.startswith("version"))
     assert header.split() == ["version", "name", "state", "applied_at", "duration"]
     assert any(line.split()[:3] == ["0002", "create_a", "applied"] for line in out.splitlines())
 
