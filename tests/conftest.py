@@ -169,6 +169,19 @@ def template_db(server: Server) -> Iterator[str]:
     dsn = create_database(name)
     try:
         migrate.up(dsn)
+        # Clones need a template nobody is connected to; TimescaleDB's scheduler
+        # reconnects to every database that has the extension, so lock it out.
+        with _admin() as conn:
+            conn.execute(
+                sql.SQL("alter database {} with allow_connections false").format(
+                    sql.Identifier(name)
+                )
+            )
+            conn.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity"
+                " where datname = %s and pid <> pg_backend_pid()",
+                (name,),
+            )
         yield name
     finally:
         drop_database(name)
