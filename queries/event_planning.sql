@@ -62,7 +62,7 @@ returning
 -- name: list_vendors(service_type, city, limit)
 -- Active vendors of one service type in one city (case-insensitive), best rated first
 -- (unrated last), then by name; at most :limit rows.
--- Served by vendors_service_type_location_city_rating_idx (partial, where is_active).
+-- Served by vendors_service_type_location_city_rating_name_idx (partial, where is_active).
 select
     id,
     name,

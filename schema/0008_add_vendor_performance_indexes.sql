@@ -14,18 +14,18 @@
 --
 -- Served queries (queries/event_planning.sql):
 --   list_vendors: active vendors of one service type in one city, best rated first
---     -> vendors_service_type_location_city_rating_idx (partial: is_active only; the
---        expression lower(location_city) makes the city match case-insensitive; rating
---        desc nulls last gives the order without a sort)
+--     -> vendors_service_type_location_city_rating_name_idx (partial: is_active only; the
+--        expression lower(location_city) makes the city match case-insensitive;
+--        rating desc nulls last, name give the query's order without a sort)
 --   get_vendor_by_name: case-insensitive exact name lookup
 --     -> vendors_name_idx on lower(name)
 
 -- migrate:up transaction:false
-create index concurrently vendors_service_type_location_city_rating_idx
-    on vendors (service_type, lower(location_city), rating desc nulls last)
+create index concurrently vendors_service_type_location_city_rating_name_idx
+    on vendors (service_type, lower(location_city), rating desc nulls last, name)
     where is_active;
 
-comment on index vendors_service_type_location_city_rating_idx is
+comment on index vendors_service_type_location_city_rating_name_idx is
     'list_vendors: active vendors by service type and city (lower), best rated first';
 
 create index concurrently vendors_name_idx
@@ -36,4 +36,4 @@ comment on index vendors_name_idx is
 
 -- migrate:down transaction:false
 drop index concurrently vendors_name_idx;
-drop index concurrently vendors_service_type_location_city_rating_idx;
+drop index concurrently vendors_service_type_location_city_rating_name_idx;

@@ -1,22 +1,21 @@
-"""Migration 0007 builds langgraph-checkpoint-postgres' schema; its real PostgresSaver runs on it."""
+"""Migration 0007 builds langgraph-checkpoint-postgres' schema; its PostgresSaver runs on it.
+
+The package is imported, not importorskip'ed: it is pinned in the test extra, and a run
+without it must fail rather than quietly skip the schema check.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import psycopg
-import pytest
+from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.postgres.base import MIGRATIONS
 from psycopg.rows import dict_row, tuple_row
 
 from pydal_lite.connection import Connection
-
-postgres_saver = pytest.importorskip(
-    "langgraph.checkpoint.postgres", reason="langgraph-checkpoint-postgres (test extra)"
-)
-from langgraph.checkpoint.base import empty_checkpoint  # noqa: E402
-from langgraph.checkpoint.postgres import PostgresSaver  # noqa: E402
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver  # noqa: E402
-from langgraph.checkpoint.postgres.base import MIGRATIONS  # noqa: E402
 
 TABLES = ("checkpoint_migrations", "checkpoints", "checkpoint_blobs", "checkpoint_writes")
 PINNED_VERSION = "3.2.0"  # pyproject.toml, test extra; schema/0007 records v = 0..9
@@ -101,7 +100,9 @@ def test_setup_finds_nothing_to_do_and_saver_round_trips(dsn: str) -> None:
         cp = empty_checkpoint()
         cp["channel_values"] = {"plan": {"venue": "Hall A", "guests": 120}, "step_name": "intro"}
         cp["channel_versions"] = {"plan": 1, "step_name": 1}
-        saved = saver.put(config, cp, {"source": "input", "step": 1, "planner": "alice"}, {"plan": 1})
+        saved = saver.put(
+            config, cp, {"source": "input", "step": 1, "planner": "alice"}, {"plan": 1}
+        )
         saver.put_writes(saved, [("plan", {"venue": "Hall B"})], task_id="task-1", task_path="p")
 
         got = saver.get_tuple(saved)
