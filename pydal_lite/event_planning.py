@@ -150,6 +150,17 @@ def _check_batch_size(batch_size: Any) -> int:
     return batch_size
 
 
+def _check_encodable(rows: list[dict[str, Any]], key: str, doc: str) -> None:
+    # One json.dumps for the whole list (a fifth of an upsert's time when done per
+    # row); only on failure look for the row to name.
+    try:
+        json.dumps(rows, allow_nan=False)
+    except (TypeError, ValueError):
+        for row in rows:
+            _jsonb(row[doc], f"{doc} of {row[key]!r}")
+        raise
+
+
 def _task_rows(tasks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -165,8 +176,8 @@ def _task_rows(tasks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 raise InvalidInput(
                     f"{flag} of task {task_id!r} must be true or false, got {data[flag]!r}"
                 )
-        _jsonb(data, f"task_data of task {task_id!r}")
         rows.append({"task_id": task_id, "task_data": data})
+    _check_encodable(rows, "task_id", "task_data")
     return rows
 
 
@@ -180,8 +191,8 @@ def _conflict_rows(conflicts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
             raise InvalidInput(f"conflict_id {conflict_id!r} appears twice in one upsert")
         seen.add(conflict_id)
         data = _object(conflict.get("conflict_data"), f"conflict_data of {conflict_id!r}")
-        _jsonb(data, f"conflict_data of {conflict_id!r}")
         rows.append({"conflict_id": conflict_id, "conflict_data": data})
+    _check_encodable(rows, "conflict_id", "conflict_data")
     return rows
 
 

@@ -670,3 +670,20 @@ def test_summary_and_vendor_search_use_indexes(big: tuple[Connection, int]) -> N
     )
     assert "vendors_service_type_location_city_rating_name_idx" in names, nodes
     assert "Sort" not in nodes  # the index gives the order
+
+
+def test_vendor_indexes_are_built_concurrently_and_valid(conn: Connection) -> None:
+    from pydal_lite.resources import schema_dir
+
+    mig = migrate.parse_file(schema_dir() / "0008_add_vendor_performance_indexes.sql")
+    assert mig.down is not None
+    assert (mig.up.transaction, mig.down.transaction) == (False, False)
+    assert all("concurrently" in s.sql for s in mig.up.statements() if "create index" in s.sql)
+    rows = conn.execute(
+        "select indexrelid::regclass::text as name, indisvalid as valid from pg_index"
+        " where indrelid = 'vendors'::regclass and not indisprimary order by 1"
+    ).fetchall()
+    assert rows == [
+        {"name": "vendors_name_idx", "valid": True},
+        {"name": "vendors_service_type_location_city_rating_name_idx", "valid": True},
+    ]
