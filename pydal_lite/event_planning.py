@@ -155,10 +155,10 @@ def _check_encodable(rows: list[dict[str, Any]], key: str, doc: str) -> None:
     # row); only on failure look for the row to name.
     try:
         json.dumps(rows, allow_nan=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError) as exc:
         for row in rows:
             _jsonb(row[doc], f"{doc} of {row[key]!r}")
-        raise
+        raise InvalidInput(f"the {doc} documents cannot be encoded as JSON ({exc})") from None
 
 
 def _task_rows(tasks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
