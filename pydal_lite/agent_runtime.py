@@ -43,6 +43,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal, TypedDict
 
 from psycopg.types.json import Jsonb
@@ -232,16 +233,18 @@ class _Message:
     metadata: dict[str, Any] | None
     timestamp: datetime | None
 
-    @property
+    @cached_property
     def fingerprint(self) -> bytes:
         """The digest list_message_fingerprints computes on the server."""
         parts = (self.role, self.content, self.name, self.tool_call_id)
         return hashlib.sha256(b"".join(_digest(p) for p in parts)).digest()
 
     def same_as(self, stored: Mapping[str, Any]) -> bool:
-        return bytes(stored["fingerprint"]) == self.fingerprint and _canonical(
-            stored["tool_calls"]
-        ) == _canonical(self.tool_calls)
+        if bytes(stored["fingerprint"]) != self.fingerprint:
+            return False
+        if stored["tool_calls"] is None and self.tool_calls is None:
+            return True
+        return _canonical(stored["tool_calls"]) == _canonical(self.tool_calls)
 
     def row(self, seq: int) -> dict[str, Any]:
         row: dict[str, Any] = {"seq": seq, "role": self.role, "content": self.content}
