@@ -30,7 +30,15 @@ Decisions (the seed leaves them open):
   :class:`~pydal_lite.errors.NotFound` (the seed only logged it). ``agent_history`` is
   handled like messages (entries compared by from, to and reason).
 - Soft-deleted sessions are invisible to every read unless ``include_deleted=True``
-  where offered; ``restore_session`` makes them live again.
+  where offered; ``restore_session`` makes them live again (and stamps last_activity,
+  so the next cleanup does not delete them at once).
+- Reads: :func:`get_messages_paginated` (page numbers, the seed's) and
+  :func:`get_messages_after` (keyset on ``messages.seq``, cost independent of depth);
+  :func:`search_messages` is PostgreSQL full-text search ('simple' configuration, no
+  stemming, any language; the first 100,000 characters of each message are indexed).
+- Limits (also CHECK constraints): session_id, name, tool_call_id 1..255 characters,
+  agent names 1..100, content up to 1,000,000, switch reason up to 10,000; page sizes
+  and limits 1..1000.
 """
 
 from __future__ import annotations
@@ -211,6 +219,11 @@ def _on_mismatch(value: Any) -> OnMismatch:
     return value  # type: ignore[no-any-return]
 
 
+def _dumps(value: Any) -> str:
+    # Unescaped UTF-8 (values were checked by _text/_json): a third of the bytes for Cyrillic.
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
@@ -363,7 +376,7 @@ def save_session(
         raise InvalidInput(f"session {sid!r}: too many messages ({next_seq + len(tail)})")
     for start in range(0, len(tail), batch):
         rows = [m.row(next_seq + start + i) for i, m in enumerate(tail[start : start + batch])]
-        yield q.agent_runtime.insert_messages(session_db_id=db_id, rows=Jsonb(rows))
+        yield q.agent_runtime.insert_messages(session_db_id=db_id, rows=Jsonb(rows, dumps=_dumps))
     return {"session_id": sid, "kept": keep, "inserted": len(tail), "deleted": deleted}
 
 
@@ -638,7 +651,9 @@ def save_agent_context(
     tail = switches[keep:]
     if tail:
         rows = [s.row(i) for i, s in enumerate(tail)]
-        yield q.agent_runtime.insert_switches(context_db_id=ctx["id"], rows=Jsonb(rows))
+        yield q.agent_runtime.insert_switches(
+            context_db_id=ctx["id"], rows=Jsonb(rows, dumps=_dumps)
+        )
     return {"session_id": sid, "kept": keep, "inserted": len(tail), "deleted": deleted}
 
 
