@@ -84,6 +84,9 @@ _PLAN_ID_LEN: Final = 100
 _SUBTASK_ID_LEN: Final = 100
 _AGENT_LEN: Final = 50
 _ESTIMATE_LEN: Final = 50
+_FLOAT_KEYS: Final = frozenset(
+    {"total_duration_seconds", "avg_duration_seconds", "max_duration_seconds", "completion_ratio"}
+)
 _SUBTASK_KEYS: Final = frozenset(
     {"subtask_id", "sequence_number", "description", "agent", "estimated_time", "dependencies"}
 )
@@ -477,4 +480,9 @@ def get_plan_metrics(plan_id: str) -> Steps[dict[str, Any]]:
     out["by_status"] = {status: int(row[status]) for status in SUBTASK_STATUSES}
     out["total_subtasks"] = int(row["total_subtasks"])
     out["total_duration_seconds"] = float(row["total_duration_seconds"])
+    # jsonb numbers come back as int when whole; keep ratios and durations floats
+    out["per_agent"] = [
+        {k: float(v) if k in _FLOAT_KEYS and v is not None else v for k, v in agent.items()}
+        for agent in row["per_agent"]
+    ]
     return out

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pydal_lite import InvalidInput, NotFound, migrate
+from pydal_lite import InvalidInput, NotFound, migrate, queries
 from pydal_lite import pipeline_cache as pc
 from pydal_lite.connection import AsyncConnection, Connection, connect
 
@@ -103,6 +103,14 @@ def test_expired_entries_are_misses_and_purged(conn: Connection) -> None:
     assert revived["expires_at"] is None
     hit = pc.get_entry(conn, "import", INPUT)
     assert hit is not None and hit["result_data"] == {"events": 5}
+
+
+def test_list_oldest_entries_names_entries_without_data(conn: Connection) -> None:
+    first = pc.put_entry(conn, "import", {"n": 1}, 1)
+    pc.put_entry(conn, "enrich", {"n": 2}, 2)
+    rows = queries.pipeline_cache.list_oldest_entries(conn, limit=1)
+    assert [r["id"] for r in rows] == [first["id"]] and "result_data" not in rows[0]
+    conn.commit()
 
 
 def test_invalidate_entry_and_stage(conn: Connection) -> None:

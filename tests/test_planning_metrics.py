@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pydal_lite import InvalidInput, NotFound, migrate, operation
+from pydal_lite import InvalidInput, NotFound, migrate, operation, queries
 from pydal_lite import planning_metrics as pm
 from pydal_lite.connection import AsyncConnection, Connection, connect
 
@@ -445,9 +445,20 @@ def test_deleting_a_run_cascades_to_plan_and_subtasks(conn: Connection) -> None:
     assert pm.delete_task_execution(conn, plan["task_execution_id"]) is False
 
 
+def test_named_queries_by_run_and_by_agent(conn: Connection) -> None:
+    plan = _new_plan(conn)
+    by_run = queries.planning_metrics.get_plan_by_task_execution(
+        conn, task_execution_id=plan["task_execution_id"]
+    )
+    assert by_run["id"] == plan["id"]
+    writer = queries.planning_metrics.list_subtasks_by_agent(conn, agent="writer", limit=10)
+    assert sorted(r["subtask_id"] for r in writer) == ["s2", "s3"]
+    conn.commit()
+
+
 def test_deleting_a_plan_cascades_to_its_subtasks(conn: Connection) -> None:
     plan = _new_plan(conn)
-    conn.execute("delete from poc_execution_plans where id = %s", (plan["id"],))
+    assert queries.planning_metrics.delete_plan(conn, plan_id=plan["id"]) == 1
     conn.commit()
     assert _count(conn, "poc_subtask_executions") == 0
     assert _count(conn, "poc_task_executions") == 1
