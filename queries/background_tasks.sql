@@ -70,7 +70,7 @@ where task_id = :task_id::uuid;
 -- :worker: running, claimed_by = worker, started_at = heartbeat_at = now(), attempts
 -- + 1. Rows locked by another claimer are skipped (for update skip locked), so
 -- concurrent workers never take the same task or wait on each other. Returns the task,
--- or nothing when none is pending. Served by background_tasks_status_created_at_idx.
+-- or nothing when none is pending. Served by background_tasks_status_created_at_id_idx.
 with next_task as (
     select id
     from background_tasks
@@ -266,7 +266,7 @@ returning
 
 -- name: list_tasks_by_session(user_session, status, limit)
 -- A user session's tasks (only those with :status, or all when null), newest first, at
--- most :limit. Served by background_tasks_user_session_created_at_idx (backward scan).
+-- most :limit. Served by background_tasks_user_session_created_at_id_idx (backward scan).
 select
     task_id,
     user_session,
@@ -296,7 +296,7 @@ limit :limit::bigint;
 -- name: list_recent_tasks(limit)
 -- The newest tasks of all sessions, at most :limit, without their data (task_id,
 -- user_session, task_type, status, progress, current_stage, timestamps, claimed_by).
--- Served by background_tasks_created_at_idx (backward scan).
+-- Served by background_tasks_created_at_id_idx (backward scan).
 select
     task_id,
     user_session,
@@ -314,7 +314,7 @@ limit :limit::bigint;
 
 -- name: count_tasks_by_status()
 -- One row per status present: status and how many tasks have it. Served by
--- background_tasks_status_created_at_idx (leading column status).
+-- background_tasks_status_created_at_id_idx (leading column status).
 select
     status,
     count(*) as tasks
@@ -328,7 +328,7 @@ order by status;
 -- when they have already been claimed :max_attempts times. Returns one row per task
 -- changed: task_id, status (the new one), previous worker (claimed_by) and attempts.
 -- Locked rows (a worker is updating them right now) are skipped: that worker is alive.
--- Served by background_tasks_status_created_at_idx (status = 'running').
+-- Served by background_tasks_status_created_at_id_idx (status = 'running').
 with stale as (
     select id, claimed_by
     from background_tasks
@@ -363,7 +363,7 @@ returning
 -- name: purge_finished_tasks(older_than_seconds)!
 -- Deletes completed, failed and cancelled tasks that finished more than
 -- :older_than_seconds ago; returns the row count. Served by
--- background_tasks_status_created_at_idx (the three finished statuses).
+-- background_tasks_status_created_at_id_idx (the three finished statuses).
 delete from background_tasks
 where status in ('completed', 'failed', 'cancelled')
     and completed_at < now() - make_interval(secs => :older_than_seconds::double precision);

@@ -90,7 +90,7 @@ order by stage;
 
 -- name: list_oldest_entries(limit)
 -- At most :limit entries (live or expired), oldest first, without their data: id,
--- stage, input_hash and timestamps. Served by pipeline_cache_created_at_idx.
+-- stage, input_hash and timestamps. Served by pipeline_cache_created_at_id_idx.
 select
     id,
     stage,

@@ -50,9 +50,10 @@ comment on column pipeline_cache.expires_at is
 create index pipeline_cache_input_hash_idx
     on pipeline_cache (input_hash);
 
--- The seed's created_at index: oldest entries first (list_oldest_entries).
-create index pipeline_cache_created_at_idx
-    on pipeline_cache (created_at);
+-- The seed's created_at index, with id (the tie-break): oldest entries first
+-- (list_oldest_entries).
+create index pipeline_cache_created_at_id_idx
+    on pipeline_cache (created_at, id);
 
 -- The seed's expires_at index, partial: only entries that can expire
 -- (purge_expired_entries).

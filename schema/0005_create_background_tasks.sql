@@ -94,19 +94,21 @@ comment on column background_tasks.heartbeat_at is
 comment on column background_tasks.attempts is
     'How many times the task has been claimed (reclaimed tasks count again)';
 
--- The seed's user_session index, with created_at so a session's tasks come back
--- newest first from the index (list_tasks_by_session).
-create index background_tasks_user_session_created_at_idx
-    on background_tasks (user_session, created_at);
+-- The seed's user_session index, with created_at and id (the tie-break) so a session's
+-- tasks come back newest first straight from the index (list_tasks_by_session).
+create index background_tasks_user_session_created_at_id_idx
+    on background_tasks (user_session, created_at, id);
 
--- The seed's status index, with created_at: claim_next_task (pending, oldest first),
--- reclaim_stale_tasks (running) and purge_finished_tasks (finished statuses).
-create index background_tasks_status_created_at_idx
-    on background_tasks (status, created_at);
+-- The seed's status index, with created_at and id: claim_next_task reads the oldest
+-- pending task as the first index entry (no sort, however long the queue);
+-- reclaim_stale_tasks (running) and purge_finished_tasks (finished statuses) use its
+-- leading column.
+create index background_tasks_status_created_at_id_idx
+    on background_tasks (status, created_at, id);
 
--- The seed's created_at index: all tasks by age (list_recent_tasks).
-create index background_tasks_created_at_idx
-    on background_tasks (created_at);
+-- The seed's created_at index, with id: all tasks by age (list_recent_tasks).
+create index background_tasks_created_at_id_idx
+    on background_tasks (created_at, id);
 
 -- migrate:down
 drop table background_tasks;

@@ -414,9 +414,9 @@ def test_migration_0005_down_then_up(dsn: str) -> None:
     assert {r["name"] for r in before if r["kind"] == "index"} == {
         "background_tasks_pkey",
         "background_tasks_task_id_key",
-        "background_tasks_user_session_created_at_idx",
-        "background_tasks_status_created_at_idx",
-        "background_tasks_created_at_idx",
+        "background_tasks_user_session_created_at_id_idx",
+        "background_tasks_status_created_at_id_idx",
+        "background_tasks_created_at_id_idx",
     }
     migrate.down(dsn, target=_below(dsn, "0005"))
     assert not _exists(dsn, "background_tasks")

@@ -292,7 +292,7 @@ def test_migration_0004_down_then_up(dsn: str) -> None:
     assert {i["indexname"] for i in before["indexes"]} >= {
         "pipeline_cache_stage_input_hash_key",
         "pipeline_cache_input_hash_idx",
-        "pipeline_cache_created_at_idx",
+        "pipeline_cache_created_at_id_idx",
         "pipeline_cache_expires_at_idx",
         "user_sessions_session_id_key",
     }
