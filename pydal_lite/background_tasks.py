@@ -183,6 +183,8 @@ def claim_next_task(
     pending. Safe with many concurrent workers (``FOR UPDATE SKIP LOCKED``).
     """
     _worker(worker)
+    if isinstance(task_types, str):
+        raise InvalidInput(f"task_types must be a list of task types, got {task_types!r}")
     types = None if task_types is None else [_task_type(t) for t in task_types]
     if types is not None and not types:
         raise InvalidInput("task_types must not be empty (use None for any type)")

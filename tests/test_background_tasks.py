@@ -72,6 +72,8 @@ def test_claim_can_be_limited_to_task_types(conn: Connection) -> None:
     assert bt.claim_next_task(conn, "w1", task_types=["report"]) is None
     with pytest.raises(InvalidInput, match="task_types must not be empty"):
         bt.claim_next_task(conn, "w1", task_types=[])
+    with pytest.raises(InvalidInput, match="task_types must be a list of task types, got 'report'"):
+        bt.claim_next_task(conn, "w1", task_types="report")
 
 
 # --- worker side -------------------------------------------------------------------
