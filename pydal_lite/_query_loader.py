@@ -11,6 +11,7 @@ from typing import Any
 import aiosql
 from aiosql.adapters.apyformat import AsyncPyFormatAdapter
 from aiosql.adapters.pyformat import PyFormatAdapter, _replacer
+from aiosql.types import SQLOperationType
 from aiosql.utils import VAR_REF
 
 from .resources import queries_dir
@@ -23,10 +24,11 @@ def tag(namespace: str, query_name: str) -> str:
     return f"/* pydal_lite:{namespace}.{query_name} */"
 
 
-def process_sql(namespace: str, query_name: str, sql: str) -> str:
+def process_sql(namespace: str, query_name: str, sql: str, *, script: bool = False) -> str:
     # Query files are plain SQL a DBA can paste into psql, so a literal % is
-    # written once there; psycopg's pyformat needs it doubled.
-    body = VAR_REF.sub(_replacer, sql.replace("%", "%%"))
+    # written once there; psycopg's pyformat needs it doubled, except in scripts
+    # (# queries), which aiosql sends without parameters.
+    body = sql if script else VAR_REF.sub(_replacer, sql.replace("%", "%%"))
     return f"{tag(namespace, query_name)}\n{body}"
 
 
@@ -38,7 +40,9 @@ class SyncAdapter(PyFormatAdapter):  # type: ignore[misc]
         self.namespace = namespace
 
     def process_sql(self, query_name: str, op_type: Any, sql: str) -> str:
-        return process_sql(self.namespace, query_name, sql)
+        return process_sql(
+            self.namespace, query_name, sql, script=op_type == SQLOperationType.SCRIPT
+        )
 
     def select(
         self, conn: Any, query_name: str, sql: str, parameters: Any, record_class: Any = None
@@ -61,7 +65,9 @@ class AsyncAdapter(AsyncPyFormatAdapter):  # type: ignore[misc]
         self.namespace = namespace
 
     def process_sql(self, query_name: str, op_type: Any, sql: str) -> str:
-        return process_sql(self.namespace, query_name, sql)
+        return process_sql(
+            self.namespace, query_name, sql, script=op_type == SQLOperationType.SCRIPT
+        )
 
     async def select_value(self, conn: Any, query_name: str, sql: str, parameters: Any) -> Any:
         async with conn.cursor() as cur:

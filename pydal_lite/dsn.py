@@ -31,7 +31,7 @@ def describe(dsn: str) -> str:
     try:
         params = conninfo_to_dict(dsn)
     except Exception:
-        return redact(dsn)
+        return "<unparsable connection string>"
     host = str(params.get("host") or os.environ.get("PGHOST") or "localhost")
     port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
     user = str(params.get("user") or os.environ.get("PGUSER") or "")

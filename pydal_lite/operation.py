@@ -15,7 +15,8 @@ runner, so the logic and the SQL exist once::
 Results per aiosql suffix: none -> list of rows, ``^`` -> row or None, ``$`` -> value
 or None, ``!`` -> row count, ``<!`` -> row (all its columns) or None, ``*!`` -> total row
 count, ``#`` -> status message. Rows are dicts. An error from the server is thrown
-into the generator (so it may translate it) and, if not handled, rolls back.
+into the generator (so it may translate it into a clearer error) and rolls back;
+the transaction is aborted then, so the generator cannot go on with more steps.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from typing import Any, Generic, TypeVar, overload
 
 import psycopg
 from aiosql.types import SQLOperationType
+from psycopg import pq
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from typing_extensions import LiteralString, ParamSpec
 
 from ._query_loader import PARAM
-from .errors import InvalidInput
+from .errors import InvalidInput, PydalError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -162,6 +164,16 @@ async def arun_step(conn: psycopg.AsyncConnection[Any], step: Step) -> Any:
         return _result(p.op, cur, await cur.fetchall() if _returns_rows(p.op) else None)
 
 
+def _refuse_after_error(status: pq.TransactionStatus, exc: psycopg.Error) -> None:
+    # The generator caught a server error and asked for another step, but the
+    # transaction is aborted: every further statement would fail with a less clear error.
+    if status == pq.TransactionStatus.INERROR:
+        raise PydalError(
+            "an operation cannot run more steps after a server error in its transaction; "
+            "translate the error and raise instead"
+        ) from exc
+
+
 class Operation(Generic[P, R]):
     """A domain operation; call it with a sync or an async connection first."""
 
@@ -194,10 +206,13 @@ class Operation(Generic[P, R]):
                         result = run_step(conn, step)
                     except psycopg.Error as exc:
                         step = gen.throw(exc)
+                        _refuse_after_error(conn.info.transaction_status, exc)
                     else:
                         step = gen.send(result)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
+            finally:
+                gen.close()
 
     @staticmethod
     async def _run_async(conn: psycopg.AsyncConnection[Any], gen: Steps[R]) -> R:
@@ -209,10 +224,13 @@ class Operation(Generic[P, R]):
                         result = await arun_step(conn, step)
                     except psycopg.Error as exc:
                         step = gen.throw(exc)
+                        _refuse_after_error(conn.info.transaction_status, exc)
                     else:
                         step = gen.send(result)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
+            finally:
+                gen.close()
 
 
 def operation(fn: Callable[P, Steps[R]]) -> Operation[P, R]:

@@ -13,6 +13,7 @@ TEMPLATE`` clone (about 50-100 ms), so tests may commit and open several connect
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -103,8 +104,14 @@ def get_server() -> Server:
     else:
         from pydal_lite import embedded
 
-        datadir = Path(tempfile.mkdtemp(prefix="pydal_test_pg_")) / "data"
-        server = Server(embedded.start(datadir, keep_running=False).dsn, "embedded")
+        root = Path(tempfile.mkdtemp(prefix="pydal_test_pg_"))
+        server = Server(embedded.start(root / "data", keep_running=False).dsn, "embedded")
+
+        def remove() -> None:
+            embedded.stop(root / "data")
+            shutil.rmtree(root, ignore_errors=True)
+
+        _cleanup.append(remove)
     _probe(server)
     _server = server
     return server

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import psycopg
@@ -291,3 +292,94 @@ def test_eight_concurrent_runners_apply_each_version_once(empty_dsn: str, tmp_sc
     applied_by = [out for out, _, _ in results if "applied 0002_create_slow" in out]
     assert len(applied_by) == 1
     assert sum("nothing to apply" in out for out, _, _ in results) == 7
+
+
+def test_eight_concurrent_runners_on_the_shipped_schema(empty_dsn: str) -> None:
+    # schema/ holds CREATE INDEX CONCURRENTLY (0008): a runner blocked inside
+    # pg_advisory_lock() would hold a snapshot that index build waits for forever.
+    cmd = [sys.executable, "-m", "pydal_lite.migrate", "--dsn", empty_dsn, "up"]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(8)
+    ]
+    results = [(*p.communicate(timeout=300), p.returncode) for p in procs]
+    assert [rc for _, _, rc in results] == [0] * 8, [err for _, err, _ in results]
+    ups = [e.version for e in migrate.history(empty_dsn) if e.direction == "up"]
+    assert sorted(ups) == [m.version for m in migrate.load_dir(schema_dir())]
+    with psycopg.connect(empty_dsn) as conn:
+        invalid = conn.execute("select count(*) from pg_index where not indisvalid").fetchone()
+    assert invalid == (0,)
+
+
+def test_no_transaction_part_waits_for_locks_instead_of_timing_out(
+    empty_dsn: str, tmp_schema: Path
+) -> None:
+    write(tmp_schema, "0002_create_t.sql", "-- migrate:up\ncreate table t (id int);\n")
+    migrate.up(empty_dsn, schema_dir=tmp_schema)
+    write(
+        tmp_schema,
+        "0003_add_t_index.sql",
+        "-- migrate:up transaction:false\ncreate index concurrently t_id_idx on t (id);\n",
+    )
+    with psycopg.connect(empty_dsn) as writer:
+        writer.execute("insert into t values (1)")  # an open transaction on t
+        timer = threading.Timer(1.5, writer.rollback)
+        timer.start()
+        try:
+            applied = migrate.up(empty_dsn, schema_dir=tmp_schema, lock_timeout=0.2)
+        finally:
+            timer.join()
+    assert [m.version for m in applied] == ["0003"]
+
+
+def test_a_failed_part_is_recorded_in_history(empty_dsn: str, tmp_schema: Path) -> None:
+    write(tmp_schema, "0002_create_bad.sql", "-- migrate:up\nselect nope;\n")
+    with pytest.raises(MigrationFailed):
+        migrate.up(empty_dsn, schema_dir=tmp_schema)
+    events = [(e.version, e.direction) for e in migrate.history(empty_dsn)]
+    assert events == [("0001", "up"), ("0002", "failed")]
+
+
+def test_a_file_changing_search_path_does_not_lose_the_version_table(
+    empty_dsn: str, tmp_schema: Path
+) -> None:
+    write(
+        tmp_schema,
+        "0002_create_app_schema.sql",
+        "-- migrate:up\ncreate schema app;\nset search_path = app;\ncreate table a (id int);\n"
+        "set lock_timeout = '1min';\n"
+        "-- migrate:down\ndrop schema app cascade;\n",
+    )
+    write(
+        tmp_schema,
+        "0003_create_b.sql",
+        "-- migrate:up\nselect current_setting('lock_timeout');\ncreate table b (id int);\n",
+    )
+    applied = migrate.up(empty_dsn, schema_dir=tmp_schema)
+    assert [m.version for m in applied] == ["0001", "0002", "0003"]
+    assert "b" in tables(empty_dsn)  # 0003 ran with search_path reset, in public
+
+
+def test_targets_are_compared_as_numbers(empty_dsn: str, tmp_schema: Path) -> None:
+    for n in (2, 3):
+        write(
+            tmp_schema,
+            f"000{n}_create_t{n}.sql",
+            f"-- migrate:up\ncreate table t{n} (id int);\n-- migrate:down\ndrop table t{n};\n",
+        )
+    assert [m.version for m in migrate.up(empty_dsn, schema_dir=tmp_schema, target="2")] == [
+        "0001",
+        "0002",
+    ]
+    migrate.up(empty_dsn, schema_dir=tmp_schema)
+    assert [m.version for m in migrate.down(empty_dsn, schema_dir=tmp_schema, target="1")] == [
+        "0003",
+        "0002",
+    ]
+
+
+def test_another_tools_schema_migrations_table_is_refused(empty_dsn: str) -> None:
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute("create table schema_migrations (version varchar(128) primary key)")
+    with pytest.raises(MigrationError, match="not pydal_lite's version table"):
+        migrate.status(empty_dsn)

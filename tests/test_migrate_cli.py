@@ -229,3 +229,26 @@ def test_embedded_default_when_nothing_is_configured(tmp_path: Path) -> None:
         with psycopg.connect(server.dsn) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
         embedded.stop(tmp_path / "embedded")
+
+
+def test_malformed_dsn_is_a_connection_error_without_echo(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(
+        capsys, "--dsn", f"host=127.0.0.1 password={SECRET} tail dbname=x", "status"
+    )
+    assert code == cli.EXIT_CONNECT and "invalid connection string" in err
+    assert SECRET not in out + err and "tail" not in out + err
+
+
+def test_backup_into_an_impossible_directory_exits_5_and_applies_nothing(
+    capsys: pytest.CaptureFixture[str], empty_dsn: str, tmp_schema: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code, _, err = run(
+        capsys, "--dsn", empty_dsn, "--schema-dir", str(tmp_schema), "--backup", str(blocker / "bk")
+    )
+    assert code == cli.EXIT_BACKUP and "cannot create" in err
+    with psycopg.connect(empty_dsn) as conn:
+        assert conn.execute("select to_regclass('schema_migrations')").fetchone() == (None,)

@@ -102,3 +102,24 @@ def test_split_respects_quotes_dollar_quotes_and_comments() -> None:
     assert parts[0].sql.endswith("end $fn$;")
     assert parts[1].sql.startswith("select 'it''s;'") and parts[1].sql.endswith('"odd;name";')
     assert parts[2].sql == "select $$;$$, a$b, $1 from t"
+
+
+def test_error_lines_count_blank_lines_after_the_marker(tmp_path: Path) -> None:
+    mig = parse_file(write(tmp_path, "0001_a.sql", "-- why\n-- migrate:up\n\n\nselect 1;\n"))
+    assert mig.up.statements()[0].line == 5
+
+
+def test_begin_atomic_bodies_are_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "0001_a.sql",
+        "-- migrate:up\ncreate function f() returns int language sql\nbegin atomic\n"
+        "select 1; select 2;\nend;\n",
+    )
+    with pytest.raises(MigrationFileError, match="begin atomic"):
+        parse_file(path)
+
+
+def test_a_word_ending_in_e_before_a_quote_is_not_an_escape_string() -> None:
+    parts = split_statements("select 1 where x like'a\\'; select 2;")
+    assert [p.sql for p in parts] == ["select 1 where x like'a\\';", "select 2;"]

@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pydal_lite import InvalidInput, aqueries, queries
+from pydal_lite import InvalidInput, PydalError, aqueries, queries
 from pydal_lite.connection import AsyncConnection, Connection
 from pydal_lite.operation import CopyIn, Steps, operation, q
 
@@ -73,3 +73,19 @@ async def test_async_queries_fix_aiosql_pitfalls(aconn: AsyncConnection) -> None
     assert version is not None  # aiosql's async $ would raise KeyError on dict rows
     rows = [r async for r in aqueries.server.list_extensions(aconn)]
     assert all("name" in r for r in rows)
+
+
+def test_a_generator_cannot_go_on_after_a_server_error(conn: Connection) -> None:
+    conn.execute("create table op_unique (n int primary key)")
+    conn.commit()
+
+    @operation
+    def retry_after_duplicate() -> Steps[None]:
+        try:
+            yield CopyIn("copy op_unique (n) from stdin", [(1,), (1,)])
+        except psycopg.errors.UniqueViolation:
+            yield CopyIn("copy op_unique (n) from stdin", [(2,)])
+
+    with pytest.raises(PydalError, match="cannot run more steps after a server error"):
+        retry_after_duplicate(conn)
+    assert conn.execute("select count(*) as n from op_unique").fetchone() == {"n": 0}

@@ -46,7 +46,10 @@ def find_pg_dump(server_major: int) -> Path:
 def take_backup(dsn: str, directory: Path, *, server_major: int, label: str) -> Path:
     """Dump the database behind ``dsn`` into ``directory``; return the archive's path."""
     pg_dump = find_pg_dump(server_major)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackupFailed(f"--backup: cannot create {str(directory)!r}: {exc.strerror}") from None
     params = conninfo_to_dict(dsn)
     password = params.pop("password", None)
     env = dict(os.environ)
@@ -55,20 +58,17 @@ def take_backup(dsn: str, directory: Path, *, server_major: int, label: str) -> 
     dbname = str(params.get("dbname") or env.get("PGDATABASE") or "db")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = directory / f"{dbname}-{stamp}-before-{label}.dump"
-    proc = subprocess.run(
-        [
-            str(pg_dump),
-            "--format=custom",
-            "--file",
-            str(target),
-            "--dbname",
-            make_conninfo("", **params),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    argv = [str(pg_dump), "--format=custom", "--file", str(target)]
+    try:
+        proc = subprocess.run(
+            [*argv, "--dbname", make_conninfo("", **params)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    except OSError as exc:
+        raise BackupFailed(f"--backup: cannot run {str(pg_dump)!r}: {exc.strerror}") from None
     if proc.returncode != 0 or not target.exists() or target.stat().st_size == 0:
         raise BackupFailed(
             f"--backup: pg_dump failed (exit {proc.returncode}): {redact(proc.stderr.strip())}; "

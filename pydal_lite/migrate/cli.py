@@ -291,12 +291,11 @@ def _run(command: str, args: argparse.Namespace, migrator: Migrator, dsn: str) -
             print_status(migrator.status())
         return EXIT_OK
     if command == "down":
-        hook = _backup_hook(args, migrator, dsn, "down")
-        if hook is not None:
-            plan = migrator.plan_down(steps=args.steps, target=args.target)
-            if plan:
-                hook(plan)
-        migrator.down(steps=args.steps, target=args.target)
+        migrator.down(
+            steps=args.steps,
+            target=args.target,
+            before_apply=_backup_hook(args, migrator, dsn, "down"),
+        )
         return EXIT_OK
     if command == "status":
         states = migrator.status()

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 
 from ..dsn import describe, redact
+from ..errors import ConfigurationError
 
 APPLICATION_NAME = "pydal_lite.migrate"
 
@@ -26,6 +27,9 @@ def connect(
                 application_name=APPLICATION_NAME,
                 connect_timeout=max(1, round(connect_timeout)),
             )
+        except psycopg.ProgrammingError:
+            # libpq's parse error quotes the string, password included
+            raise ConfigurationError("invalid connection string (not shown)") from None
         except psycopg.OperationalError as exc:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

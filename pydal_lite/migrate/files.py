@@ -91,10 +91,17 @@ def parse_file(path: Path) -> Migration:
         if key not in parts:
             return None
         line, transaction, lines = parts[key]
-        return Part("\n".join(lines).strip("\n") + "\n", line, transaction)
+        # blank lines after the marker are stripped from the SQL: count them in its line
+        lead = next((i for i, text in enumerate(lines) if text.strip()), len(lines))
+        return Part("\n".join(lines).strip("\n") + "\n", line + lead, transaction)
 
     up = part("up")
     assert up is not None
+    if _BEGIN_ATOMIC.search(text):
+        raise MigrationFileError(
+            f"{path}: SQL-standard 'begin atomic' function bodies are not supported by the "
+            "statement splitter; write the body as a string: as $$ ... $$"
+        )
     if not up.statements():
         raise MigrationFileError(f"{path}: the up part has no SQL statement")
     down = part("down")
@@ -118,6 +125,7 @@ def load_dir(directory: Path) -> list[Migration]:
 
 
 _DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
+_BEGIN_ATOMIC = re.compile(r"\bbegin\s+atomic\b", re.IGNORECASE)
 
 
 def split_statements(sql: str) -> list[Statement]:
@@ -151,7 +159,8 @@ def split_statements(sql: str) -> list[Statement]:
         if token_at is None:
             token_at = i
         if c == "'":
-            escapes = i > 0 and sql[i - 1] in "eE"
+            # E'...' strings take backslash escapes; a word ending in e (like'x') does not
+            escapes = i > 0 and sql[i - 1] in "eE" and not _in_word(sql, i - 1)
             i += 1
             while i < n:
                 if escapes and sql[i] == "\\":

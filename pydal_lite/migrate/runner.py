@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from ..dsn import redact
@@ -23,38 +24,47 @@ from .files import Migration, Part, load_dir
 
 log = logging.getLogger("pydal_lite.migrate")
 
-# pg_advisory_lock key: the first 8 bytes of sha256("pydal_lite.migrate"), fixed so
-# every runner version agrees. Advisory locks are per database.
+# pg_advisory_lock key, fixed so every runner version agrees. Advisory locks are
+# per database, so runners on different databases never wait for each other.
 LOCK_KEY = 0x3A6F_51D2_0C94_7B11
+LOCK_POLL_SECONDS = 0.5
 VERSION_TABLE = "schema_migrations"
 HISTORY_TABLE = "schema_migration_history"
+_VERSION_COLUMNS = {"version", "name", "checksum", "applied_at", "applied_by", "execution_ms"}
 
-_CREATE_TABLES = """
-create table if not exists schema_migrations (
+# {versions} and {history} become schema-qualified names: a migration that changes
+# search_path must not make the runner lose its own tables.
+_CREATE_TABLES = [
+    """
+create table {versions} (
     version      text primary key,
     name         text not null,
     checksum     text not null,
     applied_at   timestamptz not null default now(),
     applied_by   text not null,
     execution_ms double precision not null
-);
-comment on table schema_migrations is
-    'One row per applied migration file of schema/; written by python -m pydal_lite.migrate';
-comment on column schema_migrations.checksum is 'SHA-256 of the file''s up part when applied';
-create table if not exists schema_migration_history (
+)""",
+    "comment on table {versions} is"
+    " 'One row per applied migration file of schema/; written by python -m pydal_lite.migrate'",
+    "comment on column {versions}.checksum is 'SHA-256 of the file''s up part when applied'",
+    """
+create table {history} (
     id           bigint generated always as identity primary key,
     version      text not null,
     name         text not null,
     direction    text not null constraint schema_migration_history_direction_check
-                     check (direction in ('up', 'down', 'accept')),
+                     check (direction in ('up', 'down', 'accept', 'failed')),
     checksum     text not null,
     happened_at  timestamptz not null default now(),
     actor        text not null,
     execution_ms double precision not null
-);
-comment on table schema_migration_history is
-    'Every up, down and accepted-drift event of the migration runner, oldest first';
-"""
+)""",
+    "comment on table {history} is"
+    " 'Every up, down, failed and accepted-drift event of the migration runner, oldest first'",
+    "comment on column {history}.direction is"
+    " 'up, down, accept (drift accepted with --accept-drift)"
+    " or failed (the part failed; nothing recorded as applied)'",
+]
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,7 @@ def _actor(conn: psycopg.Connection[Any]) -> str:
 
 
 class Migrator:
-    """Applies schema/ to one database; use as a context manager or call close()."""
+    """Applies schema/ to one database over one autocommit connection."""
 
     def __init__(self, conn: psycopg.Connection[Any], options: Options | None = None) -> None:
         if not conn.autocommit:
@@ -124,6 +134,15 @@ class Migrator:
         self.conn = conn
         self.options = options or Options()
         self.out = self.options.out
+        row = conn.execute("select coalesce(current_schema(), 'public')").fetchone()
+        self.schema: str = row[0] if row else "public"
+        self._names = {
+            "versions": sql.Identifier(self.schema, VERSION_TABLE),
+            "history": sql.Identifier(self.schema, HISTORY_TABLE),
+        }
+
+    def _sql(self, template: str) -> sql.Composed:
+        return sql.SQL(template).format(**self._names)  # type: ignore[arg-type]
 
     # -- reading -----------------------------------------------------------
 
@@ -131,16 +150,32 @@ class Migrator:
         return load_dir(self.options.schema_dir or default_schema_dir())
 
     def _tables_exist(self) -> bool:
-        row = self.conn.execute("select to_regclass('schema_migrations') is not null").fetchone()
-        return bool(row and row[0])
+        rows = self.conn.execute(
+            "select c.relname::text, a.attname::text"
+            " from pg_class c join pg_attribute a on a.attrelid = c.oid and a.attnum > 0"
+            " where c.relnamespace = to_regnamespace(%s) and c.relname in (%s, %s)",
+            (self.schema, VERSION_TABLE, HISTORY_TABLE),
+        ).fetchall()
+        if not rows:
+            return False
+        columns = {col for table, col in rows if table == VERSION_TABLE}
+        if not _VERSION_COLUMNS <= columns or HISTORY_TABLE not in {t for t, _ in rows}:
+            raise MigrationError(
+                f"{self.schema}.{VERSION_TABLE} exists but is not pydal_lite's version table "
+                f"(columns {sorted(columns)!r}; another tool such as dbmate, golang-migrate or "
+                "Rails uses that name): migrate this database with that tool, or rename its table"
+            )
+        return True
 
     def applied(self) -> dict[str, dict[str, Any]]:
         if not self._tables_exist():
             return {}
         with self.conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
-                "select version, name, checksum, applied_at, execution_ms"
-                " from schema_migrations order by version"
+                self._sql(
+                    "select version, name, checksum, applied_at, execution_ms"
+                    " from {versions} order by version"
+                )
             )
             return {row["version"]: row for row in cur.fetchall()}
 
@@ -179,8 +214,10 @@ class Migrator:
             return []
         with self.conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
-                "select id, version, name, direction, checksum, happened_at, actor, execution_ms"
-                " from schema_migration_history order by id"
+                self._sql(
+                    "select id, version, name, direction, checksum, happened_at, actor,"
+                    " execution_ms from {history} order by id"
+                )
             )
             return [HistoryEvent(**row) for row in cur.fetchall()]
 
@@ -193,31 +230,55 @@ class Migrator:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the session advisory lock; other runners wait here, then see the new state."""
-        got = self.conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
-        if not (got and got[0]):
-            self.out("another migration runner holds the lock on this database; waiting for it")
-            # lock_timeout also bounds advisory lock waits: wait without it here
-            self.conn.execute("select set_config('lock_timeout', '0', false)")
-            self.conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
+        waited = False
+        # Poll instead of blocking in pg_advisory_lock(): a blocked statement holds a
+        # snapshot, and CREATE INDEX CONCURRENTLY in the lock holder waits for every
+        # snapshot to go away, a deadlock (the trap of flyway #1654).
+        while not self._try_lock():
+            if not waited:
+                self.out(f"waiting for another migration runner ({self._lock_holder()})")
+                waited = True
+            time.sleep(LOCK_POLL_SECONDS)
         try:
             self._apply_timeouts()
             yield
         finally:
             if not self.conn.closed:
                 self.conn.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
+                self.conn.execute("reset lock_timeout")
+                self.conn.execute("reset statement_timeout")
 
-    def _apply_timeouts(self) -> None:
+    def _try_lock(self) -> bool:
+        row = self.conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+        return bool(row and row[0])
+
+    def _lock_holder(self) -> str:
+        row = self.conn.execute(
+            "select a.pid, a.application_name, a.client_addr::text"
+            " from pg_locks l join pg_stat_activity a on a.pid = l.pid"
+            " where l.locktype = 'advisory' and l.granted and l.database = ("
+            "   select oid from pg_database where datname = current_database())"
+            " and (l.classid::bigint << 32) | l.objid::bigint = %s",
+            (LOCK_KEY,),
+        ).fetchone()
+        if row is None:
+            return "holder unknown"
+        return f"pid {row[0]}, application {row[1] or '?'}, client {row[2] or 'local'}"
+
+    def _apply_timeouts(self, *, lock_timeout: float | None = None) -> None:
         o = self.options
+        lock = o.lock_timeout if lock_timeout is None else lock_timeout
         self.conn.execute(
             "select set_config('lock_timeout', %s, false),"
             " set_config('statement_timeout', %s, false)",
-            (f"{round(o.lock_timeout * 1000)}ms", f"{round(o.statement_timeout * 1000)}ms"),
+            (f"{round(lock * 1000)}ms", f"{round(o.statement_timeout * 1000)}ms"),
         )
 
     def _ensure_tables(self) -> None:
         if not self._tables_exist():
             with self.conn.transaction():
-                self.conn.execute(_CREATE_TABLES)
+                for statement in _CREATE_TABLES:
+                    self.conn.execute(self._sql(statement))
 
     # -- applying ------------------------------------------------------------
 
@@ -236,13 +297,13 @@ class Migrator:
             for s in bad:
                 if s.state == "missing":
                     self.conn.execute(
-                        "delete from schema_migrations where version = %s", (s.version,)
+                        self._sql("delete from {versions} where version = %s"), (s.version,)
                     )
                     checksum = s.checksum or ""
                 else:
                     checksum = files[s.version].checksum
                     self.conn.execute(
-                        "update schema_migrations set checksum = %s where version = %s",
+                        self._sql("update {versions} set checksum = %s where version = %s"),
                         (checksum, s.version),
                     )
                 self._record(s.version, s.name, "accept", checksum, actor, 0.0)
@@ -252,9 +313,10 @@ class Migrator:
         self, version: str, name: str, direction: str, checksum: str, actor: str, ms: float
     ) -> None:
         self.conn.execute(
-            "insert into schema_migration_history"
-            " (version, name, direction, checksum, actor, execution_ms)"
-            " values (%s, %s, %s, %s, %s, %s)",
+            self._sql(
+                "insert into {history} (version, name, direction, checksum, actor, execution_ms)"
+                " values (%s, %s, %s, %s, %s, %s)"
+            ),
             (version, name, direction, checksum, actor, ms),
         )
 
@@ -263,34 +325,60 @@ class Migrator:
             try:
                 self.conn.execute(stmt.sql.encode())  # bytes: no %-placeholder parsing
             except psycopg.Error as exc:
-                line = stmt.line
-                pos = exc.diag.statement_position
-                if pos:
-                    line += stmt.sql.count("\n", 0, int(pos) - 1)
-                first = stmt.sql.strip().splitlines()[0] if stmt.sql.strip() else ""
-                note = (
-                    ""
-                    if part.transaction
-                    else (
-                        "; this part runs without a transaction:"
-                        " statements before this line stay applied"
-                    )
+                raise self._failure(mig, part, stmt.sql, stmt.line, exc) from None
+
+    def _failure(
+        self, mig: Migration, part: Part, statement: str, line: int, exc: psycopg.Error
+    ) -> MigrationFailed:
+        pos = exc.diag.statement_position
+        if pos:
+            line += statement.count("\n", 0, int(pos) - 1)
+        first = statement.strip().splitlines()[0] if statement.strip() else ""
+        message = f"{mig.path}:{line}: {exc.diag.message_primary or exc}"
+        for extra in (exc.diag.message_detail, exc.diag.message_hint, exc.diag.context):
+            if extra:
+                message += f"\n    {extra.strip()}"
+        message += f"\n    in: {first}"
+        if not part.transaction:
+            message += (
+                "\n    this part runs without a transaction: statements before this line"
+                " stay applied"
+            )
+            invalid = self._invalid_indexes()
+            if invalid:
+                message += "\n    invalid indexes left behind: drop them before rerunning: " + (
+                    "; ".join(f"drop index concurrently {name}" for name in invalid)
                 )
-                message = redact(f"{mig.path}:{line}: {exc.diag.message_primary or exc}")
-                detail = exc.diag.message_detail
-                raise MigrationFailed(
-                    f"{message}{' (' + detail + ')' if detail else ''}\n    in: {first}{note}",
-                    version=mig.version,
-                    path=str(mig.path),
-                    line=line,
-                    rolled_back=part.transaction,
-                ) from None
+        return MigrationFailed(
+            redact(message),
+            version=mig.version,
+            path=str(mig.path),
+            line=line,
+            rolled_back=part.transaction,
+        )
+
+    def _invalid_indexes(self) -> list[str]:
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            return []
+        rows = self.conn.execute(
+            "select indexrelid::regclass::text from pg_index where not indisvalid"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def _version_of(self, target: str, versions: list[str]) -> str | None:
+        """``target`` as one of ``versions`` ("2" finds "0002"), or None."""
+        if not target.isdigit():
+            raise MigrationError(f"--to {target!r}: a version is a number such as 0003")
+        return next((v for v in versions if int(v) == int(target)), None)
 
     def plan_up(self, target: str | None = None) -> list[Migration]:
         files = {m.version: m for m in self.files()}
         states = self.status()
-        if target is not None and target not in files:
-            raise MigrationError(f"--to {target!r}: no migration file has that version")
+        if target is not None:
+            found = self._version_of(target, list(files))
+            if found is None:
+                raise MigrationError(f"--to {target!r}: no migration file has that version")
+            target = found
         ooo = [s for s in states if s.state == "out-of-order"]
         if ooo and not self.options.allow_out_of_order:
             raise MigrationError(
@@ -311,7 +399,11 @@ class Migrator:
         *,
         before_apply: Callable[[list[Migration]], None] | None = None,
     ) -> list[Migration]:
-        """Apply pending migrations (up to ``target``); returns what was applied."""
+        """Apply pending migrations (up to ``target``); returns what was applied.
+
+        ``before_apply`` runs under the lock, after the drift check, only if there is
+        something to apply (``--backup`` uses it).
+        """
         if self.options.dry_run:
             self._check_drift_readonly()
             plan = self.plan_up(target)
@@ -321,48 +413,29 @@ class Migrator:
                 self.out("-- dry run: nothing to apply")
             return plan
         with self.locked():
-            self._ensure_tables()
             files = {m.version: m for m in self.files()}
             self._check_drift(self.status(), files)
             plan = self.plan_up(target)
             if plan and before_apply is not None:
                 before_apply(plan)
+            if plan:
+                self._ensure_tables()
             actor = _actor(self.conn) if plan else ""
             for mig in plan:
-                self._apply_one(mig, actor)
+                self._apply_one(mig, mig.up, "up", actor)
             if not plan:
                 self.out("nothing to apply: the database is up to date")
             return plan
-
-    def _apply_one(self, mig: Migration, actor: str) -> None:
-        started = time.perf_counter()
-        if mig.up.transaction:
-            with self.conn.transaction():
-                self._run_part(mig, mig.up)
-                ms = (time.perf_counter() - started) * 1000
-                self._mark_applied(mig, actor, ms)
-        else:
-            self._run_part(mig, mig.up)
-            ms = (time.perf_counter() - started) * 1000
-            with self.conn.transaction():
-                self._mark_applied(mig, actor, ms)
-        self.out(f"applied {mig.version}_{mig.name} in {ms:.0f} ms")
-
-    def _mark_applied(self, mig: Migration, actor: str, ms: float) -> None:
-        self.conn.execute(
-            "insert into schema_migrations (version, name, checksum, applied_by, execution_ms)"
-            " values (%s, %s, %s, %s, %s)",
-            (mig.version, mig.name, mig.checksum, actor, ms),
-        )
-        self._record(mig.version, mig.name, "up", mig.checksum, actor, ms)
 
     def plan_down(self, *, steps: int | None = None, target: str | None = None) -> list[Migration]:
         files = {m.version: m for m in self.files()}
         applied = sorted(self.applied(), key=int, reverse=True)
         if target is not None:
-            if target != "0" and target not in applied:
+            found = "0" if target.isdigit() and int(target) == 0 else None
+            found = found or self._version_of(target, applied)
+            if found is None:
                 raise MigrationError(f"--to {target!r}: that version is not applied")
-            chosen = [v for v in applied if int(v) > int(target)]
+            chosen = [v for v in applied if int(v) > int(found)]
         else:
             n = 1 if steps is None else steps
             if n < 0:
@@ -382,7 +455,13 @@ class Migrator:
             plan.append(mig)
         return plan
 
-    def down(self, *, steps: int | None = None, target: str | None = None) -> list[Migration]:
+    def down(
+        self,
+        *,
+        steps: int | None = None,
+        target: str | None = None,
+        before_apply: Callable[[list[Migration]], None] | None = None,
+    ) -> list[Migration]:
         """Roll back the newest ``steps`` (default 1) or everything above ``target``."""
         if self.options.dry_run:
             self._check_drift_readonly()
@@ -394,35 +473,70 @@ class Migrator:
                 self.out("-- dry run: nothing to roll back")
             return plan
         with self.locked():
-            self._ensure_tables()
             files = {m.version: m for m in self.files()}
             self._check_drift(self.status(), files)
             plan = self.plan_down(steps=steps, target=target)
+            if plan and before_apply is not None:
+                before_apply(plan)
             actor = _actor(self.conn) if plan else ""
             for mig in plan:
-                self._roll_back_one(mig, actor)
+                assert mig.down is not None
+                self._apply_one(mig, mig.down, "down", actor)
             if not plan:
                 self.out("nothing to roll back")
             return plan
 
-    def _roll_back_one(self, mig: Migration, actor: str) -> None:
-        assert mig.down is not None
+    def _apply_one(self, mig: Migration, part: Part, direction: str, actor: str) -> None:
+        """Run one part and record it; the record commits with a transactional part."""
         started = time.perf_counter()
 
-        def mark() -> None:
+        def record() -> float:
             ms = (time.perf_counter() - started) * 1000
-            self.conn.execute("delete from schema_migrations where version = %s", (mig.version,))
-            self._record(mig.version, mig.name, "down", mig.checksum, actor, ms)
+            if direction == "up":
+                self.conn.execute(
+                    self._sql(
+                        "insert into {versions}"
+                        " (version, name, checksum, applied_by, execution_ms)"
+                        " values (%s, %s, %s, %s, %s)"
+                    ),
+                    (mig.version, mig.name, mig.checksum, actor, ms),
+                )
+            else:
+                self.conn.execute(
+                    self._sql("delete from {versions} where version = %s"), (mig.version,)
+                )
+            self._record(mig.version, mig.name, direction, mig.checksum, actor, ms)
+            return ms
 
-        if mig.down.transaction:
-            with self.conn.transaction():
-                self._run_part(mig, mig.down)
-                mark()
-        else:
-            self._run_part(mig, mig.down)
-            with self.conn.transaction():
-                mark()
-        self.out(f"rolled back {mig.version}_{mig.name}")
+        try:
+            if part.transaction:
+                with self.conn.transaction():
+                    self._run_part(mig, part)
+                    ms = record()
+            else:
+                # Waiting for a lock does not block writers in CREATE INDEX CONCURRENTLY,
+                # and a lock timeout there leaves an invalid index behind: wait.
+                self._apply_timeouts(lock_timeout=0)
+                self._run_part(mig, part)
+                with self.conn.transaction():
+                    ms = record()
+        except MigrationFailed:
+            self._record_failure(mig, direction, actor, started)
+            raise
+        finally:
+            # a file's own SET commands must not leak into the next file
+            self.conn.execute("reset all")
+            self._apply_timeouts()
+        verb = "applied" if direction == "up" else "rolled back"
+        self.out(f"{verb} {mig.version}_{mig.name} in {ms:.0f} ms")
+
+    def _record_failure(self, mig: Migration, direction: str, actor: str, started: float) -> None:
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            return
+        self._ensure_tables()
+        ms = (time.perf_counter() - started) * 1000
+        self._record(mig.version, mig.name, "failed", mig.checksum, actor, ms)
+        log.warning("migration %s_%s failed (%s)", mig.version, mig.name, direction)
 
     def _check_drift_readonly(self) -> None:
         bad = [s for s in self.status() if s.state in ("drifted", "missing")]
