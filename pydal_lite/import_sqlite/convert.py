@@ -40,6 +40,7 @@ import uuid
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from .catalog import TargetColumn
@@ -88,6 +89,7 @@ def _zone(text: str | None) -> timezone | None:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
+@lru_cache(maxsize=4096)
 def parse_timestamp(text: str) -> datetime:
     """An ISO-8601 date or date-time; naive (``tzinfo`` None) when it names no zone."""
     m = _TS.fullmatch(text.strip())

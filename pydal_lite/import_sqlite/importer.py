@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
 
 from ..dsn import describe
 from ..errors import InvalidInput
@@ -99,7 +100,9 @@ class Importer:
         bad_rows: BadRows,
         batch_size: int,
         progress: Progress,
+        dry_run: bool = False,
     ) -> None:
+        self.dry_run = dry_run
         self.conn = conn
         self.source = source
         self.report = report
@@ -333,7 +336,9 @@ class Importer:
         for plan in plans:
             for col in plan.columns:
                 if col.identity or (col.has_default and col.base in ("int2", "int4", "int8")):
-                    value = move_sequence(self.conn, plan.target.name, col.name)
+                    value = move_sequence(
+                        self.conn, plan.target.name, col.name, dry_run=self.dry_run
+                    )
                     if value is not None:
                         self.report.sequences[f"{plan.target.name}.{col.name}"] = value
 
@@ -398,20 +403,29 @@ def overlap_count(
     return count, example
 
 
-def move_sequence(conn: psycopg.Connection[Any], table: str, column: str) -> int | None:
-    """Set the column's identity/serial sequence past the largest id; never move it back."""
+def move_sequence(
+    conn: psycopg.Connection[Any], table: str, column: str, *, dry_run: bool = False
+) -> int | None:
+    """Set the column's identity/serial sequence past the largest id; never move it back.
+
+    Sequences are not transactional (a rollback does not undo ``setval``), so a dry run
+    only computes the value.
+    """
     row = conn.execute(
         "select pg_get_serial_sequence(%s, %s)", (sql.Identifier(table).as_string(conn), column)
     ).fetchone()
     if row is None or row[0] is None:
         return None
     seq = row[0]
+    value: sql.Composable = sql.SQL(
+        "greatest(m, coalesce(pg_sequence_last_value(%(seq)s::regclass), m))"
+    )
+    if not dry_run:
+        value = sql.SQL("setval(%(seq)s::regclass, {})").format(value)
     result = conn.execute(
-        sql.SQL(
-            "select setval(%(seq)s::regclass,"
-            " greatest(m, coalesce(pg_sequence_last_value(%(seq)s::regclass), m)))"
-            " from (select max({col}) as m from {table}) s where m is not null"
-        ).format(col=sql.Identifier(column), table=sql.Identifier(table)),
+        sql.SQL("select {} from (select max({}) as m from {}) s where m is not null").format(
+            value, sql.Identifier(column), sql.Identifier(table)
+        ),
         {"seq": seq},
     ).fetchone()
     return int(result[0]) if result else None
@@ -461,6 +475,8 @@ def import_sqlite(
         report = ImportReport(path=str(path), target=target, dry_run=dry_run)
         bad_rows = BadRows(skip_bad_rows)
         report.bad_rows_file = str(skip_bad_rows) if skip_bad_rows is not None else None
+        row_factory = conn.row_factory
+        conn.row_factory = tuple_row  # type: ignore[assignment]  # restored below
         try:
             top_level = conn.info.transaction_status == TransactionStatus.IDLE
             with conn.transaction() as tx:
@@ -475,11 +491,13 @@ def import_sqlite(
                     bad_rows=bad_rows,
                     batch_size=batch_size,
                     progress=progress,
+                    dry_run=dry_run,
                 ).run()
                 if dry_run:
                     raise psycopg.Rollback(tx)
             report.committed = not dry_run
         finally:
+            conn.row_factory = row_factory
             bad_rows.close()
             if own:
                 conn.close()
