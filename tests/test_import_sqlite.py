@@ -558,3 +558,32 @@ def test_expected_dates_are_what_sqlalchemy_wrote() -> None:
     assert sa_datetime(datetime(2024, 1, 1, 3, tzinfo=timezone(timedelta(hours=3)))) == (
         "2024-01-01 00:00:00.000000"
     )
+
+
+def test_skip_mode_staging_locates_rejected_rows(dsn: str, tmp_path: Path) -> None:
+    # --on-conflict skip goes through a staging table: CHECKs fail there (COPY line
+    # numbers), foreign keys at the insert (the key in the error detail)
+    db = tmp_path / "bad.db"
+    expected = _planning_with_bad_rows(db)
+    bad_file = tmp_path / "bad.jsonl"
+    report = import_sqlite(db, dsn, on_conflict="skip", skip_bad_rows=bad_file, batch_size=4)
+    lines = [json.loads(x) for x in bad_file.read_text(encoding="utf-8").splitlines()]
+    assert sorted((r["table"], r["key"]["id"]) for r in lines) == [
+        ("poc_execution_plans", "bad-plan"),
+        ("poc_execution_plans", "maybe-plan"),
+        ("poc_subtask_executions", "orphan-0"),
+        ("poc_subtask_executions", "orphan-1"),
+        ("poc_subtask_executions", "weird"),
+        ("poc_task_executions", "bad-task"),
+    ]
+    assert report.table("poc_subtask_executions").skipped_bad == 3
+    check_all(dsn, expected, {})
+
+
+def test_nothing_matches(dsn: str, tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as s:
+        s.execute("create table unrelated (id INTEGER PRIMARY KEY)")
+    s.close()
+    with pytest.raises(PlanError, match="matches a table of the target"):
+        import_sqlite(db, dsn)

@@ -289,3 +289,20 @@ def test_large_old_layout_memory_stays_flat(dsn: str, tmp_path: Path) -> None:
     assert counts(dsn)["messages"] == n_messages
     print(f"\n{n_messages} messages in {seconds:.1f} s, peak traced memory {peak / 2**20:.1f} MiB")
     assert peak < 64 * 2**20, f"peak traced memory {peak / 2**20:.1f} MiB"
+
+
+def test_old_contexts_alone_into_existing_sessions(dsn: str, tmp_path: Path) -> None:
+    db = tmp_path / "agent_runtime.db"
+    build_legacy_agent_runtime(db, sessions=3, messages=2)
+    report = import_sqlite(db, dsn, tables=["sessions"])
+    assert [t.table for t in report.tables] == ["sessions", "messages"]
+    report = import_sqlite(db, dsn, tables=["agent_contexts"])  # found by session_id
+    assert report.table("agent_contexts").imported == 3
+    with connect(dsn) as c:
+        for s in range(3):
+            assert_session_imported(c, s, 2)
+    with pytest.raises(ConflictError, match="agent_contexts: 3 source row"):
+        import_sqlite(db, dsn, tables=["agent_contexts"])
+    report = import_sqlite(db, dsn, tables=["agent_contexts"], on_conflict="skip")
+    assert report.table("agent_contexts").skipped_existing == 3
+    assert report.table("agent_switches").skipped_existing == sum(s % 3 for s in range(3))

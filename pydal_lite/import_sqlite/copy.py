@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol, TextIO
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from .catalog import TargetColumn, TargetTable
 from .errors import BadRowError
@@ -150,9 +151,11 @@ class TableWriter:
                     )
 
     def close(self) -> None:
+        """Drop the staging table (it would go at commit or rollback anyway)."""
         if self._staging is not None:
-            self.conn.execute(sql.SQL("drop table if exists {}").format(self._staging))
-            self._staging = None
+            staging, self._staging = self._staging, None
+            if self.conn.info.transaction_status == TransactionStatus.INTRANS:
+                self.conn.execute(sql.SQL("drop table if exists {}").format(staging))
 
     def write(
         self, rows: list[tuple[Any, ...]], key_of: KeyOf, raw_of: Callable[[int, str | None], Any]

@@ -127,6 +127,11 @@ class Importer:
             for name in expander.source_tables:
                 chosen.pop(name, None)
         plans = self._plans(chosen)
+        if not plans and expander is None:
+            raise PlanError(
+                f"no table of {str(self.source.path)!r} matches a table of the target "
+                "schema; is the target migrated?"
+            )
         for plan in plans:
             if plan.ignored:
                 self.report.ignored_columns[plan.source.name] = plan.ignored

@@ -289,6 +289,26 @@ class Expander:
         except Exception:  # no JSON1 in this SQLite build: count in Python
             return sum(len(items) for _sid, items in self._lists(table, column) if items)
 
+    def _lengths(self, table: SourceTable, column: str) -> Iterator[tuple[Any, int | None]]:
+        """(session_id, length of the JSON list or None) per row; SQLite's JSON1 when present."""
+        col = quote(_actual(table, column))
+        expr = (
+            quote(_actual(table, "session_id"))
+            + f", case when json_valid({col}) and json_type({col}) = 'array'"
+            f" then json_array_length({col}) end"
+        )
+        try:
+            cur = self.imp.source.conn.execute(select(expr, table.name, " order by rowid"))
+        except Exception:  # no JSON1 in this SQLite build
+            for sid, items in self._lists(table, column):
+                yield sid, None if items is None else len(items)
+            return
+        try:
+            while batch := cur.fetchmany(self.imp.batch_size):
+                yield from batch
+        finally:
+            cur.close()
+
     def _lists(self, table: SourceTable, column: str) -> Iterator[tuple[Any, list[Any] | None]]:
         cols = [_actual(table, "session_id"), _actual(table, column)]
         for batch in self.imp.source.batches(table, cols, batch_size=PARENT_BATCH):
@@ -677,10 +697,10 @@ class Expander:
                     )
             expected.clear()
 
-        for sid, items in self._lists(table, column):
-            if sid in skipped or items is None:
+        for sid, length in self._lengths(table, column):
+            if sid in skipped or length is None:
                 continue
-            expected[sid] = len(items) - dropped.get(sid, 0)
+            expected[sid] = length - dropped.get(sid, 0)
             if len(expected) >= self.imp.batch_size:
                 check()
         if expected:
@@ -771,11 +791,15 @@ def _json_list(text: Any) -> list[Any] | None:
         text = text.decode("utf-8", "replace")
     if not isinstance(text, str):
         return None
-    try:
-        value = json.loads(text)
+    try:  # strict, like SQLite's json_valid() that counted the lists: no NaN/Infinity
+        value = json.loads(text, parse_constant=_no_constants)
     except ValueError:
         return None
     return value if isinstance(value, list) else None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"JSON {name} is not allowed")
 
 
 def _dump(value: Any) -> str | None:
