@@ -34,11 +34,14 @@ class DriftError(MigrationError):
 class MigrationFailed(MigrationError):
     """A statement of a migration failed on the server; the file's changes were rolled back."""
 
-    def __init__(self, message: str, *, version: str, path: str, line: int | None) -> None:
+    def __init__(
+        self, message: str, *, version: str, path: str, line: int | None, rolled_back: bool = True
+    ) -> None:
         super().__init__(message)
         self.version = version
         self.path = path
         self.line = line
+        self.rolled_back = rolled_back
 
 
 class EmbeddedServerError(PydalError):

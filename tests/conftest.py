@@ -55,7 +55,8 @@ def docker_available() -> tuple[bool, str]:
     return True, ""
 
 
-def _start_container() -> tuple[str, Any]:
+def start_container() -> tuple[str, Any]:
+    """Start the pinned TimescaleDB image; return a psycopg 3 URL and the container."""
     try:
         from testcontainers.community.postgres import PostgresContainer
     except ImportError:
@@ -96,7 +97,7 @@ def get_server() -> Server:
     if explicit:
         server = Server(explicit, "PYDAL_TEST_DSN")
     elif docker_available()[0]:
-        url, container = _start_container()
+        url, container = start_container()
         _cleanup.append(container.stop)
         server = Server(url, "docker")
     else:
@@ -119,6 +120,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("docker"):
+        ok, reason = docker_available()
+        if not ok:
+            pytest.skip(f"needs a Docker engine for testcontainers: {reason}")
     if item.get_closest_marker("timescale") and not get_server().timescale:
         pytest.skip(
             "needs TimescaleDB: this server has no loadable timescaledb extension "
@@ -164,6 +169,19 @@ def template_db(server: Server) -> Iterator[str]:
     dsn = create_database(name)
     try:
         migrate.up(dsn)
+        # Clones need a template nobody is connected to; TimescaleDB's scheduler
+        # reconnects to every database that has the extension, so lock it out.
+        with _admin() as conn:
+            conn.execute(
+                sql.SQL("alter database {} with allow_connections false").format(
+                    sql.Identifier(name)
+                )
+            )
+            conn.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity"
+                " where datname = %s and pid <> pg_backend_pid()",
+                (name,),
+            )
         yield name
     finally:
         drop_database(name)

@@ -250,10 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _run(command, args, migrator, resolved.dsn)
         except MigrationFailed as exc:
-            print(
-                f"error: migration {exc.version} failed and was rolled back:\n{exc}",
-                file=sys.stderr,
-            )
+            outcome = "was rolled back" if exc.rolled_back else "ran without a transaction"
+            print(f"error: migration {exc.version} failed and {outcome}:\n{exc}", file=sys.stderr)
             return EXIT_FAILED
         except DriftError as exc:
             print(f"error: {exc}", file=sys.stderr)

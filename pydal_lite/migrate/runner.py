@@ -283,6 +283,7 @@ class Migrator:
                     version=mig.version,
                     path=str(mig.path),
                     line=line,
+                    rolled_back=part.transaction,
                 ) from None
 
     def plan_up(self, target: str | None = None) -> list[Migration]:

@@ -1,0 +1,351 @@
+"""Background tasks (seed 002): a PostgreSQL work queue with progress tracking.
+
+A task is enqueued ``pending``; a worker claims the oldest pending one with
+``FOR UPDATE SKIP LOCKED`` (:func:`claim_next_task`), so any number of workers on any
+number of connections never take the same task and never wait on each other. The
+claimed task is ``running`` and held by that worker (``claimed_by``); the worker
+reports progress and stage results (:func:`update_progress`, which also refreshes
+``heartbeat_at``) and ends it with :func:`complete_task` or :func:`fail_task`.
+
+Worker-side calls name the worker and only change a task it still holds: after the
+task was cancelled (:func:`cancel_task`, allowed from pending or running) or reclaimed
+(:func:`reclaim_stale_tasks`, for workers silent longer than ``stale_after`` seconds),
+the worker's next call raises InvalidInput saying so, and the worker should drop the
+task. A task claimed ``max_attempts`` times without finishing is failed by the reclaim.
+
+Every function is an :func:`~pydal_lite.operation.operation` (sync connection ->
+result, async connection -> awaitable), one transaction per call::
+
+    task = enqueue_task(conn, "sess-1", {"file": "cal.ics"})
+    job = claim_next_task(conn, "worker-1")          # None when the queue is empty
+    update_progress(conn, job["task_id"], worker="worker-1", progress=40, stage="enrich")
+    complete_task(conn, job["task_id"], worker="worker-1", results={"analyze": {...}})
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from .errors import InvalidInput, NotFound
+from .operation import Steps, operation, q
+from .pipeline_cache import STAGES, check_session_id, check_stage, jsonb
+
+logger = logging.getLogger("pydal_lite.background_tasks")
+
+__all__ = [
+    "FINISHED_STATUSES",
+    "STATUSES",
+    "cancel_task",
+    "claim_next_task",
+    "complete_task",
+    "count_tasks_by_status",
+    "enqueue_task",
+    "fail_task",
+    "get_task",
+    "list_recent_tasks",
+    "list_tasks_by_session",
+    "purge_finished_tasks",
+    "reclaim_stale_tasks",
+    "update_progress",
+]
+
+STATUSES: Final = ("pending", "running", "completed", "failed", "cancelled")
+"""Allowed ``background_tasks.status`` values (the table's CHECK constraint)."""
+FINISHED_STATUSES: Final = ("completed", "failed", "cancelled")
+"""Statuses a task never leaves."""
+
+DEFAULT_TASK_TYPE: Final = "ics_processing"
+_TASK_TYPE_MAX_LEN: Final = 50
+_WORKER_MAX_LEN: Final = 255
+
+
+def _task_id(value: Any) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise InvalidInput(f"task_id must be a UUID, got {value!r}") from None
+
+
+def _worker(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"worker must be a non-empty string, got {value!r}")
+    if len(value) > _WORKER_MAX_LEN:
+        raise InvalidInput(
+            f"worker is {len(value)} characters long, at most {_WORKER_MAX_LEN} allowed"
+        )
+    if "\x00" in value:
+        raise InvalidInput(f"worker contains a NUL character: {value!r}")
+    return value
+
+
+def _task_type(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"task_type must be a non-empty string, got {value!r}")
+    if len(value) > _TASK_TYPE_MAX_LEN:
+        raise InvalidInput(
+            f"task_type is {len(value)} characters long, at most {_TASK_TYPE_MAX_LEN} allowed"
+        )
+    if not (value[0].isascii() and value[0].islower()) or not all(
+        c == "_" or (c.isascii() and (c.islower() or c.isdigit())) for c in value
+    ):
+        raise InvalidInput(f"task_type must be lowercase letters, digits and _, got {value!r}")
+    return value
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string, got {value!r}")
+    if "\x00" in value:
+        raise InvalidInput(f"{what} contains a NUL character: {value!r}")
+    return value
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2**31 - 1:
+        raise InvalidInput(f"{what} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _seconds(value: Any, what: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise InvalidInput(f"{what} must be a finite number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _not_held(task_id: str, worker: str, action: str) -> Steps[None]:
+    current = yield q.background_tasks.get_task(task_id=task_id)
+    if current is None:
+        raise NotFound(f"no background task {task_id!r}")
+    if current["status"] != "running":
+        raise InvalidInput(
+            f"cannot {action} task {task_id!r}: its status is {current['status']!r}, not 'running'"
+        )
+    raise InvalidInput(
+        f"cannot {action} task {task_id!r}: it is held by worker {current['claimed_by']!r}, "
+        f"not {worker!r}"
+    )
+
+
+@operation
+def enqueue_task(
+    user_session: str,
+    input_data: Any = None,
+    *,
+    task_type: str = DEFAULT_TASK_TYPE,
+    use_cache: bool = True,
+    use_llm: bool = False,
+) -> Steps[dict[str, Any]]:
+    """Add a pending task for ``user_session``; returns it (with its new ``task_id``).
+
+    ``input_data`` is any JSON value (default: an empty object).
+    """
+    check_session_id(user_session, "user_session")
+    _task_type(task_type)
+    for name, flag in (("use_cache", use_cache), ("use_llm", use_llm)):
+        if not isinstance(flag, bool):
+            raise InvalidInput(f"{name} must be a bool, got {flag!r}")
+    data = jsonb({} if input_data is None else input_data, "input_data")
+    row = yield q.background_tasks.insert_task(
+        user_session=user_session,
+        task_type=task_type,
+        input_data=data,
+        use_cache=use_cache,
+        use_llm=use_llm,
+    )
+    return dict(row)
+
+
+@operation
+def get_task(task_id: str | uuid.UUID) -> Steps[dict[str, Any] | None]:
+    """One task by its public id, or None."""
+    row = yield q.background_tasks.get_task(task_id=_task_id(task_id))
+    return None if row is None else dict(row)
+
+
+@operation
+def claim_next_task(
+    worker: str, *, task_types: Iterable[str] | None = None
+) -> Steps[dict[str, Any] | None]:
+    """Claim the oldest pending task (of ``task_types``, default any) for ``worker``.
+
+    Returns the task, now ``running`` and held by ``worker``, or None when no task is
+    pending. Safe with many concurrent workers (``FOR UPDATE SKIP LOCKED``).
+    """
+    _worker(worker)
+    if isinstance(task_types, str):
+        raise InvalidInput(f"task_types must be a list of task types, got {task_types!r}")
+    types = None if task_types is None else [_task_type(t) for t in task_types]
+    if types is not None and not types:
+        raise InvalidInput("task_types must not be empty (use None for any type)")
+    row = yield q.background_tasks.claim_next_task(worker=worker, task_types=types)
+    if row is not None:
+        logger.debug("worker %s claimed task %s", worker, row["task_id"])
+    return None if row is None else dict(row)
+
+
+@operation
+def update_progress(
+    task_id: str | uuid.UUID,
+    *,
+    worker: str,
+    progress: int | None = None,
+    stage: str | None = None,
+    stage_result: Any = None,
+) -> Steps[dict[str, Any]]:
+    """Report progress (0..100) and/or the current stage of a task ``worker`` holds.
+
+    ``stage_result`` (needs ``stage``) is stored in that stage's result column. Also
+    serves as a heartbeat (call with no figures). Raises InvalidInput if the task is no
+    longer running or held by ``worker`` (cancelled, reclaimed): stop working on it.
+    """
+    tid = _task_id(task_id)
+    _worker(worker)
+    if progress is not None and (
+        not isinstance(progress, int) or isinstance(progress, bool) or not 0 <= progress <= 100
+    ):
+        raise InvalidInput(f"progress must be an integer from 0 to 100, got {progress!r}")
+    if stage is not None:
+        check_stage(stage)
+    if stage_result is not None and stage is None:
+        raise InvalidInput("stage_result needs the stage it belongs to")
+    result = None if stage_result is None else jsonb(stage_result, "stage_result")
+    row = yield q.background_tasks.update_progress(
+        task_id=tid, worker=worker, progress=progress, stage=stage, stage_result=result
+    )
+    if row is None:
+        yield from _not_held(tid, worker, "update")
+    return dict(row)
+
+
+@operation
+def complete_task(
+    task_id: str | uuid.UUID, *, worker: str, results: Mapping[str, Any] | None = None
+) -> Steps[dict[str, Any]]:
+    """End a task ``worker`` holds as completed (progress 100).
+
+    ``results`` maps stages (``import``, ``enrich``, ``analyze``) to their results;
+    each given one replaces the stored result, the others are kept.
+    """
+    tid = _task_id(task_id)
+    _worker(worker)
+    columns: dict[str, Any] = {f"{stage}_result": None for stage in STAGES}
+    for stage, value in (results or {}).items():
+        check_stage(stage)
+        if value is not None:
+            columns[f"{stage}_result"] = jsonb(value, f"results[{stage!r}]")
+    row = yield q.background_tasks.complete_task(task_id=tid, worker=worker, **columns)
+    if row is None:
+        yield from _not_held(tid, worker, "complete")
+    return dict(row)
+
+
+@operation
+def fail_task(task_id: str | uuid.UUID, *, worker: str, error: str) -> Steps[dict[str, Any]]:
+    """End a task ``worker`` holds as failed with the message ``error``."""
+    tid = _task_id(task_id)
+    _worker(worker)
+    if not _text(error, "error"):
+        raise InvalidInput("error must not be empty")
+    row = yield q.background_tasks.fail_task(task_id=tid, worker=worker, error_message=error)
+    if row is None:
+        yield from _not_held(tid, worker, "fail")
+    return dict(row)
+
+
+@operation
+def cancel_task(task_id: str | uuid.UUID, *, reason: str | None = None) -> Steps[dict[str, Any]]:
+    """Cancel a pending or running task (``reason`` goes to ``error_message``).
+
+    NotFound for an unknown task; InvalidInput if it already finished. A running
+    worker finds out at its next :func:`update_progress`.
+    """
+    tid = _task_id(task_id)
+    if reason is not None:
+        _text(reason, "reason")
+    row = yield q.background_tasks.cancel_task(task_id=tid, reason=reason)
+    if row is None:
+        current = yield q.background_tasks.get_task(task_id=tid)
+        if current is None:
+            raise NotFound(f"no background task {tid!r}")
+        raise InvalidInput(
+            f"cannot cancel task {tid!r}: it already finished with status "
+            f"{current['status']!r} (only pending or running tasks can be cancelled)"
+        )
+    return dict(row)
+
+
+@operation
+def list_tasks_by_session(
+    user_session: str, *, status: str | None = None, limit: int = 100
+) -> Steps[list[dict[str, Any]]]:
+    """A user session's tasks, newest first, optionally only those with ``status``."""
+    check_session_id(user_session, "user_session")
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"unknown status {status!r}, expected one of {list(STATUSES)!r}")
+    _positive_int(limit, "limit")
+    rows = yield q.background_tasks.list_tasks_by_session(
+        user_session=user_session, status=status, limit=limit
+    )
+    return [dict(r) for r in rows]
+
+
+@operation
+def list_recent_tasks(*, limit: int = 100) -> Steps[list[dict[str, Any]]]:
+    """The newest tasks of all sessions (without their data), newest first."""
+    _positive_int(limit, "limit")
+    rows = yield q.background_tasks.list_recent_tasks(limit=limit)
+    return [dict(r) for r in rows]
+
+
+@operation
+def count_tasks_by_status() -> Steps[dict[str, int]]:
+    """Number of tasks per status (every status present as a key)."""
+    rows = yield q.background_tasks.count_tasks_by_status()
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update({r["status"]: int(r["tasks"]) for r in rows})
+    return counts
+
+
+@operation
+def reclaim_stale_tasks(
+    *, stale_after: float = 5 * 60.0, max_attempts: int = 3
+) -> Steps[list[dict[str, Any]]]:
+    """Take running tasks back from workers silent for more than ``stale_after`` seconds.
+
+    Each goes back to ``pending`` (progress reset, stage results kept), or to
+    ``failed`` if it has been claimed ``max_attempts`` times. Returns one dict per task
+    changed: ``task_id``, new ``status``, the worker it was taken from
+    (``claimed_by``) and ``attempts``.
+    """
+    stale = _seconds(stale_after, "stale_after")
+    _positive_int(max_attempts, "max_attempts")
+    rows = yield q.background_tasks.reclaim_stale_tasks(
+        stale_seconds=stale, max_attempts=max_attempts
+    )
+    for r in rows:
+        logger.info(
+            "reclaimed task %s from silent worker %s: now %s",
+            r["task_id"],
+            r["claimed_by"],
+            r["status"],
+        )
+    return [dict(r) for r in rows]
+
+
+@operation
+def purge_finished_tasks(*, older_than: float = 7 * 24 * 3600.0) -> Steps[int]:
+    """Delete tasks that finished more than ``older_than`` seconds ago; returns how many."""
+    seconds = _seconds(older_than, "older_than")
+    count = yield q.background_tasks.purge_finished_tasks(older_than_seconds=seconds)
+    return int(count)

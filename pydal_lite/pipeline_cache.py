@@ -1,0 +1,249 @@
+"""Pipeline cache (seed 002): stage results keyed by a hash of their input, per-session hashes.
+
+A cache entry belongs to a stage (``import``, ``enrich``, ``analyze``) and an
+``input_hash``: the lowercase hex SHA-256 of the input's canonical JSON
+(:func:`canonical_json`: sorted keys, no spaces, non-ASCII kept, UTF-8), so the same
+input always hashes alike whatever its key order. There is at most one entry per
+(stage, input_hash); :func:`put_entry` replaces it. An entry past its ``expires_at`` is
+a miss for :func:`get_entry` and is deleted by :func:`purge_expired_entries`.
+
+Every function taking a connection is an :func:`~pydal_lite.operation.operation`:
+sync connection -> result, async connection -> awaitable. Rows are dicts::
+
+    entry = put_entry(conn, "import", {"file": "a.ics"}, {"events": 3}, ttl=3600.0)
+    get_entry(conn, "import", {"file": "a.ics"})["result_data"]   # {'events': 3}
+    record_user_session(conn, "sess-1", import_hash=entry["input_hash"])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import re
+from typing import Any, Final
+
+from psycopg.types.json import Jsonb
+
+from .errors import InvalidInput, NotFound
+from .operation import Steps, operation, q
+
+logger = logging.getLogger("pydal_lite.pipeline_cache")
+
+__all__ = [
+    "STAGES",
+    "canonical_json",
+    "get_entry",
+    "get_entry_by_hash",
+    "get_session_results",
+    "get_user_session",
+    "input_hash",
+    "invalidate_entry",
+    "invalidate_stage",
+    "list_entries_by_hash",
+    "purge_expired_entries",
+    "put_entry",
+    "record_user_session",
+    "touch_user_session",
+]
+
+STAGES: Final = ("import", "enrich", "analyze")
+"""The pipeline stages, in order (the CHECK constraint of ``pipeline_cache.stage``)."""
+
+SESSION_ID_MAX_LEN: Final = 255
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def canonical_json(value: Any) -> str:
+    """``value`` as canonical JSON text: sorted keys, ``,``/``:`` separators, non-ASCII kept.
+
+    Raises InvalidInput for values JSON cannot encode (objects, NaN/infinity, mixed-type
+    keys) and for NUL characters, which PostgreSQL's jsonb cannot store.
+    """
+    try:
+        text = json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"value cannot be encoded as JSON ({exc}): {value!r}") from None
+    if "\\u0000" in text:
+        raise InvalidInput(f"value contains a NUL character, which jsonb cannot store: {value!r}")
+    return text
+
+
+def input_hash(value: Any) -> str:
+    """Lowercase hex SHA-256 of :func:`canonical_json` of ``value`` (UTF-8)."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+def jsonb(value: Any, what: str) -> Jsonb:
+    """``value`` wrapped for a jsonb parameter, after checking it encodes (else InvalidInput)."""
+    try:
+        canonical_json(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{what}: {exc}") from None
+    return Jsonb(value)
+
+
+def check_stage(stage: Any) -> str:
+    if stage not in STAGES:
+        raise InvalidInput(f"unknown stage {stage!r}, expected one of {list(STAGES)!r}")
+    return str(stage)
+
+
+def check_hash(value: Any, what: str = "input_hash") -> str:
+    if not isinstance(value, str) or not _HASH.fullmatch(value):
+        raise InvalidInput(f"{what} must be 64 lowercase hex characters, got {value!r}")
+    return value
+
+
+def check_session_id(value: Any, what: str = "session_id") -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{what} must be a non-empty string, got {value!r}")
+    if len(value) > SESSION_ID_MAX_LEN:
+        raise InvalidInput(
+            f"{what} is {len(value)} characters long, at most {SESSION_ID_MAX_LEN} allowed"
+        )
+    if "\x00" in value:
+        raise InvalidInput(f"{what} contains a NUL character: {value!r}")
+    return value
+
+
+def _check_ttl(ttl: float | None) -> float | None:
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl):
+        raise InvalidInput(f"ttl must be a finite number of seconds, got {ttl!r}")
+    if ttl <= 0:
+        raise InvalidInput(f"ttl must be positive (seconds), got {ttl!r}")
+    return float(ttl)
+
+
+# --- cache entries -----------------------------------------------------------------
+
+
+@operation
+def get_entry(stage: str, input_data: Any) -> Steps[dict[str, Any] | None]:
+    """The live entry of ``stage`` for ``input_data`` (hashed here), or None on a miss."""
+    check_stage(stage)
+    row = yield q.pipeline_cache.get_entry(stage=stage, input_hash=input_hash(input_data))
+    return None if row is None else dict(row)
+
+
+@operation
+def get_entry_by_hash(stage: str, input_hash: str) -> Steps[dict[str, Any] | None]:
+    """The live entry of ``stage`` for an already computed ``input_hash``, or None."""
+    check_stage(stage)
+    check_hash(input_hash)
+    row = yield q.pipeline_cache.get_entry(stage=stage, input_hash=input_hash)
+    return None if row is None else dict(row)
+
+
+@operation
+def put_entry(
+    stage: str, input_data: Any, result_data: Any, *, ttl: float | None = None
+) -> Steps[dict[str, Any]]:
+    """Store ``result_data`` for ``stage`` and ``input_data``, replacing any entry.
+
+    ``ttl`` is the lifetime in seconds (None: never expires). Returns the stored row,
+    whose ``input_hash`` is the key.
+    """
+    check_stage(stage)
+    key = input_hash(input_data)
+    result = jsonb(result_data, "result_data")
+    row = yield q.pipeline_cache.upsert_entry(
+        stage=stage,
+        input_hash=key,
+        input_data=Jsonb(input_data),
+        result_data=result,
+        ttl_seconds=_check_ttl(ttl),
+    )
+    return dict(row)
+
+
+@operation
+def invalidate_entry(stage: str, input_data: Any) -> Steps[bool]:
+    """Delete the entry of ``stage`` for ``input_data``; True if there was one."""
+    check_stage(stage)
+    count = yield q.pipeline_cache.delete_entry(stage=stage, input_hash=input_hash(input_data))
+    return bool(count)
+
+
+@operation
+def invalidate_stage(stage: str) -> Steps[int]:
+    """Delete every entry of ``stage``; returns how many."""
+    check_stage(stage)
+    count = yield q.pipeline_cache.delete_stage_entries(stage=stage)
+    return int(count)
+
+
+@operation
+def purge_expired_entries() -> Steps[int]:
+    """Delete every expired entry; returns how many."""
+    count = yield q.pipeline_cache.purge_expired_entries()
+    logger.debug("purged %d expired cache entries", count)
+    return int(count)
+
+
+@operation
+def list_entries_by_hash(input_hash: str) -> Steps[list[dict[str, Any]]]:
+    """The live entries of every stage for one input hash, by stage."""
+    check_hash(input_hash)
+    rows = yield q.pipeline_cache.list_entries_by_hash(input_hash=input_hash)
+    return [dict(r) for r in rows]
+
+
+# --- user sessions -----------------------------------------------------------------
+
+
+@operation
+def record_user_session(
+    session_id: str,
+    *,
+    import_hash: str | None = None,
+    enrich_hash: str | None = None,
+    analyze_hash: str | None = None,
+) -> Steps[dict[str, Any]]:
+    """Create or update a user session: each given hash replaces the stored one.
+
+    Hashes not given are kept; ``last_accessed`` becomes now. Returns the row.
+    """
+    check_session_id(session_id)
+    hashes = {"import_hash": import_hash, "enrich_hash": enrich_hash, "analyze_hash": analyze_hash}
+    for name, value in hashes.items():
+        if value is not None:
+            check_hash(value, name)
+    row = yield q.pipeline_cache.upsert_user_session(session_id=session_id, **hashes)
+    return dict(row)
+
+
+@operation
+def get_user_session(session_id: str) -> Steps[dict[str, Any] | None]:
+    """One user session (``last_accessed`` untouched), or None."""
+    check_session_id(session_id)
+    row = yield q.pipeline_cache.get_user_session(session_id=session_id)
+    return None if row is None else dict(row)
+
+
+@operation
+def touch_user_session(session_id: str) -> Steps[dict[str, Any]]:
+    """Set ``last_accessed`` to now; returns the row. NotFound for an unknown session."""
+    check_session_id(session_id)
+    row = yield q.pipeline_cache.touch_user_session(session_id=session_id)
+    if row is None:
+        raise NotFound(f"no user session {session_id!r}")
+    return dict(row)
+
+
+@operation
+def get_session_results(session_id: str) -> Steps[dict[str, Any] | None]:
+    """The session's latest hashes and the live cached result of each stage, or None.
+
+    Keys: ``session_id``, ``import_hash``, ``enrich_hash``, ``analyze_hash``,
+    ``last_accessed``, ``import_result``, ``enrich_result``, ``analyze_result`` (None
+    when that stage has no live entry).
+    """
+    check_session_id(session_id)
+    row = yield q.pipeline_cache.get_session_results(session_id=session_id)
+    return None if row is None else dict(row)

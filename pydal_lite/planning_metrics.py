@@ -1,0 +1,488 @@
+"""Planning metrics (seed 000): benchmark runs, their execution plans and subtasks.
+
+Every function here is an :func:`~pydal_lite.operation.operation`: call it with a sync
+connection (``start_task_execution(conn, "task_001", "multi-agent")``) or await it
+with an async one; each call is one transaction. Rows are dicts.
+
+Lifecycle::
+
+    run = start_task_execution(conn, "task_001", "multi-agent")
+    plan = record_plan_created(conn, run["id"], "plan-1", "Build X", [
+        {"subtask_id": "s1", "description": "research", "agent": "researcher"},
+        {"subtask_id": "s2", "description": "write", "agent": "writer",
+         "dependencies": ["s1"]},
+    ])
+    start_subtask(conn, plan["id"], "s1")
+    complete_subtask(conn, plan["id"], "s1", result="notes")
+    ...
+    finish_task_execution(conn, run["id"], success=True, tokens=1234)
+
+``plan_id`` in the subtask calls is the plan's row id (``plan["id"]``, what
+``poc_subtask_executions.plan_id`` refers to); the planner's own id is the plan's
+``plan_id`` column.
+
+Plan completion is automatic: the call that ends a plan's last open subtask
+(:func:`complete_subtask`, :func:`fail_subtask` or :func:`skip_subtask`) sets the
+plan's ``is_complete`` and ``completed_at`` in the same transaction. Those calls lock
+the plan row first, so two subtasks ending at the same moment in two transactions
+cannot both miss that they were the last. A plan recorded with no subtasks is complete
+at once. A failed subtask does not fail the plan: skip the subtasks that cannot run
+any more (:func:`skip_subtask`) and the plan completes.
+
+Durations (``duration_seconds``) are computed by the server as ``completed_at -
+started_at`` (transaction time, ``now()``), never sent by the client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from psycopg import errors as pgerrors
+from psycopg.types.json import Jsonb
+
+from .errors import InvalidInput, NotFound
+from .operation import Steps, operation, q
+
+logger = logging.getLogger("pydal_lite.planning_metrics")
+
+__all__ = [
+    "MODES",
+    "SUBTASK_STATUSES",
+    "TASK_STATUSES",
+    "complete_subtask",
+    "count_subtasks_by_status",
+    "delete_task_execution",
+    "fail_subtask",
+    "finish_task_execution",
+    "get_plan",
+    "get_plan_metrics",
+    "get_task_execution",
+    "list_open_plans",
+    "list_plans_with_subtask_counts",
+    "list_subtasks",
+    "list_task_executions",
+    "record_plan_created",
+    "skip_subtask",
+    "start_subtask",
+    "start_task_execution",
+]
+
+MODES: Final = ("single-agent", "multi-agent")
+"""Allowed ``poc_task_executions.mode`` values (the table's CHECK constraint)."""
+TASK_STATUSES: Final = ("running", "completed", "failed")
+"""Allowed ``poc_task_executions.status`` values."""
+SUBTASK_STATUSES: Final = ("pending", "running", "completed", "failed", "skipped")
+"""Allowed ``poc_subtask_executions.status`` values."""
+
+# varchar lengths of the columns, checked before anything is sent
+_ID_LEN: Final = 36
+_TASK_ID_LEN: Final = 100
+_PLAN_ID_LEN: Final = 100
+_SUBTASK_ID_LEN: Final = 100
+_AGENT_LEN: Final = 50
+_ESTIMATE_LEN: Final = 50
+_FLOAT_KEYS: Final = frozenset(
+    {"total_duration_seconds", "avg_duration_seconds", "max_duration_seconds", "completion_ratio"}
+)
+_SUBTASK_KEYS: Final = frozenset(
+    {"subtask_id", "sequence_number", "description", "agent", "estimated_time", "dependencies"}
+)
+
+
+def _text(value: Any, what: str, max_len: int | None = None, *, empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string, got {value!r}")
+    if not empty and not value:
+        raise InvalidInput(f"{what} must not be empty")
+    if max_len is not None and len(value) > max_len:
+        raise InvalidInput(f"{what} is {len(value)} characters long, at most {max_len} allowed")
+    if "\x00" in value:
+        raise InvalidInput(f"{what} contains a NUL character: {value!r}")
+    return value
+
+
+def _optional_text(value: Any, what: str, max_len: int | None = None) -> str | None:
+    return None if value is None else _text(value, what, max_len, empty=True)
+
+
+def _json_object(value: Mapping[str, Any] | None, what: str, *, default: Any) -> Jsonb | None:
+    if value is None:
+        return None if default is None else Jsonb(default)
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"{what} must be a JSON object (a mapping), got {value!r}")
+    return _jsonb(dict(value), what)
+
+
+def _jsonb(value: Any, what: str) -> Jsonb:
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{what} cannot be encoded as JSON ({exc}): {value!r}") from None
+    if "\\u0000" in text:
+        raise InvalidInput(f"{what} contains a NUL character, which jsonb cannot store")
+    return Jsonb(value)
+
+
+def _validate_subtasks(subtasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(subtasks, (str, bytes)) or not isinstance(subtasks, Sequence):
+        raise InvalidInput(f"subtasks must be a list of mappings, got {subtasks!r}")
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for position, sub in enumerate(subtasks, start=1):
+        if not isinstance(sub, Mapping):
+            raise InvalidInput(f"subtask #{position} must be a mapping, got {sub!r}")
+        unknown = set(sub) - _SUBTASK_KEYS
+        if unknown:
+            raise InvalidInput(f"subtask #{position} has unknown keys {sorted(unknown)!r}")
+        subtask_id = _text(
+            sub.get("subtask_id"), f"subtask #{position} subtask_id", _SUBTASK_ID_LEN
+        )
+        if subtask_id in seen:
+            raise InvalidInput(f"subtask id {subtask_id!r} appears twice in the plan")
+        seen.add(subtask_id)
+        seq = sub.get("sequence_number", position)
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= 2**31 - 1:
+            raise InvalidInput(
+                f"subtask {subtask_id!r} sequence_number must be an integer >= 0, got {seq!r}"
+            )
+        deps = sub.get("dependencies", [])
+        if deps is not None and (
+            isinstance(deps, (str, bytes))
+            or not isinstance(deps, Sequence)
+            or not all(isinstance(d, str) for d in deps)
+        ):
+            raise InvalidInput(
+                f"subtask {subtask_id!r} dependencies must be a list of subtask ids, got {deps!r}"
+            )
+        rows.append(
+            {
+                "subtask_id": subtask_id,
+                "sequence_number": seq,
+                "description": _text(
+                    sub.get("description"), f"subtask {subtask_id!r} description", empty=True
+                ),
+                "agent": _text(sub.get("agent"), f"subtask {subtask_id!r} agent", _AGENT_LEN),
+                "estimated_time": _optional_text(
+                    sub.get("estimated_time"),
+                    f"subtask {subtask_id!r} estimated_time",
+                    _ESTIMATE_LEN,
+                ),
+                "dependencies": None if deps is None else list(deps),
+            }
+        )
+    for row in rows:
+        missing = [d for d in row["dependencies"] or () if d not in seen]
+        if missing:
+            raise InvalidInput(
+                f"subtask {row['subtask_id']!r} depends on unknown subtasks {missing!r}"
+            )
+    return rows
+
+
+# --- task executions ---------------------------------------------------------------
+
+
+@operation
+def start_task_execution(
+    task_id: str,
+    mode: str,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    execution_id: str | None = None,
+) -> Steps[dict[str, Any]]:
+    """Record that a benchmark run of ``task_id`` in ``mode`` starts now; returns its row.
+
+    ``execution_id`` (uuid text, at most 36 characters) is generated when omitted.
+    """
+    _text(task_id, "task_id", _TASK_ID_LEN)
+    if mode not in MODES:
+        raise InvalidInput(f"unknown mode {mode!r}, expected one of {list(MODES)!r}")
+    _optional_text(execution_id, "execution_id", _ID_LEN)
+    meta = _json_object(metadata, "metadata", default={})
+    try:
+        row = yield q.planning_metrics.insert_task_execution(
+            id=execution_id, task_id=task_id, mode=mode, metadata=meta
+        )
+    except pgerrors.UniqueViolation:
+        raise InvalidInput(f"task execution {execution_id!r} already exists") from None
+    return dict(row)
+
+
+@operation
+def finish_task_execution(
+    execution_id: str,
+    *,
+    success: bool,
+    tokens: int | None = None,
+    error: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Steps[dict[str, Any]]:
+    """End a running execution: ``failed`` when ``error`` is given, else ``completed``.
+
+    ``success`` is the benchmark's verdict; ``tokens`` the tokens used; ``metadata`` is
+    merged into the stored object. The server computes ``duration_seconds``. Raises
+    NotFound for an unknown id and InvalidInput if the execution already ended.
+    """
+    _text(execution_id, "execution_id", _ID_LEN)
+    if not isinstance(success, bool):
+        raise InvalidInput(f"success must be a bool, got {success!r}")
+    if tokens is not None and (
+        not isinstance(tokens, int) or isinstance(tokens, bool) or not 0 <= tokens < 2**63
+    ):
+        raise InvalidInput(f"tokens must be an integer >= 0, got {tokens!r}")
+    _optional_text(error, "error")
+    meta = _json_object(metadata, "metadata", default={})
+    row = yield q.planning_metrics.finish_task_execution(
+        id=execution_id,
+        status="completed" if error is None else "failed",
+        success=success,
+        tokens=tokens,
+        error=error,
+        metadata=meta,
+    )
+    if row is None:
+        current = yield q.planning_metrics.get_task_execution(id=execution_id)
+        if current is None:
+            raise NotFound(f"no task execution {execution_id!r}")
+        raise InvalidInput(
+            f"task execution {execution_id!r} already ended with status {current['status']!r}"
+        )
+    return dict(row)
+
+
+@operation
+def get_task_execution(execution_id: str) -> Steps[dict[str, Any] | None]:
+    """One task execution, or None."""
+    row = yield q.planning_metrics.get_task_execution(id=execution_id)
+    return None if row is None else dict(row)
+
+
+@operation
+def list_task_executions(task_id: str) -> Steps[list[dict[str, Any]]]:
+    """Every execution of one benchmark task, by mode then start time."""
+    rows = yield q.planning_metrics.list_task_executions(task_id=task_id)
+    return [dict(r) for r in rows]
+
+
+@operation
+def delete_task_execution(execution_id: str) -> Steps[bool]:
+    """Delete an execution with its plan and subtasks (cascade); True if it existed."""
+    count = yield q.planning_metrics.delete_task_execution(id=execution_id)
+    return bool(count)
+
+
+# --- plans -------------------------------------------------------------------------
+
+
+@operation
+def record_plan_created(
+    task_execution_id: str,
+    plan_id: str,
+    original_task: str,
+    subtasks: Sequence[Mapping[str, Any]],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+) -> Steps[dict[str, Any]]:
+    """Record a plan and all its subtasks (pending) in one transaction.
+
+    Each subtask is a mapping with ``subtask_id``, ``description``, ``agent`` and
+    optionally ``sequence_number`` (default: its 1-based position), ``estimated_time``
+    and ``dependencies`` (subtask ids of the same plan). The subtasks go to the server
+    in one statement. Returns the plan row with ``subtasks`` (list of rows, in sequence
+    order). Raises NotFound if the task execution does not exist, InvalidInput if it
+    already has a plan or a value is invalid; nothing is written then.
+    """
+    _text(task_execution_id, "task_execution_id", _ID_LEN)
+    _text(plan_id, "plan_id", _PLAN_ID_LEN)
+    _text(original_task, "original_task", empty=True)
+    rows = _validate_subtasks(subtasks)
+    meta = _json_object(metadata, "metadata", default=None)
+    batch = _jsonb(rows, "subtasks")
+    found = yield q.planning_metrics.lock_task_execution(id=task_execution_id)
+    if found is None:
+        raise NotFound(f"no task execution {task_execution_id!r}")
+    try:
+        plan = yield q.planning_metrics.insert_plan(
+            task_execution_id=task_execution_id,
+            plan_id=plan_id,
+            original_task=original_task,
+            subtask_count=len(rows),
+            metadata=meta,
+        )
+    except pgerrors.UniqueViolation:
+        raise InvalidInput(f"task execution {task_execution_id!r} already has a plan") from None
+    inserted = yield q.planning_metrics.insert_subtasks(plan_id=plan["id"], subtasks=batch)
+    done = yield q.planning_metrics.complete_plan_if_done(plan_id=plan["id"])
+    out = dict(done if done is not None else plan)
+    out["subtasks"] = sorted(
+        (dict(r) for r in inserted), key=lambda r: (r["sequence_number"], r["subtask_id"])
+    )
+    logger.debug("plan %s recorded with %d subtasks", out["id"], len(rows))
+    return out
+
+
+@operation
+def get_plan(plan_id: str) -> Steps[dict[str, Any] | None]:
+    """A plan with its ``subtasks`` (in sequence order), or None."""
+    plan = yield q.planning_metrics.get_plan(plan_id=plan_id)
+    if plan is None:
+        return None
+    subtasks = yield q.planning_metrics.list_subtasks(plan_id=plan_id)
+    return {**plan, "subtasks": [dict(r) for r in subtasks]}
+
+
+@operation
+def list_subtasks(plan_id: str) -> Steps[list[dict[str, Any]]]:
+    """A plan's subtasks in sequence order (empty for an unknown plan)."""
+    rows = yield q.planning_metrics.list_subtasks(plan_id=plan_id)
+    return [dict(r) for r in rows]
+
+
+@operation
+def list_open_plans(*, limit: int = 100) -> Steps[list[dict[str, Any]]]:
+    """Plans not complete yet, oldest first."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise InvalidInput(f"limit must be an integer >= 1, got {limit!r}")
+    rows = yield q.planning_metrics.list_open_plans(limit=limit)
+    return [dict(r) for r in rows]
+
+
+@operation
+def list_plans_with_subtask_counts() -> Steps[list[dict[str, Any]]]:
+    """The seed's check query: each plan with ``subtask_count`` and ``actual_subtasks``."""
+    rows = yield q.planning_metrics.list_plans_with_subtask_counts()
+    return [dict(r) for r in rows]
+
+
+@operation
+def count_subtasks_by_status() -> Steps[dict[str, int]]:
+    """Number of subtasks per status across all plans (every status present as a key)."""
+    rows = yield q.planning_metrics.count_subtasks_by_status()
+    counts = dict.fromkeys(SUBTASK_STATUSES, 0)
+    counts.update({r["status"]: int(r["subtasks"]) for r in rows})
+    return counts
+
+
+# --- subtask lifecycle -------------------------------------------------------------
+
+
+def _subtask_ref(plan_id: str, subtask_id: str) -> None:
+    _text(plan_id, "plan_id", _ID_LEN)
+    _text(subtask_id, "subtask_id", _SUBTASK_ID_LEN)
+
+
+def _explain_refusal(
+    plan_id: str, subtask_id: str, action: str, allowed: tuple[str, ...]
+) -> Steps[None]:
+    current = yield q.planning_metrics.get_subtask(plan_id=plan_id, subtask_id=subtask_id)
+    if current is None:
+        raise NotFound(f"no subtask {subtask_id!r} in plan {plan_id!r}")
+    raise InvalidInput(
+        f"cannot {action} subtask {subtask_id!r} of plan {plan_id!r}: its status is "
+        f"{current['status']!r}, expected {' or '.join(allowed)}"
+    )
+
+
+@operation
+def start_subtask(plan_id: str, subtask_id: str) -> Steps[dict[str, Any]]:
+    """Move a pending subtask to running (``started_at`` = now); returns its row.
+
+    NotFound if the subtask does not exist; InvalidInput if it is not pending.
+    """
+    _subtask_ref(plan_id, subtask_id)
+    row = yield q.planning_metrics.start_subtask(plan_id=plan_id, subtask_id=subtask_id)
+    if row is None:
+        yield from _explain_refusal(plan_id, subtask_id, "start", ("pending",))
+    return dict(row)
+
+
+def _end_subtask(plan_id: str, step: Any, action: str, allowed: tuple[str, ...]) -> Steps[Any]:
+    # The plan row lock serialises the "was this the last open subtask?" decision.
+    plan = yield q.planning_metrics.lock_plan(plan_id=plan_id)
+    if plan is None:
+        raise NotFound(f"no plan {plan_id!r}")
+    row = yield step
+    if row is None:
+        yield from _explain_refusal(plan_id, step.params["subtask_id"], action, allowed)
+    completed = yield q.planning_metrics.complete_plan_if_done(plan_id=plan_id)
+    if completed is not None:
+        logger.debug("plan %s complete", plan_id)
+    return dict(row)
+
+
+@operation
+def complete_subtask(
+    plan_id: str, subtask_id: str, *, result: str | None = None
+) -> Steps[dict[str, Any]]:
+    """End a running subtask as completed; the server computes its duration.
+
+    Completes the plan in the same transaction if this was its last open subtask.
+    NotFound if the plan or subtask does not exist; InvalidInput if it is not running.
+    """
+    _subtask_ref(plan_id, subtask_id)
+    _optional_text(result, "result")
+    step = q.planning_metrics.complete_subtask(
+        plan_id=plan_id, subtask_id=subtask_id, result=result
+    )
+    row: dict[str, Any] = yield from _end_subtask(plan_id, step, "complete", ("running",))
+    return row
+
+
+@operation
+def fail_subtask(plan_id: str, subtask_id: str, *, error: str) -> Steps[dict[str, Any]]:
+    """End a pending or running subtask as failed with ``error``.
+
+    The duration is computed by the server (null if it never started). Completes the
+    plan in the same transaction if this was its last open subtask.
+    """
+    _subtask_ref(plan_id, subtask_id)
+    _text(error, "error")
+    step = q.planning_metrics.fail_subtask(plan_id=plan_id, subtask_id=subtask_id, error=error)
+    row: dict[str, Any] = yield from _end_subtask(plan_id, step, "fail", ("pending", "running"))
+    return row
+
+
+@operation
+def skip_subtask(
+    plan_id: str, subtask_id: str, *, reason: str | None = None
+) -> Steps[dict[str, Any]]:
+    """End a pending subtask as skipped (``reason`` goes to ``error``).
+
+    Completes the plan in the same transaction if this was its last open subtask.
+    """
+    _subtask_ref(plan_id, subtask_id)
+    _optional_text(reason, "reason")
+    step = q.planning_metrics.skip_subtask(plan_id=plan_id, subtask_id=subtask_id, reason=reason)
+    row: dict[str, Any] = yield from _end_subtask(plan_id, step, "skip", ("pending",))
+    return row
+
+
+@operation
+def get_plan_metrics(plan_id: str) -> Steps[dict[str, Any]]:
+    """Figures for one plan, computed by the server in one query.
+
+    Keys: the plan's ``id``, ``task_execution_id``, ``plan_id``, ``subtask_count``,
+    ``is_complete``, ``created_at``, ``completed_at``; ``total_subtasks`` (rows),
+    ``by_status`` (every status -> count), ``total_duration_seconds``,
+    ``avg_duration_seconds``, ``max_duration_seconds`` (over subtasks that ran),
+    ``completion_ratio`` (completed / total, None without subtasks) and ``per_agent``
+    (list by agent of ``agent``, ``subtasks``, ``completed``, ``failed``, ``skipped``,
+    duration total/avg/max and ``completion_ratio``). NotFound for an unknown plan.
+    """
+    _text(plan_id, "plan_id", _ID_LEN)
+    row = yield q.planning_metrics.get_plan_metrics(plan_id=plan_id)
+    if row is None:
+        raise NotFound(f"no plan {plan_id!r}")
+    out = {k: v for k, v in row.items() if k not in SUBTASK_STATUSES}
+    out["by_status"] = {status: int(row[status]) for status in SUBTASK_STATUSES}
+    out["total_subtasks"] = int(row["total_subtasks"])
+    out["total_duration_seconds"] = float(row["total_duration_seconds"])
+    # jsonb numbers come back as int when whole; keep ratios and durations floats
+    out["per_agent"] = [
+        {k: float(v) if k in _FLOAT_KEYS and v is not None else v for k, v in agent.items()}
+        for agent in row["per_agent"]
+    ]
+    return out

@@ -1,0 +1,450 @@
+"""Shrinkage time series: calculations, their data series and coefficient histories.
+
+Tables from ``schema/0010_create_shrinkage_timeseries.sql`` (TimescaleDB hypertables where
+the server has it, ordinary tables otherwise); queries from ``queries/shrinkage.sql``.
+Every function here is an :func:`~pydal_lite.operation.operation`: call it with a sync
+``psycopg.Connection`` or ``await`` it with an ``AsyncConnection``, one transaction each::
+
+    calc = create_calculation(conn, material["id"], "natural_loss_norm",
+                              period_start=start, period_end=end, parameters={"norm": 0.12})
+    ingest_calculation_data(conn, calc["id"], [(t, "mass_kg", 1000.0), ...])   # COPY
+    list_downsampled_calculation_data(conn, calc["id"], bucket=timedelta(hours=1))
+
+Time series rows are written with ``COPY ... FROM STDIN`` (text format), one round trip
+per call however many rows, and validated while they stream: a bad row aborts the COPY
+and the whole call is rolled back, nothing of it is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from .errors import InvalidInput, NotFound
+from .operation import CopyIn, Steps, operation, q
+
+__all__ = [
+    "CALCULATION_STATUSES",
+    "STATUS_TRANSITIONS",
+    "create_calculation",
+    "create_calculation_method",
+    "create_coefficient_type",
+    "create_material",
+    "delete_calculation",
+    "get_calculation",
+    "get_coefficient_as_of",
+    "ingest_calculation_data",
+    "ingest_coefficients",
+    "list_calculation_data",
+    "list_coefficients_as_of",
+    "list_downsampled_calculation_data",
+    "list_material_calculations",
+    "list_metric_buckets",
+    "set_calculation_status",
+]
+
+log = logging.getLogger("pydal_lite.shrinkage")
+
+CALCULATION_STATUSES = ("pending", "running", "completed", "failed")
+STATUS_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "pending": ("running", "failed"),
+    "running": ("completed", "failed"),
+    "completed": (),
+    "failed": (),
+}
+"""Allowed moves of ``calculations.status``; completed and failed are final."""
+
+MATERIAL_KINDS = ("material", "object")
+
+# Fixed statements: the column lists are code, never caller data.
+_COPY_DATA = "copy calculation_data (calculation_id, observed_at, metric, value) from stdin"
+_COPY_COEFFICIENTS = (
+    "copy coefficients (material_id, coefficient_code, valid_from, value) from stdin"
+)
+
+# The same rules as the CHECK constraints of 0010, checked before any round trip.
+_MATERIAL_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+MAX_BUCKET = timedelta(days=366)
+
+
+# -- validation ---------------------------------------------------------------
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _code(name: str, value: object, pattern: re.Pattern[str] = _CODE) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidInput(f"{name} must match {pattern.pattern!r}, got {value!r}")
+    return value
+
+
+def _id(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInput(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _aware(name: str, value: object) -> datetime:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidInput(f"{name} must be a timezone-aware datetime, got {value!r}")
+    return value
+
+
+def _range(since: object, until: object) -> tuple[datetime, datetime]:
+    start, end = _aware("since", since), _aware("until", until)
+    if end <= start:
+        raise InvalidInput(f"until must be after since, got since={start!r} until={end!r}")
+    return start, end
+
+
+def _bucket(value: object) -> timedelta:
+    if not isinstance(value, timedelta) or not timedelta(0) < value <= MAX_BUCKET:
+        raise InvalidInput(
+            f"bucket must be a timedelta above 0 and at most {MAX_BUCKET.days} days, got {value!r}"
+        )
+    return value
+
+
+def _number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidInput(f"{name} must be finite, got {value!r}")
+    return number
+
+
+def _json_object(name: str, value: object) -> Jsonb:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{name} must be a dict (a JSON object), got {value!r}")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{name} cannot be encoded as JSON: {value!r} ({exc})") from None
+    return Jsonb(value)
+
+
+def _data_rows(calculation_id: int, points: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
+    """COPY rows for calculation_data, validated one by one as they stream."""
+    for i, point in enumerate(points):
+        try:
+            observed_at, metric, value = point
+        except (TypeError, ValueError):
+            raise InvalidInput(
+                f"point {i} must be (observed_at, metric, value), got {point!r}"
+            ) from None
+        yield (
+            calculation_id,
+            _aware(f"point {i} observed_at", observed_at),
+            _code(f"point {i} metric", metric),
+            _number(f"point {i} value", value),
+        )
+
+
+def _coefficient_rows(
+    material_id: int, values: Iterable[Sequence[Any]]
+) -> Iterator[tuple[Any, ...]]:
+    """COPY rows for coefficients, validated one by one as they stream."""
+    for i, item in enumerate(values):
+        try:
+            code, valid_from, value = item
+        except (TypeError, ValueError):
+            raise InvalidInput(
+                f"coefficient {i} must be (coefficient_code, valid_from, value), got {item!r}"
+            ) from None
+        yield (
+            material_id,
+            _code(f"coefficient {i} code", code),
+            _aware(f"coefficient {i} valid_from", valid_from),
+            _number(f"coefficient {i} value", value),
+        )
+
+
+# -- reference data -------------------------------------------------------------
+
+
+@operation
+def create_material(
+    code: str, name: str, *, unit: str, kind: str = "material"
+) -> Steps[dict[str, Any]]:
+    """Insert a material (or storage object) and return its row."""
+    _code("code", code, _MATERIAL_CODE)
+    _text("name", name)
+    _text("unit", unit)
+    if kind not in MATERIAL_KINDS:
+        raise InvalidInput(f"kind must be one of {MATERIAL_KINDS!r}, got {kind!r}")
+    try:
+        row = yield q.shrinkage.insert_material(code=code, name=name, kind=kind, unit=unit)
+    except psycopg.errors.UniqueViolation:
+        raise InvalidInput(f"material code {code!r} already exists") from None
+    return dict(row)
+
+
+@operation
+def create_calculation_method(
+    code: str, name: str, *, description: str = ""
+) -> Steps[dict[str, Any]]:
+    """Insert a calculation method and return its row."""
+    _code("code", code)
+    _text("name", name)
+    row = yield q.shrinkage.insert_calculation_method(code=code, name=name, description=description)
+    return dict(row)
+
+
+@operation
+def create_coefficient_type(
+    code: str, name: str, *, unit: str, description: str = ""
+) -> Steps[dict[str, Any]]:
+    """Insert a coefficient type and return its row."""
+    _code("code", code)
+    _text("name", name)
+    _text("unit", unit)
+    row = yield q.shrinkage.insert_coefficient_type(
+        code=code, name=name, unit=unit, description=description
+    )
+    return dict(row)
+
+
+# -- calculations -----------------------------------------------------------------
+
+
+@operation
+def create_calculation(
+    material_id: int,
+    method_code: str,
+    *,
+    period_start: datetime,
+    period_end: datetime,
+    parameters: dict[str, Any] | None = None,
+) -> Steps[dict[str, Any]]:
+    """Record a pending calculation of a material over [period_start, period_end)."""
+    _id("material_id", material_id)
+    _code("method_code", method_code)
+    start, end = _aware("period_start", period_start), _aware("period_end", period_end)
+    if end <= start:
+        raise InvalidInput(f"period_end must be after period_start, got {start!r} .. {end!r}")
+    params = _json_object("parameters", {} if parameters is None else parameters)
+    try:
+        row = yield q.shrinkage.insert_calculation(
+            material_id=material_id,
+            method_code=method_code,
+            parameters=params,
+            period_start=start,
+            period_end=end,
+        )
+    except psycopg.errors.ForeignKeyViolation as exc:
+        if exc.diag.constraint_name == "calculations_method_code_fkey":
+            raise NotFound(f"no calculation method {method_code!r}") from None
+        raise NotFound(f"no material with id {material_id!r}") from None
+    return dict(row)
+
+
+@operation
+def get_calculation(calculation_id: int) -> Steps[dict[str, Any]]:
+    """The calculation's row; NotFound if there is none."""
+    _id("calculation_id", calculation_id)
+    row = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
+    if row is None:
+        raise NotFound(f"no calculation with id {calculation_id!r}")
+    return dict(row)
+
+
+@operation
+def list_material_calculations(material_id: int) -> Steps[list[dict[str, Any]]]:
+    """The material's calculations, newest period first."""
+    _id("material_id", material_id)
+    rows = yield q.shrinkage.list_material_calculations(material_id=material_id)
+    return list(rows)
+
+
+@operation
+def set_calculation_status(
+    calculation_id: int,
+    status: str,
+    *,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> Steps[dict[str, Any]]:
+    """Move a calculation along STATUS_TRANSITIONS and return the updated row.
+
+    ``result`` (a JSON object) is stored when given; ``error`` is meant for ``failed``.
+    NotFound if the calculation does not exist; InvalidInput for a move the table of
+    transitions does not allow, or when another session moved it first.
+    """
+    _id("calculation_id", calculation_id)
+    if status not in CALCULATION_STATUSES:
+        raise InvalidInput(f"status must be one of {CALCULATION_STATUSES!r}, got {status!r}")
+    payload = None if result is None else _json_object("result", result)
+    if error is not None and status != "failed":
+        raise InvalidInput(f"error is only recorded with status 'failed', got {status!r}")
+    current = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
+    if current is None:
+        raise NotFound(f"no calculation with id {calculation_id!r}")
+    if status not in STATUS_TRANSITIONS[current["status"]]:
+        raise InvalidInput(
+            f"calculation {calculation_id!r} cannot move from {current['status']!r} to {status!r}"
+        )
+    row = yield q.shrinkage.update_calculation_status(
+        calculation_id=calculation_id,
+        from_status=current["status"],
+        status=status,
+        result=payload,
+        error=error,
+    )
+    if row is None:
+        raise InvalidInput(
+            f"calculation {calculation_id!r} changed status while moving it to {status!r}"
+        )
+    return dict(row)
+
+
+@operation
+def delete_calculation(calculation_id: int) -> Steps[int]:
+    """Delete a calculation and its data series; returns 1, or 0 if it did not exist."""
+    _id("calculation_id", calculation_id)
+    count = yield q.shrinkage.delete_calculation(calculation_id=calculation_id)
+    return int(count)
+
+
+# -- time series: writes ------------------------------------------------------------
+
+
+@operation
+def ingest_calculation_data(calculation_id: int, points: Iterable[Sequence[Any]]) -> Steps[int]:
+    """COPY ``(observed_at, metric, value)`` points into the calculation's series.
+
+    Returns the number of rows written. Points stream to the server as they are read
+    (any iterable, memory stays flat); a bad point raises InvalidInput and a point that
+    is already stored (same observed_at and metric) raises InvalidInput too, and in both
+    cases nothing of this call is written.
+    """
+    _id("calculation_id", calculation_id)
+    found = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
+    if found is None:
+        raise NotFound(f"no calculation with id {calculation_id!r}")
+    try:
+        count = yield CopyIn(_COPY_DATA, _data_rows(calculation_id, points))
+    except psycopg.errors.UniqueViolation as exc:
+        raise InvalidInput(
+            f"calculation {calculation_id!r} already has a point: {exc.diag.message_detail}"
+        ) from None
+    log.debug("copied %s calculation_data rows for calculation %s", count, calculation_id)
+    return int(count)
+
+
+@operation
+def ingest_coefficients(material_id: int, values: Iterable[Sequence[Any]]) -> Steps[int]:
+    """COPY ``(coefficient_code, valid_from, value)`` rows into the material's history.
+
+    Returns the number of rows written; all or nothing, like ingest_calculation_data.
+    NotFound names an unknown material or coefficient code.
+    """
+    _id("material_id", material_id)
+    try:
+        count = yield CopyIn(_COPY_COEFFICIENTS, _coefficient_rows(material_id, values))
+    except psycopg.errors.UniqueViolation as exc:
+        raise InvalidInput(
+            f"material {material_id!r} already has a coefficient value: {exc.diag.message_detail}"
+        ) from None
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise NotFound(f"unknown material or coefficient type: {exc.diag.message_detail}") from None
+    return int(count)
+
+
+# -- time series: reads -------------------------------------------------------------
+
+
+@operation
+def list_calculation_data(
+    calculation_id: int, *, since: datetime, until: datetime
+) -> Steps[list[dict[str, Any]]]:
+    """The calculation's rows with since <= observed_at < until, in time order."""
+    _id("calculation_id", calculation_id)
+    start, end = _range(since, until)
+    rows = yield q.shrinkage.list_calculation_data(
+        calculation_id=calculation_id, since=start, until=end
+    )
+    return list(rows)
+
+
+@operation
+def list_downsampled_calculation_data(
+    calculation_id: int,
+    *,
+    bucket: timedelta,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Steps[list[dict[str, Any]]]:
+    """The calculation's series at ``bucket`` resolution: per bucket and metric the
+    samples, avg, min, max and last value. ``since``/``until`` default to the
+    calculation's period."""
+    _id("calculation_id", calculation_id)
+    _bucket(bucket)
+    if since is not None and until is not None:
+        _range(since, until)
+    elif since is not None:
+        _aware("since", since)
+    elif until is not None:
+        _aware("until", until)
+    calc = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
+    if calc is None:
+        raise NotFound(f"no calculation with id {calculation_id!r}")
+    start, end = _range(
+        calc["period_start"] if since is None else since,
+        calc["period_end"] if until is None else until,
+    )
+    rows = yield q.shrinkage.list_downsampled_calculation_data(
+        calculation_id=calculation_id, bucket=bucket, since=start, until=end
+    )
+    return list(rows)
+
+
+@operation
+def list_metric_buckets(
+    metric: str, *, bucket: timedelta, since: datetime, until: datetime
+) -> Steps[list[dict[str, Any]]]:
+    """Aggregates of one metric over all calculations, per time bucket and material."""
+    _code("metric", metric)
+    _bucket(bucket)
+    start, end = _range(since, until)
+    rows = yield q.shrinkage.list_metric_buckets(
+        metric=metric, bucket=bucket, since=start, until=end
+    )
+    return list(rows)
+
+
+@operation
+def get_coefficient_as_of(
+    material_id: int, coefficient_code: str, *, at: datetime
+) -> Steps[dict[str, Any] | None]:
+    """The coefficient's row in force at ``at`` (newest valid_from <= at), or None."""
+    _id("material_id", material_id)
+    _code("coefficient_code", coefficient_code)
+    _aware("at", at)
+    row = yield q.shrinkage.get_coefficient_as_of(
+        material_id=material_id, coefficient_code=coefficient_code, at=at
+    )
+    return None if row is None else dict(row)
+
+
+@operation
+def list_coefficients_as_of(material_id: int, *, at: datetime) -> Steps[list[dict[str, Any]]]:
+    """Every coefficient of the material as in force at ``at``, by coefficient code."""
+    _id("material_id", material_id)
+    _aware("at", at)
+    rows = yield q.shrinkage.list_coefficients_as_of(material_id=material_id, at=at)
+    return list(rows)

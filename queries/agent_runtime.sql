@@ -1,0 +1,431 @@
+-- Agent runtime (seed 001): sessions, messages, agent contexts and agent switches.
+-- Used by pydal_lite/agent_runtime.py; schema in schema/0002_create_agent_runtime.sql.
+-- "Live" means not soft-deleted (deleted_at is null).
+
+-- name: upsert_session(session_id, last_activity)<!
+-- Creates the session or stamps last_activity on a live one (now() when null) and
+-- returns id, session_id, created_at, last_activity; the row stays locked until commit,
+-- so concurrent saves of one session take turns. Returns nothing when the session exists
+-- but is soft-deleted. Served by sessions_session_id_key.
+insert into sessions (
+    session_id,
+    last_activity
+)
+values (
+    :session_id,
+    coalesce(:last_activity::timestamptz, now())
+)
+on conflict (session_id) do update
+set last_activity = excluded.last_activity
+where sessions.deleted_at is null
+returning
+    id,
+    session_id,
+    created_at,
+    last_activity;
+
+-- name: get_session(session_id, include_deleted)^
+-- One session row (id, session_id, created_at, last_activity, is_active, deleted_at),
+-- or nothing when unknown or soft-deleted (unless include_deleted).
+-- Served by sessions_session_id_key.
+select
+    id,
+    session_id,
+    created_at,
+    last_activity,
+    is_active,
+    deleted_at
+from sessions
+where session_id = :session_id
+    and (:include_deleted::boolean or deleted_at is null);
+
+-- name: list_message_fingerprints(session_db_id)
+-- Every stored message of a session as (seq, fingerprint, tool_calls), in seq order:
+-- fingerprint is sha256 over tagged sha256 digests of role, content, name and
+-- tool_call_id (UTF-8), which agent_runtime.py recomputes to compare a given list with
+-- the stored one without downloading content. Served by messages_session_db_id_seq_key.
+select
+    seq,
+    sha256(
+        coalesce('\x01'::bytea || sha256(convert_to(role, 'UTF8')), '\x00'::bytea)
+        || coalesce('\x01'::bytea || sha256(convert_to(content, 'UTF8')), '\x00'::bytea)
+        || coalesce('\x01'::bytea || sha256(convert_to(name, 'UTF8')), '\x00'::bytea)
+        || coalesce('\x01'::bytea || sha256(convert_to(tool_call_id, 'UTF8')), '\x00'::bytea)
+    ) as fingerprint,
+    tool_calls
+from messages
+where session_db_id = :session_db_id::bigint
+order by seq;
+
+-- name: delete_messages_from(session_db_id, from_seq)!
+-- Deletes a session's messages at and after position from_seq; returns the row count.
+-- Served by messages_session_db_id_seq_key.
+delete from messages
+where session_db_id = :session_db_id::bigint
+    and seq >= :from_seq::integer;
+
+-- name: insert_messages(session_db_id, rows)!
+-- Inserts a batch of messages given as one JSON array of objects (seq, role, content,
+-- timestamp, name, tool_call_id, tool_calls, token_count, metadata) in one statement;
+-- a missing timestamp means now(). Returns the row count. Checked by
+-- messages_session_db_id_seq_key (a duplicate seq fails the whole batch).
+insert into messages (
+    session_db_id,
+    seq,
+    role,
+    content,
+    timestamp,
+    name,
+    tool_call_id,
+    tool_calls,
+    token_count,
+    metadata_json
+)
+select
+    :session_db_id::bigint,
+    m.seq,
+    m.role,
+    m.content,
+    coalesce(m.timestamp, now()),
+    m.name,
+    m.tool_call_id,
+    m.tool_calls,
+    m.token_count,
+    m.metadata
+from jsonb_to_recordset(:rows::jsonb) as m(
+    seq integer,
+    role text,
+    content text,
+    timestamp timestamptz,
+    name text,
+    tool_call_id text,
+    tool_calls jsonb,
+    token_count integer,
+    metadata jsonb
+)
+order by m.seq;
+
+-- name: list_session_messages(session_db_id)
+-- All messages of a session in the OpenAI chat shape (role, content, name, tool_call_id,
+-- tool_calls), in seq order. Served by messages_session_db_id_seq_key.
+select
+    role,
+    content,
+    name,
+    tool_call_id,
+    tool_calls
+from messages
+where session_db_id = :session_db_id::bigint
+order by seq;
+
+-- name: list_session_messages_page(session_id, page_size, page_offset)
+-- One page of a live session's messages (role, content, name, tool_call_id, tool_calls)
+-- in seq order, skipping page_offset rows: cost grows with the offset (see
+-- list_session_messages_after). Served by sessions_session_id_key, then
+-- messages_session_db_id_seq_key.
+select
+    m.role,
+    m.content,
+    m.name,
+    m.tool_call_id,
+    m.tool_calls
+from messages as m
+where m.session_db_id = (
+        select s.id
+        from sessions as s
+        where s.session_id = :session_id
+            and s.deleted_at is null
+    )
+order by m.seq
+limit :page_size::integer
+offset :page_offset::integer;
+
+-- name: list_session_messages_after(session_id, after_seq, row_limit)
+-- Keyset page: up to row_limit messages of a live session with seq > after_seq, in seq
+-- order, with seq, timestamp, token_count and metadata. An index range scan that starts
+-- at the cursor, so the cost does not grow with depth. Served by
+-- sessions_session_id_key, then messages_session_db_id_seq_key.
+select
+    m.seq,
+    m.role,
+    m.content,
+    m.name,
+    m.tool_call_id,
+    m.tool_calls,
+    m.timestamp,
+    m.token_count,
+    m.metadata_json as metadata
+from messages as m
+where m.session_db_id = (
+        select s.id
+        from sessions as s
+        where s.session_id = :session_id
+            and s.deleted_at is null
+    )
+    and m.seq > :after_seq::integer
+order by m.seq
+limit :row_limit::integer;
+
+-- name: get_session_stats(session_id)^
+-- One row for a live session: session_id, message_count, total_tokens (sum of
+-- token_count, 0 when none), last_message_at (newest message timestamp), created_at,
+-- last_activity; nothing for an unknown or soft-deleted session. Served by
+-- sessions_session_id_key, then idx_session_timestamp for the session's messages.
+select
+    s.session_id,
+    count(m.id) as message_count,
+    coalesce(sum(m.token_count), 0)::bigint as total_tokens,
+    max(m.timestamp) as last_message_at,
+    s.created_at,
+    s.last_activity
+from sessions as s
+left join messages as m
+    on m.session_db_id = s.id
+where s.session_id = :session_id
+    and s.deleted_at is null
+group by s.id;
+
+-- name: list_live_session_ids(row_limit)
+-- session_id of every live session, most recently active first (row_limit null = all).
+-- Served by sessions_last_activity_idx (partial, live rows only; backward scan).
+select session_id
+from sessions
+where deleted_at is null
+order by last_activity desc, id desc
+limit :row_limit::bigint;
+
+-- name: list_all_session_ids(row_limit)
+-- session_id of every session, live and soft-deleted, most recently active first
+-- (row_limit null = all). A full scan and sort, as listing everything needs.
+select session_id
+from sessions
+order by last_activity desc, id desc
+limit :row_limit::bigint;
+
+-- name: soft_delete_session(session_id)!
+-- Marks a session soft-deleted (keeps an earlier deleted_at so the retention clock is not
+-- reset); returns 1 when the session exists, else 0. Served by sessions_session_id_key.
+update sessions
+set
+    is_active = false,
+    deleted_at = coalesce(deleted_at, now())
+where session_id = :session_id;
+
+-- name: delete_session(session_id)!
+-- Deletes a session (live or soft-deleted) and, by cascade, its messages, agent context
+-- and agent switches; returns 1 or 0. Served by sessions_session_id_key.
+delete from sessions
+where session_id = :session_id;
+
+-- name: restore_session(session_id)!
+-- Makes a soft-deleted session live again and stamps last_activity with now() (so the
+-- next cleanup does not delete it at once); returns 1 when restored, 0 when unknown or
+-- already live. Served by sessions_session_id_key.
+update sessions
+set
+    is_active = true,
+    deleted_at = null,
+    last_activity = now()
+where session_id = :session_id
+    and deleted_at is not null;
+
+-- name: soft_delete_idle_sessions(max_age_hours)!
+-- Soft-deletes live sessions whose last_activity is older than max_age_hours (may be
+-- fractional); returns how many. Served by sessions_last_activity_idx (partial, live).
+update sessions
+set
+    is_active = false,
+    deleted_at = now()
+where deleted_at is null
+    and last_activity < now() - :max_age_hours::double precision * interval '1 hour';
+
+-- name: delete_expired_sessions(days_old)!
+-- Hard-deletes sessions soft-deleted more than days_old days ago (with their messages,
+-- contexts and switches, by cascade); returns how many sessions.
+-- Served by sessions_deleted_at_idx (partial, soft-deleted rows only).
+delete from sessions
+where deleted_at is not null
+    and deleted_at < now() - :days_old::double precision * interval '1 day';
+
+-- name: upsert_agent_context(session_id, current_agent, created_at, switch_count, metadata)<!
+-- Creates or updates the agent context of a live session and returns its id; returns
+-- nothing when the session is unknown or soft-deleted. created_at (now() when null) is
+-- only used on creation. Served by sessions_session_id_key and
+-- agent_contexts_session_db_id_key.
+insert into agent_contexts (
+    session_db_id,
+    current_agent,
+    created_at,
+    switch_count,
+    metadata_json
+)
+select
+    s.id,
+    :current_agent,
+    coalesce(:created_at::timestamptz, now()),
+    :switch_count::integer,
+    :metadata::jsonb
+from sessions as s
+where s.session_id = :session_id
+    and s.deleted_at is null
+on conflict (session_db_id) do update
+set
+    current_agent = excluded.current_agent,
+    switch_count = excluded.switch_count,
+    metadata_json = excluded.metadata_json
+returning id;
+
+-- name: list_context_switches(context_db_id)
+-- Every switch of an agent context (id, from_agent, to_agent, reason) in the order
+-- saved (id). Served by idx_context_switched (context_db_id), then a sort by id of the
+-- context's few rows.
+select
+    id,
+    from_agent,
+    to_agent,
+    reason
+from agent_switches
+where context_db_id = :context_db_id::bigint
+order by id;
+
+-- name: delete_switches_from(context_db_id, from_id)!
+-- Deletes a context's switches with id >= from_id; returns the row count.
+-- Served by idx_context_switched.
+delete from agent_switches
+where context_db_id = :context_db_id::bigint
+    and id >= :from_id::bigint;
+
+-- name: insert_switches(context_db_id, rows)!
+-- Inserts a batch of switches given as one JSON array of objects (from_agent, to_agent,
+-- switched_at, reason, metadata, ord) in one statement, in ord order; a missing
+-- switched_at means now(). Returns the row count. No index read.
+insert into agent_switches (
+    context_db_id,
+    from_agent,
+    to_agent,
+    switched_at,
+    reason,
+    metadata_json
+)
+select
+    :context_db_id::bigint,
+    w.from_agent,
+    w.to_agent,
+    coalesce(w.switched_at, now()),
+    w.reason,
+    w.metadata
+from jsonb_to_recordset(:rows::jsonb) as w(
+    ord integer,
+    from_agent text,
+    to_agent text,
+    switched_at timestamptz,
+    reason text,
+    metadata jsonb
+)
+order by w.ord;
+
+-- name: get_agent_context(session_id)^
+-- The agent context of a live session (id, current_agent, created_at, updated_at,
+-- switch_count, metadata), or nothing. Served by sessions_session_id_key and
+-- agent_contexts_session_db_id_key.
+select
+    c.id,
+    c.current_agent,
+    c.created_at,
+    c.updated_at,
+    c.switch_count,
+    c.metadata_json as metadata
+from agent_contexts as c
+join sessions as s
+    on s.id = c.session_db_id
+where s.session_id = :session_id
+    and s.deleted_at is null;
+
+-- name: list_context_history(context_db_id)
+-- A context's switches as the seed's agent_history (from_agent, to_agent, reason,
+-- switched_at) in the order saved (id). Served by idx_context_switched.
+select
+    from_agent,
+    to_agent,
+    reason,
+    switched_at
+from agent_switches
+where context_db_id = :context_db_id::bigint
+order by id;
+
+-- name: list_agent_switches(session_id, row_limit)
+-- Up to row_limit switches of a live session's agent context, newest first (id,
+-- from_agent, to_agent, switched_at, reason, metadata). Served by
+-- agent_contexts_session_db_id_key, then idx_context_switched (backward scan).
+select
+    w.id,
+    w.from_agent,
+    w.to_agent,
+    w.switched_at,
+    w.reason,
+    coalesce(w.metadata_json, '{}'::jsonb) as metadata
+from agent_switches as w
+where w.context_db_id = (
+        select c.id
+        from agent_contexts as c
+        join sessions as s
+            on s.id = c.session_db_id
+        where s.session_id = :session_id
+            and s.deleted_at is null
+    )
+order by w.switched_at desc, w.id desc
+limit :row_limit::integer;
+
+-- name: list_sessions_by_agent(current_agent)
+-- session_id of every live session whose context's current agent is current_agent,
+-- most recently active first. Served by agent_contexts_current_agent_idx.
+select s.session_id
+from agent_contexts as c
+join sessions as s
+    on s.id = c.session_db_id
+where c.current_agent = :current_agent
+    and s.deleted_at is null
+order by s.last_activity desc, s.id desc;
+
+-- name: search_messages(query, row_limit)
+-- Full-text search over the messages of all live sessions: up to row_limit matches
+-- (session_id, seq, role, content, timestamp, rank), best rank first. The query uses web
+-- search syntax ("quoted phrase", or, -not) with the 'simple' configuration.
+-- Served by messages_content_fts_idx (GIN; same expression as the index).
+select
+    s.session_id,
+    m.seq,
+    m.role,
+    m.content,
+    m.timestamp,
+    ts_rank(to_tsvector('simple'::regconfig, left(m.content, 100000)), q.query) as rank
+from messages as m
+cross join websearch_to_tsquery('simple'::regconfig, :query) as q(query)
+join sessions as s
+    on s.id = m.session_db_id
+where to_tsvector('simple'::regconfig, left(m.content, 100000)) @@ q.query
+    and s.deleted_at is null
+order by rank desc, s.session_id, m.seq
+limit :row_limit::integer;
+
+-- name: search_session_messages(session_id, query, row_limit)
+-- Full-text search within one live session: up to row_limit matches (session_id, seq,
+-- role, content, timestamp, rank), best rank first; web search syntax, 'simple'
+-- configuration. Served by messages_content_fts_idx (GIN) combined with the session's
+-- messages_session_db_id_seq_key range, whichever the planner finds cheaper.
+select
+    s.session_id,
+    m.seq,
+    m.role,
+    m.content,
+    m.timestamp,
+    ts_rank(to_tsvector('simple'::regconfig, left(m.content, 100000)), q.query) as rank
+from messages as m
+cross join websearch_to_tsquery('simple'::regconfig, :query) as q(query)
+join sessions as s
+    on s.id = m.session_db_id
+where to_tsvector('simple'::regconfig, left(m.content, 100000)) @@ q.query
+    and s.session_id = :session_id
+    and s.deleted_at is null
+order by rank desc, m.seq
+limit :row_limit::integer;

@@ -1,0 +1,369 @@
+-- Background tasks (seed 002): a work queue with progress tracking.
+-- Worker-side updates (progress, complete, fail) match on claimed_by so that a worker
+-- whose task was reclaimed or cancelled changes nothing.
+
+-- name: insert_task(user_session, task_type, input_data, use_cache, use_llm)<!
+-- Enqueues a pending task and returns it (task_id generated). Served by
+-- background_tasks_pkey and background_tasks_task_id_key (uniqueness).
+insert into background_tasks (
+    user_session,
+    task_type,
+    input_data,
+    use_cache,
+    use_llm
+)
+values (
+    :user_session,
+    :task_type,
+    :input_data::jsonb,
+    :use_cache::boolean,
+    :use_llm::boolean
+)
+returning
+    task_id,
+    user_session,
+    task_type,
+    status,
+    input_data,
+    import_result,
+    enrich_result,
+    analyze_result,
+    progress,
+    current_stage,
+    error_message,
+    created_at,
+    started_at,
+    completed_at,
+    use_cache,
+    use_llm,
+    claimed_by,
+    heartbeat_at,
+    attempts;
+
+-- name: get_task(task_id)^
+-- One task by its public id, or nothing. Served by background_tasks_task_id_key.
+select
+    task_id,
+    user_session,
+    task_type,
+    status,
+    input_data,
+    import_result,
+    enrich_result,
+    analyze_result,
+    progress,
+    current_stage,
+    error_message,
+    created_at,
+    started_at,
+    completed_at,
+    use_cache,
+    use_llm,
+    claimed_by,
+    heartbeat_at,
+    attempts
+from background_tasks
+where task_id = :task_id::uuid;
+
+-- name: claim_next_task(worker, task_types)<!
+-- Takes the oldest pending task (of one of :task_types, or any type when null) for
+-- :worker: running, claimed_by = worker, started_at = heartbeat_at = now(), attempts
+-- + 1. Rows locked by another claimer are skipped (for update skip locked), so
+-- concurrent workers never take the same task or wait on each other. Returns the task,
+-- or nothing when none is pending. Served by background_tasks_status_created_at_id_idx.
+with next_task as (
+    select id
+    from background_tasks
+    where status = 'pending'
+        and (:task_types::text[] is null or task_type = any(:task_types::text[]))
+    order by created_at, id
+    limit 1
+    for update skip locked
+)
+update background_tasks as t
+set
+    status = 'running',
+    claimed_by = :worker,
+    started_at = now(),
+    heartbeat_at = now(),
+    attempts = t.attempts + 1
+from next_task
+where t.id = next_task.id
+returning
+    t.task_id,
+    t.user_session,
+    t.task_type,
+    t.status,
+    t.input_data,
+    t.import_result,
+    t.enrich_result,
+    t.analyze_result,
+    t.progress,
+    t.current_stage,
+    t.error_message,
+    t.created_at,
+    t.started_at,
+    t.completed_at,
+    t.use_cache,
+    t.use_llm,
+    t.claimed_by,
+    t.heartbeat_at,
+    t.attempts;
+
+-- name: update_progress(task_id, worker, progress, stage, stage_result)<!
+-- For a running task held by :worker: sets progress (null keeps it), current_stage
+-- (null keeps it), stores stage_result in that stage's result column when given, and
+-- refreshes heartbeat_at. Returns the task, or nothing if it is missing, not running
+-- or held by another worker. Served by background_tasks_task_id_key.
+update background_tasks
+set
+    progress = coalesce(:progress::integer, progress),
+    current_stage = coalesce(:stage::varchar, current_stage),
+    import_result = case
+        when :stage::varchar = 'import' and :stage_result::jsonb is not null
+            then :stage_result::jsonb
+        else import_result
+    end,
+    enrich_result = case
+        when :stage::varchar = 'enrich' and :stage_result::jsonb is not null
+            then :stage_result::jsonb
+        else enrich_result
+    end,
+    analyze_result = case
+        when :stage::varchar = 'analyze' and :stage_result::jsonb is not null
+            then :stage_result::jsonb
+        else analyze_result
+    end,
+    heartbeat_at = now()
+where task_id = :task_id::uuid
+    and status = 'running'
+    and claimed_by = :worker
+returning
+    task_id,
+    user_session,
+    task_type,
+    status,
+    input_data,
+    import_result,
+    enrich_result,
+    analyze_result,
+    progress,
+    current_stage,
+    error_message,
+    created_at,
+    started_at,
+    completed_at,
+    use_cache,
+    use_llm,
+    claimed_by,
+    heartbeat_at,
+    attempts;
+
+-- name: complete_task(task_id, worker, import_result, enrich_result, analyze_result)<!
+-- Ends a running task held by :worker as completed: progress 100, completed_at = now(),
+-- claimed_by cleared; each non-null result replaces the stored one. Returns the task,
+-- or nothing if it is missing, not running or held by another worker.
+-- Served by background_tasks_task_id_key.
+update background_tasks
+set
+    status = 'completed',
+    progress = 100,
+    import_result = coalesce(:import_result::jsonb, import_result),
+    enrich_result = coalesce(:enrich_result::jsonb, enrich_result),
+    analyze_result = coalesce(:analyze_result::jsonb, analyze_result),
+    completed_at = now(),
+    claimed_by = null
+where task_id = :task_id::uuid
+    and status = 'running'
+    and claimed_by = :worker
+returning
+    task_id,
+    user_session,
+    task_type,
+    status,
+    input_data,
+    import_result,
+    enrich_result,
+    analyze_result,
+    progress,
+    current_stage,
+    error_message,
+    created_at,
+    started_at,
+    completed_at,
+    use_cache,
+    use_llm,
+    claimed_by,
+    heartbeat_at,
+    attempts;
+
+-- name: fail_task(task_id, worker, error_message)<!
+-- Ends a running task held by :worker as failed with :error_message; completed_at =
+-- now(), claimed_by cleared. Returns the task, or nothing if it is missing, not running
+-- or held by another worker. Served by background_tasks_task_id_key.
+update background_tasks
+set
+    status = 'failed',
+    error_message = :error_message,
+    completed_at = now(),
+    claimed_by = null
+where task_id = :task_id::uuid
+    and status = 'running'
+    and claimed_by = :worker
+returning
+    task_id,
+    user_session,
+    task_type,
+    status,
+    input_data,
+    import_result,
+    enrich_result,
+    analyze_result,
+    progress,
+    current_stage,
+    error_message,
+    created_at,
+    started_at,
+    completed_at,
+    use_cache,
+    use_llm,
+    claimed_by,
+    heartbeat_at,
+    attempts;
+
+-- name: cancel_task(task_id, reason)<!
+-- Cancels a pending or running task: cancelled, completed_at = now(), claimed_by
+-- cleared, :reason (may be null) in error_message. Returns the task, or nothing if it
+-- is missing or already finished. Served by background_tasks_task_id_key.
+update background_tasks
+set
+    status = 'cancelled',
+    error_message = :reason,
+    completed_at = now(),
+    claimed_by = null
+where task_id = :task_id::uuid
+    and status in ('pending', 'running')
+returning
+    task_id,
+    user_session,
+    task_type,
+    status,
+    input_data,
+    import_result,
+    enrich_result,
+    analyze_result,
+    progress,
+    current_stage,
+    error_message,
+    created_at,
+    started_at,
+    completed_at,
+    use_cache,
+    use_llm,
+    claimed_by,
+    heartbeat_at,
+    attempts;
+
+-- name: list_tasks_by_session(user_session, status, limit)
+-- A user session's tasks (only those with :status, or all when null), newest first, at
+-- most :limit. Served by background_tasks_user_session_created_at_id_idx (backward scan).
+select
+    task_id,
+    user_session,
+    task_type,
+    status,
+    input_data,
+    import_result,
+    enrich_result,
+    analyze_result,
+    progress,
+    current_stage,
+    error_message,
+    created_at,
+    started_at,
+    completed_at,
+    use_cache,
+    use_llm,
+    claimed_by,
+    heartbeat_at,
+    attempts
+from background_tasks
+where user_session = :user_session
+    and (:status::varchar is null or status = :status::varchar)
+order by created_at desc, id desc
+limit :limit::bigint;
+
+-- name: list_recent_tasks(limit)
+-- The newest tasks of all sessions, at most :limit, without their data (task_id,
+-- user_session, task_type, status, progress, current_stage, timestamps, claimed_by).
+-- Served by background_tasks_created_at_id_idx (backward scan).
+select
+    task_id,
+    user_session,
+    task_type,
+    status,
+    progress,
+    current_stage,
+    created_at,
+    started_at,
+    completed_at,
+    claimed_by
+from background_tasks
+order by created_at desc, id desc
+limit :limit::bigint;
+
+-- name: count_tasks_by_status()
+-- One row per status present: status and how many tasks have it. Served by
+-- background_tasks_status_created_at_id_idx (leading column status).
+select
+    status,
+    count(*) as tasks
+from background_tasks
+group by status
+order by status;
+
+-- name: reclaim_stale_tasks(stale_seconds, max_attempts)
+-- Running tasks whose worker has been silent (no heartbeat or progress since claim)
+-- for more than :stale_seconds go back to pending for another worker, or to failed
+-- when they have already been claimed :max_attempts times. Returns one row per task
+-- changed: task_id, status (the new one), previous worker (claimed_by) and attempts.
+-- Locked rows (a worker is updating them right now) are skipped: that worker is alive.
+-- Served by background_tasks_status_created_at_id_idx (status = 'running').
+with stale as (
+    select id, claimed_by
+    from background_tasks
+    where status = 'running'
+        and coalesce(heartbeat_at, started_at)
+            < now() - make_interval(secs => :stale_seconds::double precision)
+    for update skip locked
+)
+update background_tasks as t
+set
+    status = case when t.attempts >= :max_attempts::integer then 'failed' else 'pending' end,
+    error_message = case
+        when t.attempts >= :max_attempts::integer
+            then 'worker ' || stale.claimed_by || ' stopped responding; gave up after '
+                || t.attempts || ' attempts'
+        else t.error_message
+    end,
+    completed_at = case when t.attempts >= :max_attempts::integer then now() end,
+    claimed_by = null,
+    started_at = case when t.attempts >= :max_attempts::integer then t.started_at end,
+    heartbeat_at = null,
+    progress = case when t.attempts >= :max_attempts::integer then t.progress else 0 end,
+    current_stage = case when t.attempts >= :max_attempts::integer then t.current_stage end
+from stale
+where t.id = stale.id
+returning
+    t.task_id,
+    t.status,
+    stale.claimed_by,
+    t.attempts;
+
+-- name: purge_finished_tasks(older_than_seconds)!
+-- Deletes completed, failed and cancelled tasks that finished more than
+-- :older_than_seconds ago; returns the row count. Served by
+-- background_tasks_status_created_at_id_idx (the three finished statuses).
+delete from background_tasks
+where status in ('completed', 'failed', 'cancelled')
+    and completed_at < now() - make_interval(secs => :older_than_seconds::double precision);

@@ -1,0 +1,552 @@
+-- Planning metrics (seed 000): task executions, execution plans, subtask executions.
+-- Multi-step operations (plan with its subtasks, subtask end + plan completion) are in
+-- pydal_lite/planning_metrics.py; durations are always computed here, by the server.
+
+-- name: insert_task_execution(id, task_id, mode, metadata)<!
+-- Inserts a running task execution started now (id generated when null) and returns
+-- the row. Served by poc_task_executions_pkey (uniqueness).
+insert into poc_task_executions (
+    id,
+    task_id,
+    mode,
+    metadata
+)
+values (
+    coalesce(:id::varchar, gen_random_uuid()::text),
+    :task_id,
+    :mode,
+    :metadata::jsonb
+)
+returning
+    id,
+    task_id,
+    mode,
+    status,
+    started_at,
+    completed_at,
+    duration_seconds,
+    tokens,
+    success,
+    error,
+    metadata;
+
+-- name: finish_task_execution(id, status, success, tokens, error, metadata)<!
+-- Ends a running task execution as completed or failed: completed_at = now(),
+-- duration_seconds computed by the server, metadata merged into the old object.
+-- Returns the row, or nothing if it is missing or not running. Served by
+-- poc_task_executions_pkey.
+update poc_task_executions
+set
+    status = :status,
+    completed_at = now(),
+    duration_seconds = extract(epoch from now() - started_at),
+    success = :success::boolean,
+    tokens = coalesce(:tokens::bigint, tokens),
+    error = :error,
+    metadata = metadata || :metadata::jsonb
+where id = :id
+    and status = 'running'
+returning
+    id,
+    task_id,
+    mode,
+    status,
+    started_at,
+    completed_at,
+    duration_seconds,
+    tokens,
+    success,
+    error,
+    metadata;
+
+-- name: get_task_execution(id)^
+-- One task execution by id, or nothing. Served by poc_task_executions_pkey.
+select
+    id,
+    task_id,
+    mode,
+    status,
+    started_at,
+    completed_at,
+    duration_seconds,
+    tokens,
+    success,
+    error,
+    metadata
+from poc_task_executions
+where id = :id;
+
+-- name: lock_task_execution(id)$
+-- The id of the task execution, key-share locked so it cannot be deleted before the
+-- transaction ends (as the foreign key check would); null if missing.
+-- Served by poc_task_executions_pkey.
+select id
+from poc_task_executions
+where id = :id
+for key share;
+
+-- name: list_task_executions(task_id)
+-- Every execution of one benchmark task, by mode then start time.
+-- Served by poc_task_executions_task_id_mode_started_at_idx.
+select
+    id,
+    task_id,
+    mode,
+    status,
+    started_at,
+    completed_at,
+    duration_seconds,
+    tokens,
+    success,
+    error,
+    metadata
+from poc_task_executions
+where task_id = :task_id
+order by mode, started_at;
+
+-- name: delete_task_execution(id)!
+-- Deletes a task execution; its plan and the plan's subtasks go with it (on delete
+-- cascade). Returns the row count (0 or 1). Served by poc_task_executions_pkey.
+delete from poc_task_executions
+where id = :id;
+
+-- name: insert_plan(task_execution_id, plan_id, original_task, subtask_count, metadata)<!
+-- Inserts an open plan for a task execution and returns it. Served by
+-- poc_execution_plans_pkey and poc_execution_plans_task_execution_id_key (one plan per
+-- execution).
+insert into poc_execution_plans (
+    task_execution_id,
+    plan_id,
+    original_task,
+    subtask_count,
+    metadata
+)
+values (
+    :task_execution_id,
+    :plan_id,
+    :original_task,
+    :subtask_count,
+    :metadata::jsonb
+)
+returning
+    id,
+    task_execution_id,
+    plan_id,
+    original_task,
+    subtask_count,
+    created_at,
+    completed_at,
+    is_complete,
+    metadata;
+
+-- name: insert_subtasks(plan_id, subtasks)
+-- Inserts a batch of pending subtasks for one plan in one statement from a JSON array
+-- of objects (subtask_id, sequence_number, description, agent, estimated_time,
+-- dependencies) and returns the inserted rows in sequence order. Served by
+-- poc_subtask_executions_plan_id_subtask_id_key (a subtask id once per plan).
+insert into poc_subtask_executions (
+    plan_id,
+    subtask_id,
+    sequence_number,
+    description,
+    agent,
+    estimated_time,
+    dependencies
+)
+select
+    :plan_id::varchar,
+    s.subtask_id,
+    s.sequence_number,
+    s.description,
+    s.agent,
+    s.estimated_time,
+    s.dependencies
+from jsonb_to_recordset(:subtasks::jsonb) as s (
+    subtask_id text,
+    sequence_number integer,
+    description text,
+    agent text,
+    estimated_time text,
+    dependencies jsonb
+)
+order by s.sequence_number
+returning
+    id,
+    plan_id,
+    subtask_id,
+    sequence_number,
+    description,
+    agent,
+    estimated_time,
+    status,
+    started_at,
+    completed_at,
+    duration_seconds,
+    result,
+    error,
+    dependencies;
+
+-- name: get_plan(plan_id)^
+-- One plan by its row id, or nothing. Served by poc_execution_plans_pkey.
+select
+    id,
+    task_execution_id,
+    plan_id,
+    original_task,
+    subtask_count,
+    created_at,
+    completed_at,
+    is_complete,
+    metadata
+from poc_execution_plans
+where id = :plan_id;
+
+-- name: get_plan_by_task_execution(task_execution_id)^
+-- The plan of one task execution, or nothing. Served by
+-- poc_execution_plans_task_execution_id_key.
+select
+    id,
+    task_execution_id,
+    plan_id,
+    original_task,
+    subtask_count,
+    created_at,
+    completed_at,
+    is_complete,
+    metadata
+from poc_execution_plans
+where task_execution_id = :task_execution_id;
+
+-- name: lock_plan(plan_id)^
+-- The plan's id and is_complete, the row locked (for no key update) until the
+-- transaction ends: operations that end a subtask take it first, so plan completion
+-- is decided by one transaction at a time. Nothing if missing.
+-- Served by poc_execution_plans_pkey.
+select
+    id,
+    is_complete
+from poc_execution_plans
+where id = :plan_id
+for no key update;
+
+-- name: list_open_plans(limit)
+-- Plans not complete yet, oldest first, at most :limit. Served by idx_poc_plans_complete.
+select
+    id,
+    task_execution_id,
+    plan_id,
+    original_task,
+    subtask_count,
+    created_at,
+    completed_at,
+    is_complete,
+    metadata
+from poc_execution_plans
+where not is_complete
+order by created_at, id
+limit :limit::bigint;
+
+-- name: complete_plan_if_done(plan_id)<!
+-- Marks the plan complete (completed_at = now()) if it is open and none of its subtasks
+-- is pending or running; returns the plan row if this call completed it, else nothing.
+-- Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq (plan_id prefix).
+update poc_execution_plans as p
+set
+    is_complete = true,
+    completed_at = now()
+where p.id = :plan_id
+    and not p.is_complete
+    and not exists (
+        select 1
+        from poc_subtask_executions as s
+        where s.plan_id = p.id
+            and s.status in ('pending', 'running')
+    )
+returning
+    p.id,
+    p.task_execution_id,
+    p.plan_id,
+    p.original_task,
+    p.subtask_count,
+    p.created_at,
+    p.completed_at,
+    p.is_complete,
+    p.metadata;
+
+-- name: delete_plan(plan_id)!
+-- Deletes a plan and (on delete cascade) its subtasks; returns the row count (0 or 1).
+-- Served by poc_execution_plans_pkey.
+delete from poc_execution_plans
+where id = :plan_id;
+
+-- name: list_plans_with_subtask_counts()
+-- The seed's check query: every plan with its recorded subtask_count and the number of
+-- subtask rows it actually has (actual_subtasks), oldest plan first. Reads all plans;
+-- the join is served by idx_poc_subtasks_plan_seq (plan_id prefix) or a hash join.
+select
+    ep.id,
+    ep.plan_id,
+    ep.original_task,
+    ep.subtask_count,
+    ep.is_complete,
+    count(se.id) as actual_subtasks
+from poc_execution_plans as ep
+left join poc_subtask_executions as se
+    on se.plan_id = ep.id
+group by ep.id
+order by ep.created_at, ep.id;
+
+-- name: get_subtask(plan_id, subtask_id)^
+-- One subtask of a plan by the planner's subtask id, or nothing.
+-- Served by poc_subtask_executions_plan_id_subtask_id_key.
+select
+    id,
+    plan_id,
+    subtask_id,
+    sequence_number,
+    description,
+    agent,
+    estimated_time,
+    status,
+    started_at,
+    completed_at,
+    duration_seconds,
+    result,
+    error,
+    dependencies
+from poc_subtask_executions
+where plan_id = :plan_id
+    and subtask_id = :subtask_id;
+
+-- name: list_subtasks(plan_id)
+-- A plan's subtasks in sequence order. Served by idx_poc_subtasks_plan_seq.
+select
+    id,
+    plan_id,
+    subtask_id,
+    sequence_number,
+    description,
+    agent,
+    estimated_time,
+    status,
+    started_at,
+    completed_at,
+    duration_seconds,
+    result,
+    error,
+    dependencies
+from poc_subtask_executions
+where plan_id = :plan_id
+order by sequence_number, subtask_id;
+
+-- name: list_subtasks_by_agent(agent, limit)
+-- One agent's subtasks across all plans, at most :limit, in no particular plan order.
+-- Served by idx_poc_subtasks_agent.
+select
+    id,
+    plan_id,
+    subtask_id,
+    sequence_number,
+    description,
+    agent,
+    estimated_time,
+    status,
+    started_at,
+    completed_at,
+    duration_seconds,
+    result,
+    error,
+    dependencies
+from poc_subtask_executions
+where agent = :agent
+limit :limit::bigint;
+
+-- name: count_subtasks_by_status()
+-- One row per status present across all plans: status and how many subtasks have it.
+-- Served by idx_poc_subtasks_status (index-only scan when the visibility map allows).
+select
+    status,
+    count(*) as subtasks
+from poc_subtask_executions
+group by status
+order by status;
+
+-- name: start_subtask(plan_id, subtask_id)<!
+-- Moves a pending subtask to running with started_at = now(); returns the row, or
+-- nothing if it is missing or not pending.
+-- Served by poc_subtask_executions_plan_id_subtask_id_key.
+update poc_subtask_executions
+set
+    status = 'running',
+    started_at = now()
+where plan_id = :plan_id
+    and subtask_id = :subtask_id
+    and status = 'pending'
+returning
+    id,
+    plan_id,
+    subtask_id,
+    sequence_number,
+    description,
+    agent,
+    estimated_time,
+    status,
+    started_at,
+    completed_at,
+    duration_seconds,
+    result,
+    error,
+    dependencies;
+
+-- name: complete_subtask(plan_id, subtask_id, result)<!
+-- Ends a running subtask as completed with its result; completed_at = now() and
+-- duration_seconds = completed_at - started_at, computed here. Returns the row, or
+-- nothing if it is missing or not running.
+-- Served by poc_subtask_executions_plan_id_subtask_id_key.
+update poc_subtask_executions
+set
+    status = 'completed',
+    completed_at = now(),
+    duration_seconds = extract(epoch from now() - started_at),
+    result = :result
+where plan_id = :plan_id
+    and subtask_id = :subtask_id
+    and status = 'running'
+returning
+    id,
+    plan_id,
+    subtask_id,
+    sequence_number,
+    description,
+    agent,
+    estimated_time,
+    status,
+    started_at,
+    completed_at,
+    duration_seconds,
+    result,
+    error,
+    dependencies;
+
+-- name: fail_subtask(plan_id, subtask_id, error)<!
+-- Ends a pending or running subtask as failed with its error; completed_at = now() and
+-- duration_seconds computed here (null if it never started). Returns the row, or
+-- nothing if it is missing or already ended.
+-- Served by poc_subtask_executions_plan_id_subtask_id_key.
+update poc_subtask_executions
+set
+    status = 'failed',
+    completed_at = now(),
+    duration_seconds = extract(epoch from now() - started_at),
+    error = :error
+where plan_id = :plan_id
+    and subtask_id = :subtask_id
+    and status in ('pending', 'running')
+returning
+    id,
+    plan_id,
+    subtask_id,
+    sequence_number,
+    description,
+    agent,
+    estimated_time,
+    status,
+    started_at,
+    completed_at,
+    duration_seconds,
+    result,
+    error,
+    dependencies;
+
+-- name: skip_subtask(plan_id, subtask_id, reason)<!
+-- Ends a pending subtask as skipped (e.g. a dependency failed), the reason in error;
+-- completed_at = now(), no duration. Returns the row, or nothing if it is missing or
+-- not pending. Served by poc_subtask_executions_plan_id_subtask_id_key.
+update poc_subtask_executions
+set
+    status = 'skipped',
+    completed_at = now(),
+    error = :reason
+where plan_id = :plan_id
+    and subtask_id = :subtask_id
+    and status = 'pending'
+returning
+    id,
+    plan_id,
+    subtask_id,
+    sequence_number,
+    description,
+    agent,
+    estimated_time,
+    status,
+    started_at,
+    completed_at,
+    duration_seconds,
+    result,
+    error,
+    dependencies;
+
+-- name: get_plan_metrics(plan_id)^
+-- One row for a plan, or nothing: the plan's fields; its actual subtask count and the
+-- count per status; total, average and longest subtask duration in seconds (ended
+-- subtasks that had started); completion_ratio = completed / all subtasks (null with
+-- none); per_agent, a JSON array (by agent) of {agent, subtasks, completed, failed,
+-- skipped, total_duration_seconds, avg_duration_seconds, max_duration_seconds,
+-- completion_ratio}. Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
+select
+    p.id,
+    p.task_execution_id,
+    p.plan_id,
+    p.subtask_count,
+    p.is_complete,
+    p.created_at,
+    p.completed_at,
+    s.total_subtasks,
+    s.pending,
+    s.running,
+    s.completed,
+    s.failed,
+    s.skipped,
+    s.total_duration_seconds,
+    s.avg_duration_seconds,
+    s.max_duration_seconds,
+    s.completion_ratio,
+    coalesce(a.per_agent, '[]'::jsonb) as per_agent
+from poc_execution_plans as p
+cross join lateral (
+    select
+        count(*) as total_subtasks,
+        count(*) filter (where st.status = 'pending') as pending,
+        count(*) filter (where st.status = 'running') as running,
+        count(*) filter (where st.status = 'completed') as completed,
+        count(*) filter (where st.status = 'failed') as failed,
+        count(*) filter (where st.status = 'skipped') as skipped,
+        coalesce(sum(st.duration_seconds), 0) as total_duration_seconds,
+        avg(st.duration_seconds) as avg_duration_seconds,
+        max(st.duration_seconds) as max_duration_seconds,
+        (count(*) filter (where st.status = 'completed'))::double precision
+            / nullif(count(*), 0) as completion_ratio
+    from poc_subtask_executions as st
+    where st.plan_id = p.id
+) as s
+cross join lateral (
+    select
+        jsonb_agg(to_jsonb(g) order by g.agent) as per_agent
+    from (
+        select
+            st.agent,
+            count(*) as subtasks,
+            count(*) filter (where st.status = 'completed') as completed,
+            count(*) filter (where st.status = 'failed') as failed,
+            count(*) filter (where st.status = 'skipped') as skipped,
+            coalesce(sum(st.duration_seconds), 0) as total_duration_seconds,
+            avg(st.duration_seconds) as avg_duration_seconds,
+            max(st.duration_seconds) as max_duration_seconds,
+            (count(*) filter (where st.status = 'completed'))::double precision
+                / count(*) as completion_ratio
+        from poc_subtask_executions as st
+        where st.plan_id = p.id
+        group by st.agent
+    ) as g
+) as a
+where p.id = :plan_id;

@@ -1,0 +1,539 @@
+"""Planning metrics (seed 000): task executions, plans, subtask lifecycle, plan metrics."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import psycopg
+import pytest
+
+from pydal_lite import InvalidInput, NotFound, migrate, operation, queries
+from pydal_lite import planning_metrics as pm
+from pydal_lite.connection import AsyncConnection, Connection, connect
+
+TABLES = ("poc_task_executions", "poc_execution_plans", "poc_subtask_executions")
+SEED_INDEXES = (
+    "idx_poc_plans_task_plan",
+    "idx_poc_plans_complete",
+    "idx_poc_subtasks_plan_seq",
+    "idx_poc_subtasks_status",
+    "idx_poc_subtasks_agent",
+)
+
+SUBTASKS = [
+    {"subtask_id": "s1", "description": "research", "agent": "researcher"},
+    {"subtask_id": "s2", "description": "draft", "agent": "writer", "dependencies": ["s1"]},
+    {
+        "subtask_id": "s3",
+        "description": "review",
+        "agent": "writer",
+        "estimated_time": "5 min",
+        "dependencies": ["s2"],
+    },
+]
+
+
+def _count(conn: Connection, table: str) -> int:
+    row = conn.execute(f"select count(*) as n from {table}").fetchone()  # noqa: S608
+    conn.commit()
+    assert row is not None
+    return int(row["n"])
+
+
+def _new_plan(conn: Connection, subtasks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    run = pm.start_task_execution(conn, "task_001", "multi-agent")
+    return pm.record_plan_created(
+        conn, run["id"], "plan-1", "write a report", SUBTASKS if subtasks is None else subtasks
+    )
+
+
+def _shift_started(conn: Connection, plan_id: str, subtask_id: str, seconds: float) -> None:
+    conn.execute(
+        "update poc_subtask_executions set started_at = started_at - make_interval(secs => %s)"
+        " where plan_id = %s and subtask_id = %s",
+        (seconds, plan_id, subtask_id),
+    )
+    conn.commit()
+
+
+# --- task executions ---------------------------------------------------------------
+
+
+def test_start_task_execution_records_a_running_run(conn: Connection) -> None:
+    run = pm.start_task_execution(conn, "task_001", "single-agent", metadata={"model": "m1"})
+    assert run["status"] == "running"
+    assert len(run["id"]) == 36 and run["id"].count("-") == 4
+    assert run["completed_at"] is None and run["success"] is None
+    assert run["metadata"] == {"model": "m1"}
+    assert pm.get_task_execution(conn, run["id"]) == run
+
+
+def test_start_task_execution_keeps_a_given_legacy_id(conn: Connection) -> None:
+    run = pm.start_task_execution(conn, "task_001", "multi-agent", execution_id="legacy-1")
+    assert run["id"] == "legacy-1"
+    with pytest.raises(InvalidInput, match="'legacy-1' already exists"):
+        pm.start_task_execution(conn, "task_001", "multi-agent", execution_id="legacy-1")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"task_id": "t", "mode": "swarm"}, "unknown mode 'swarm'"),
+        ({"task_id": "t" * 101, "mode": "multi-agent"}, "task_id is 101 characters long"),
+        ({"task_id": "", "mode": "multi-agent"}, "task_id must not be empty"),
+        ({"task_id": "t", "mode": "multi-agent", "metadata": [1]}, "must be a JSON object"),
+        ({"task_id": "t", "mode": "multi-agent", "metadata": {"x": {1, 2}}}, "cannot be encoded"),
+        ({"task_id": "t", "mode": "multi-agent", "metadata": {"x": float("nan")}}, "cannot be"),
+        ({"task_id": "t", "mode": "multi-agent", "execution_id": "x" * 37}, "at most 36"),
+    ],
+)
+def test_start_task_execution_refuses_bad_input(
+    conn: Connection, kwargs: dict[str, Any], message: str
+) -> None:
+    task_id, mode = kwargs.pop("task_id"), kwargs.pop("mode")
+    with pytest.raises(InvalidInput, match=message):
+        pm.start_task_execution(conn, task_id, mode, **kwargs)
+    assert _count(conn, "poc_task_executions") == 0
+
+
+def test_finish_task_execution_computes_duration_in_the_database(conn: Connection) -> None:
+    run = pm.start_task_execution(conn, "task_001", "multi-agent", metadata={"a": 1})
+    conn.execute(
+        "update poc_task_executions set started_at = started_at - interval '3 seconds'"
+        " where id = %s",
+        (run["id"],),
+    )
+    conn.commit()
+    done = pm.finish_task_execution(conn, run["id"], success=True, tokens=1234, metadata={"b": 2})
+    assert done["status"] == "completed" and done["success"] is True and done["tokens"] == 1234
+    assert done["metadata"] == {"a": 1, "b": 2}
+    assert done["duration_seconds"] == pytest.approx(
+        (done["completed_at"] - done["started_at"]).total_seconds()
+    )
+    assert 3.0 <= done["duration_seconds"] < 60.0
+
+
+def test_finish_with_error_marks_the_run_failed_and_only_once(conn: Connection) -> None:
+    run = pm.start_task_execution(conn, "task_001", "multi-agent")
+    failed = pm.finish_task_execution(conn, run["id"], success=False, error="boom")
+    assert failed["status"] == "failed" and failed["error"] == "boom"
+    with pytest.raises(InvalidInput, match="already ended with status 'failed'"):
+        pm.finish_task_execution(conn, run["id"], success=True)
+    with pytest.raises(NotFound, match="no task execution 'nope'"):
+        pm.finish_task_execution(conn, "nope", success=True)
+    with pytest.raises(InvalidInput, match="tokens must be an integer >= 0, got -1"):
+        pm.finish_task_execution(conn, run["id"], success=True, tokens=-1)
+
+
+def test_list_task_executions_orders_by_mode_then_start(conn: Connection) -> None:
+    a = pm.start_task_execution(conn, "task_001", "single-agent")
+    b = pm.start_task_execution(conn, "task_001", "multi-agent")
+    pm.start_task_execution(conn, "task_002", "multi-agent")
+    assert [r["id"] for r in pm.list_task_executions(conn, "task_001")] == [b["id"], a["id"]]
+
+
+def test_database_enforces_status_and_mode(conn: Connection) -> None:
+    with pytest.raises(psycopg.errors.CheckViolation, match="poc_task_executions_mode_check"):
+        conn.execute("insert into poc_task_executions (task_id, mode) values ('t', 'solo')")
+    conn.rollback()
+    run = pm.start_task_execution(conn, "task_001", "multi-agent")
+    plan = pm.record_plan_created(conn, run["id"], "p", "t", SUBTASKS)
+    with pytest.raises(psycopg.errors.CheckViolation, match="poc_subtask_executions_status_check"):
+        conn.execute(
+            "update poc_subtask_executions set status = 'done' where plan_id = %s", (plan["id"],)
+        )
+    conn.rollback()
+
+
+# --- plans -------------------------------------------------------------------------
+
+
+def test_record_plan_created_writes_plan_and_subtasks(conn: Connection) -> None:
+    plan = _new_plan(conn)
+    assert plan["subtask_count"] == 3 and plan["is_complete"] is False
+    assert [s["subtask_id"] for s in plan["subtasks"]] == ["s1", "s2", "s3"]
+    assert [s["sequence_number"] for s in plan["subtasks"]] == [1, 2, 3]
+    assert all(s["status"] == "pending" for s in plan["subtasks"])
+    assert plan["subtasks"][1]["dependencies"] == ["s1"]
+    assert plan["subtasks"][2]["estimated_time"] == "5 min"
+    stored = pm.get_plan(conn, plan["id"])
+    assert stored is not None and stored["subtasks"] == plan["subtasks"]
+
+
+def test_record_plan_created_sends_the_subtasks_in_one_statement(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = pm.start_task_execution(conn, "task_001", "multi-agent")
+    steps: list[str] = []
+    real = operation.run_step
+
+    def counting(c: Any, step: Any) -> Any:
+        steps.append(getattr(step, "ref", "copy"))
+        return real(c, step)
+
+    monkeypatch.setattr(operation, "run_step", counting)
+    many = [{"subtask_id": f"s{i}", "description": "d", "agent": "a"} for i in range(200)]
+    plan = pm.record_plan_created(conn, run["id"], "p", "t", many)
+    assert len(plan["subtasks"]) == 200
+    assert steps.count("planning_metrics.insert_subtasks") == 1
+    assert len(steps) == 4  # lock run, insert plan, insert subtasks, completion check
+
+
+def test_record_plan_created_for_a_missing_run_is_not_found(conn: Connection) -> None:
+    with pytest.raises(NotFound, match="no task execution 'missing'"):
+        pm.record_plan_created(conn, "missing", "p", "t", SUBTASKS)
+    assert _count(conn, "poc_execution_plans") == 0
+
+
+def test_second_plan_for_a_run_is_refused_and_the_first_kept(conn: Connection) -> None:
+    plan = _new_plan(conn)
+    with pytest.raises(InvalidInput, match="already has a plan"):
+        pm.record_plan_created(conn, plan["task_execution_id"], "p2", "t", SUBTASKS)
+    assert _count(conn, "poc_execution_plans") == 1
+    assert _count(conn, "poc_subtask_executions") == 3
+
+
+@pytest.mark.parametrize(
+    ("subtasks", "message"),
+    [
+        ([{"subtask_id": "s1", "description": "d", "agent": "a" * 51}], "agent is 51 characters"),
+        ([{"subtask_id": "s" * 101, "description": "d", "agent": "a"}], "is 101 characters"),
+        (
+            [{"subtask_id": "s1", "description": "d", "agent": "a", "estimated_time": "x" * 51}],
+            "estimated_time is 51 characters",
+        ),
+        (
+            [
+                {"subtask_id": "s1", "description": "d", "agent": "a"},
+                {"subtask_id": "s1", "description": "d", "agent": "a"},
+            ],
+            "'s1' appears twice",
+        ),
+        (
+            [{"subtask_id": "s1", "description": "d", "agent": "a", "dependencies": ["s9"]}],
+            r"unknown subtasks \['s9'\]",
+        ),
+        (
+            [{"subtask_id": "s1", "description": "d", "agent": "a", "sequence_number": -1}],
+            "sequence_number must be an integer >= 0, got -1",
+        ),
+        ([{"subtask_id": "s1", "description": "d", "agent": "a", "colour": 1}], "unknown keys"),
+        ([{"subtask_id": "s1", "agent": "a"}], "description must be a string, got None"),
+        ("s1", "subtasks must be a list"),
+    ],
+)
+def test_bad_subtasks_leave_nothing_written(conn: Connection, subtasks: Any, message: str) -> None:
+    run = pm.start_task_execution(conn, "task_001", "multi-agent")
+    with pytest.raises(InvalidInput, match=message):
+        pm.record_plan_created(conn, run["id"], "p", "t", subtasks)
+    assert _count(conn, "poc_execution_plans") == 0
+    assert _count(conn, "poc_subtask_executions") == 0
+
+
+def test_over_long_plan_id_and_unencodable_metadata_are_refused(conn: Connection) -> None:
+    run = pm.start_task_execution(conn, "task_001", "multi-agent")
+    with pytest.raises(InvalidInput, match="plan_id is 101 characters long, at most 100"):
+        pm.record_plan_created(conn, run["id"], "p" * 101, "t", SUBTASKS)
+    with pytest.raises(InvalidInput, match="metadata cannot be encoded as JSON"):
+        pm.record_plan_created(conn, run["id"], "p", "t", SUBTASKS, metadata={"f": object()})
+    assert _count(conn, "poc_execution_plans") == 0
+
+
+def test_a_plan_without_subtasks_is_complete_at_once(conn: Connection) -> None:
+    plan = _new_plan(conn, [])
+    assert plan["is_complete"] is True and plan["completed_at"] is not None
+    assert plan["subtasks"] == []
+
+
+# --- subtask lifecycle and completion ----------------------------------------------
+
+
+def test_subtask_lifecycle_and_automatic_plan_completion(conn: Connection) -> None:
+    plan = _new_plan(conn)
+    pid = plan["id"]
+    started = pm.start_subtask(conn, pid, "s1")
+    assert started["status"] == "running" and started["started_at"] is not None
+    _shift_started(conn, pid, "s1", 2.0)
+    done = pm.complete_subtask(conn, pid, "s1", result="notes")
+    assert done["status"] == "completed" and done["result"] == "notes"
+    assert done["duration_seconds"] == pytest.approx(
+        (done["completed_at"] - done["started_at"]).total_seconds()
+    )
+    assert done["duration_seconds"] >= 2.0
+
+    pm.start_subtask(conn, pid, "s2")
+    failed = pm.fail_subtask(conn, pid, "s2", error="model timeout")
+    assert failed["status"] == "failed" and failed["error"] == "model timeout"
+    assert failed["duration_seconds"] is not None
+    open_plan = pm.get_plan(conn, pid)
+    assert open_plan is not None and open_plan["is_complete"] is False
+
+    skipped = pm.skip_subtask(conn, pid, "s3", reason="s2 failed")
+    assert skipped["status"] == "skipped" and skipped["duration_seconds"] is None
+    closed = pm.get_plan(conn, pid)
+    assert closed is not None and closed["is_complete"] is True
+    assert closed["completed_at"] == skipped["completed_at"]
+
+
+def test_fail_a_pending_subtask_has_no_duration(conn: Connection) -> None:
+    plan = _new_plan(conn)
+    failed = pm.fail_subtask(conn, plan["id"], "s1", error="never ran")
+    assert failed["started_at"] is None and failed["duration_seconds"] is None
+
+
+def test_lifecycle_refuses_wrong_transitions_and_unknown_rows(conn: Connection) -> None:
+    plan = _new_plan(conn)
+    pid = plan["id"]
+    with pytest.raises(InvalidInput, match=r"cannot complete subtask 's1'.*'pending', expected"):
+        pm.complete_subtask(conn, pid, "s1")
+    pm.start_subtask(conn, pid, "s1")
+    with pytest.raises(InvalidInput, match=r"cannot start subtask 's1'.*'running'"):
+        pm.start_subtask(conn, pid, "s1")
+    with pytest.raises(InvalidInput, match="cannot skip subtask 's1'"):
+        pm.skip_subtask(conn, pid, "s1")
+    pm.complete_subtask(conn, pid, "s1")
+    with pytest.raises(InvalidInput, match=r"cannot fail subtask 's1'.*'completed'"):
+        pm.fail_subtask(conn, pid, "s1", error="late")
+    with pytest.raises(NotFound, match="no subtask 's9'"):
+        pm.start_subtask(conn, pid, "s9")
+    with pytest.raises(NotFound, match="no subtask 's9'"):
+        pm.complete_subtask(conn, pid, "s9")
+    with pytest.raises(NotFound, match="no plan 'missing'"):
+        pm.complete_subtask(conn, "missing", "s1")
+    with pytest.raises(InvalidInput, match="error must not be empty"):
+        pm.fail_subtask(conn, pid, "s2", error="")
+    row = pm.list_subtasks(conn, pid)[0]
+    assert row["status"] == "completed"
+
+
+def test_last_subtasks_ending_concurrently_still_complete_the_plan(dsn: str) -> None:
+    with connect(dsn) as a, connect(dsn) as b:
+        plan = _new_plan(a, [SUBTASKS[0], {**SUBTASKS[1], "dependencies": []}])
+        pid = plan["id"]
+        pm.start_subtask(a, pid, "s1")
+        pm.start_subtask(a, pid, "s2")
+        errors: list[BaseException] = []
+
+        def other() -> None:
+            try:
+                pm.complete_subtask(b, pid, "s2")
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        with a.transaction():  # hold s1's ending open while s2 ends in another session
+            pm.complete_subtask(a, pid, "s1")
+            thread = threading.Thread(target=other)
+            thread.start()
+            time.sleep(0.3)
+            assert thread.is_alive(), "the second ending must wait for the plan lock"
+        thread.join(10)
+        assert not errors
+        final = pm.get_plan(a, pid)
+        assert final is not None and final["is_complete"] is True
+
+
+def test_get_plan_metrics(conn: Connection) -> None:
+    subtasks = [
+        {"subtask_id": "a1", "description": "d", "agent": "researcher"},
+        {"subtask_id": "a2", "description": "d", "agent": "researcher"},
+        {"subtask_id": "b1", "description": "d", "agent": "writer"},
+        {"subtask_id": "b2", "description": "d", "agent": "writer"},
+    ]
+    plan = _new_plan(conn, subtasks)
+    pid = plan["id"]
+    for sid in ("a1", "a2", "b1"):
+        pm.start_subtask(conn, pid, sid)
+    # fix the durations: started_at 10 s and 30 s before completion
+    conn.execute(
+        "update poc_subtask_executions set started_at = now() - interval '10 seconds'"
+        " where plan_id = %s and subtask_id = 'a1'",
+        (pid,),
+    )
+    conn.commit()
+    pm.complete_subtask(conn, pid, "a1")
+    conn.execute(
+        "update poc_subtask_executions set completed_at = started_at + interval '10 seconds',"
+        " duration_seconds = 10 where plan_id = %s and subtask_id = 'a1'",
+        (pid,),
+    )
+    conn.execute(
+        "update poc_subtask_executions set started_at = now() - interval '1 minute'"
+        " where plan_id = %s and subtask_id = 'a2'",
+        (pid,),
+    )
+    conn.commit()
+    pm.fail_subtask(conn, pid, "a2", error="x")
+    conn.execute(
+        "update poc_subtask_executions set completed_at = started_at + interval '30 seconds',"
+        " duration_seconds = 30 where plan_id = %s and subtask_id = 'a2'",
+        (pid,),
+    )
+    conn.commit()
+
+    m = pm.get_plan_metrics(conn, pid)
+    assert m["total_subtasks"] == 4 and m["subtask_count"] == 4
+    assert m["by_status"] == {
+        "pending": 1,
+        "running": 1,
+        "completed": 1,
+        "failed": 1,
+        "skipped": 0,
+    }
+    assert m["total_duration_seconds"] == pytest.approx(40.0)
+    assert m["avg_duration_seconds"] == pytest.approx(20.0)
+    assert m["max_duration_seconds"] == pytest.approx(30.0)
+    assert m["completion_ratio"] == pytest.approx(0.25)
+    assert m["is_complete"] is False
+    by_agent = {a["agent"]: a for a in m["per_agent"]}
+    assert list(by_agent) == ["researcher", "writer"]
+    assert by_agent["researcher"]["subtasks"] == 2
+    assert by_agent["researcher"]["completed"] == 1 and by_agent["researcher"]["failed"] == 1
+    assert by_agent["researcher"]["total_duration_seconds"] == pytest.approx(40.0)
+    assert by_agent["researcher"]["max_duration_seconds"] == pytest.approx(30.0)
+    assert by_agent["researcher"]["completion_ratio"] == pytest.approx(0.5)
+    assert (
+        by_agent["writer"]["completed"] == 0 and by_agent["writer"]["avg_duration_seconds"] is None
+    )
+    with pytest.raises(NotFound, match="no plan 'missing'"):
+        pm.get_plan_metrics(conn, "missing")
+
+
+def test_metrics_of_an_empty_plan(conn: Connection) -> None:
+    m = pm.get_plan_metrics(conn, _new_plan(conn, [])["id"])
+    assert m["total_subtasks"] == 0 and m["completion_ratio"] is None
+    assert m["per_agent"] == [] and m["total_duration_seconds"] == 0.0
+
+
+def test_seed_check_query_lists_plans_with_actual_subtask_counts(conn: Connection) -> None:
+    full = _new_plan(conn)
+    empty = _new_plan(conn, [])
+    conn.execute(
+        "delete from poc_subtask_executions where plan_id = %s and subtask_id = 's3'",
+        (full["id"],),
+    )
+    conn.commit()
+    rows = {r["id"]: r for r in pm.list_plans_with_subtask_counts(conn)}
+    assert rows[full["id"]]["subtask_count"] == 3 and rows[full["id"]]["actual_subtasks"] == 2
+    assert rows[empty["id"]]["actual_subtasks"] == 0 and rows[empty["id"]]["is_complete"] is True
+
+
+def test_list_open_plans_and_status_counts(conn: Connection) -> None:
+    open_plan = _new_plan(conn)
+    _new_plan(conn, [])
+    assert [p["id"] for p in pm.list_open_plans(conn)] == [open_plan["id"]]
+    pm.start_subtask(conn, open_plan["id"], "s1")
+    assert pm.count_subtasks_by_status(conn) == {
+        "pending": 2,
+        "running": 1,
+        "completed": 0,
+        "failed": 0,
+        "skipped": 0,
+    }
+    with pytest.raises(InvalidInput, match="limit must be an integer >= 1, got 0"):
+        pm.list_open_plans(conn, limit=0)
+
+
+def test_deleting_a_run_cascades_to_plan_and_subtasks(conn: Connection) -> None:
+    plan = _new_plan(conn)
+    other = _new_plan(conn)
+    assert pm.delete_task_execution(conn, plan["task_execution_id"]) is True
+    assert pm.get_plan(conn, plan["id"]) is None
+    assert pm.list_subtasks(conn, plan["id"]) == []
+    assert len(pm.list_subtasks(conn, other["id"])) == 3
+    assert pm.delete_task_execution(conn, plan["task_execution_id"]) is False
+
+
+def test_named_queries_by_run_and_by_agent(conn: Connection) -> None:
+    plan = _new_plan(conn)
+    by_run = queries.planning_metrics.get_plan_by_task_execution(
+        conn, task_execution_id=plan["task_execution_id"]
+    )
+    assert by_run["id"] == plan["id"]
+    writer = queries.planning_metrics.list_subtasks_by_agent(conn, agent="writer", limit=10)
+    assert sorted(r["subtask_id"] for r in writer) == ["s2", "s3"]
+    conn.commit()
+
+
+def test_deleting_a_plan_cascades_to_its_subtasks(conn: Connection) -> None:
+    plan = _new_plan(conn)
+    assert queries.planning_metrics.delete_plan(conn, plan_id=plan["id"]) == 1
+    conn.commit()
+    assert _count(conn, "poc_subtask_executions") == 0
+    assert _count(conn, "poc_task_executions") == 1
+
+
+# --- async -------------------------------------------------------------------------
+
+
+async def test_the_same_operations_work_on_an_async_connection(aconn: AsyncConnection) -> None:
+    run = await pm.start_task_execution(aconn, "task_001", "multi-agent")
+    plan = await pm.record_plan_created(aconn, run["id"], "p", "t", SUBTASKS)
+    for sid in ("s1", "s2", "s3"):
+        await pm.start_subtask(aconn, plan["id"], sid)
+        await pm.complete_subtask(aconn, plan["id"], sid, result=sid)
+    metrics = await pm.get_plan_metrics(aconn, plan["id"])
+    assert metrics["is_complete"] is True and metrics["completion_ratio"] == 1.0
+    finished = await pm.finish_task_execution(aconn, run["id"], success=True, tokens=10)
+    assert finished["status"] == "completed"
+    with pytest.raises(NotFound):
+        await pm.start_subtask(aconn, plan["id"], "nope")
+
+
+# --- migration ---------------------------------------------------------------------
+
+
+def _below(dsn: str, version: str) -> str:
+    with connect(dsn) as c:
+        row = c.execute(
+            "select max(version) as v from schema_migrations where version < %s", (version,)
+        ).fetchone()
+    assert row is not None and row["v"] is not None
+    return str(row["v"])
+
+
+def _catalog(dsn: str, tables: tuple[str, ...]) -> dict[str, Any]:
+    with connect(dsn) as c:
+        cols = c.execute(
+            "select table_name, column_name, data_type, is_nullable, column_default,"
+            " character_maximum_length from information_schema.columns"
+            " where table_name = any(%s) order by table_name, ordinal_position",
+            (list(tables),),
+        ).fetchall()
+        cons = c.execute(
+            "select conname, pg_get_constraintdef(oid) as def from pg_constraint"
+            " where conrelid::regclass::text = any(%s) order by conname",
+            (list(tables),),
+        ).fetchall()
+        idx = c.execute(
+            "select indexname, indexdef from pg_indexes where tablename = any(%s)"
+            " order by indexname",
+            (list(tables),),
+        ).fetchall()
+        comments = c.execute(
+            "select c.relname, obj_description(c.oid, 'pg_class') as comment from pg_class c"
+            " where c.relname = any(%s) order by c.relname",
+            (list(tables),),
+        ).fetchall()
+    return {"columns": cols, "constraints": cons, "indexes": idx, "comments": comments}
+
+
+def _exists(dsn: str, table: str) -> bool:
+    with connect(dsn) as c:
+        row = c.execute("select to_regclass(%s) is not null as e", (table,)).fetchone()
+    assert row is not None
+    return bool(row["e"])
+
+
+def test_migration_0003_down_then_up(dsn: str) -> None:
+    before = _catalog(dsn, TABLES)
+    assert {i["indexname"] for i in before["indexes"]} >= set(SEED_INDEXES)
+    assert all(c["comment"] for c in before["comments"])
+    migrate.down(dsn, target=_below(dsn, "0003"))
+    assert not any(_exists(dsn, t) for t in TABLES)
+    migrate.up(dsn)
+    assert all(_exists(dsn, t) for t in TABLES)
+    assert _catalog(dsn, TABLES) == before
+    with connect(dsn) as c:
+        assert _new_plan(c)["subtask_count"] == 3
