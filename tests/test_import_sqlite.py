@@ -125,6 +125,13 @@ def test_shrinkage_every_row_identity_always(dsn: str, tmp_path: Path) -> None:
             "insert into materials (code, name, unit) values ('NEW', 'n', 'kg') returning id"
         ).fetchone()
         assert row == {"id": 22}
+        c.commit()
+    # again (into hypertables where the server has TimescaleDB): refused, then all skipped
+    with pytest.raises(ConflictError, match="calculation_data: 12 source row"):
+        import_sqlite(tmp_path / "shrinkage_database.db", dsn)
+    again = import_sqlite(tmp_path / "shrinkage_database.db", dsn, on_conflict="skip")
+    assert again.imported == 0
+    assert again.table("calculation_data").skipped_existing == 12
 
 
 def test_new_agent_runtime_layout_every_row(dsn: str, tmp_path: Path) -> None:

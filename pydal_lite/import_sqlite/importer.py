@@ -72,7 +72,8 @@ def plan_table(
         ):
             raise PlanError(
                 f"target column {target.name}.{col.name} is not null and has no default, "
-                f"but SQLite table {source.name} has no column {col.name!r}"
+                f"but SQLite table {source.name} has no column {col.name!r} "
+                "(a different table of the same name? leave it out with --tables)"
             )
     if not columns:
         raise PlanError(f"SQLite table {source.name} shares no column with target {target.name}")
