@@ -306,3 +306,33 @@ def test_old_contexts_alone_into_existing_sessions(dsn: str, tmp_path: Path) -> 
     report = import_sqlite(db, dsn, tables=["agent_contexts"], on_conflict="skip")
     assert report.table("agent_contexts").skipped_existing == 3
     assert report.table("agent_switches").skipped_existing == sum(s % 3 for s in range(3))
+
+
+def test_old_session_rejected_by_the_target_takes_its_children(dsn: str, tmp_path: Path) -> None:
+    db = tmp_path / "agent_runtime.db"
+    build_legacy_agent_runtime(db, sessions=3, messages=2)
+    long_id = "x" * 300  # sessions_session_id_length_check: 1..255 characters
+    with sqlite3.connect(db) as s:
+        s.execute(
+            "update sessions set session_id = ? where session_id = ?", (long_id, legacy_session(2))
+        )
+        s.execute(
+            "update agent_contexts set session_id = ? where session_id = ?",
+            (long_id, legacy_session(2)),
+        )
+    s.close()
+    with pytest.raises(BadRowError, match="sessions_session_id_length_check"):
+        import_sqlite(db, dsn)
+    bad_file = tmp_path / "bad.jsonl"
+    report = import_sqlite(db, dsn, skip_bad_rows=bad_file)
+    reasons = [json.loads(x)["reason"] for x in bad_file.read_text(encoding="utf-8").splitlines()]
+    assert any("sessions_session_id_length_check" in r for r in reasons)
+    assert "all 4 messages skipped with their sessions row" in reasons
+    assert "its session row was skipped" in reasons
+    by_table = {t.table: (t.source_rows, t.imported, t.skipped_bad) for t in report.tables}
+    assert by_table["sessions"] == (3, 2, 1)
+    assert by_table["messages"] == (2 + 3 + 4, 5, 4)
+    assert by_table["agent_contexts"] == (3, 2, 1)
+    with connect(dsn) as c:
+        for s_ in (0, 1):
+            assert_session_imported(c, s_, 2)

@@ -16,6 +16,7 @@ from psycopg.rows import tuple_row
 
 from ..dsn import describe
 from ..errors import InvalidInput
+from . import legacy_agent_runtime as legacy
 from .catalog import TargetColumn, TargetTable, dependency_order, load_catalog, null_defaults
 from .convert import ConversionError, Converter, Converters
 from .copy import BadRows, OnConflict, Rejecter, TableWriter
@@ -118,8 +119,6 @@ class Importer:
     # -- planning ---------------------------------------------------------------------
 
     def run(self) -> None:
-        from . import legacy_agent_runtime as legacy
-
         self.catalog = load_catalog(self.conn)
         chosen = self._chosen_sources()
         expander = legacy.detect(self, chosen)
@@ -148,6 +147,12 @@ class Importer:
             overlaps += expander.overlaps()
         if overlaps and self.on_conflict == "error":
             raise ConflictError(overlaps)
+        log.info(
+            "importing %s: tables %s%s",
+            self.source.path,
+            ", ".join(p.target.name for p in plans),
+            " + the old agent-runtime layout" if expander is not None else "",
+        )
         if expander is not None:
             expander.run_sessions()
         for plan in plans:
@@ -158,6 +163,7 @@ class Importer:
         if expander is not None:
             expander.verify()
         self._move_sequences(plans)
+        log.info("verified %s: %d rows imported", self.source.path, self.report.imported)
         self.report.naive_timestamps = self.converters.naive_timestamps
         self.report.naive_columns = sorted(self.converters.naive_columns)
         self.report.defaulted_nulls = self.converters.defaulted
@@ -190,10 +196,8 @@ class Importer:
                 continue
             targets.append(target)
             sources[target.name] = table
-        from .legacy_agent_runtime import derived_columns
-
         return [
-            plan_table(t, sources[t.name], derived_columns(t, sources[t.name]))
+            plan_table(t, sources[t.name], legacy.derived_columns(t, sources[t.name]))
             for t in dependency_order(targets)
         ]
 

@@ -432,16 +432,13 @@ class Expander:
         if rejected:
             for parent in [p for p in ready if p.sid in self.sessions_rejected.by_session]:
                 if parent.sid not in self.bad_sessions:
-                    self._drop_children(
-                        parent.sid, parent.items, parent.raw_list, "sessions", counted=True
-                    )
+                    self._drop_children(parent.sid, parent.items, parent.raw_list, "sessions")
             ready = [p for p in ready if p.sid not in self.bad_sessions]
         self._write_messages(ready, m_writer)
 
-    def _drop_children(
-        self, sid: Any, items: list[Any] | None, raw: Any, parent: str, *, counted: bool = False
-    ) -> None:
-        """A parent row was rejected: skip it (unless the writer counted it) and its list."""
+    def _drop_children(self, sid: Any, items: list[Any] | None, raw: Any, parent: str) -> None:
+        """A parent row was rejected (here or by the target): count it and skip its list,
+        writing the whole list to the bad-rows file so nothing is lost."""
         if parent == "sessions":
             out, child, bad, what = (
                 self.outs["sessions"],
@@ -458,7 +455,6 @@ class Expander:
                 "switches",
             )
             column, table = "agent_history", "agent_switches"
-        del counted  # the writer reports rejected rows to the tracker, not in our counts
         bad.add(sid)
         out.counts.skipped_bad += 1
         n = len(items or ())
@@ -602,9 +598,7 @@ class Expander:
         if rejected:
             for parent in [p for p in ready if p.sid in self.contexts_rejected.by_session]:
                 if parent.sid not in self.bad_contexts:
-                    self._drop_children(
-                        parent.sid, parent.items, parent.raw_list, "agent_contexts", counted=True
-                    )
+                    self._drop_children(parent.sid, parent.items, parent.raw_list, "agent_contexts")
             ready = [p for p in ready if p.sid not in self.bad_contexts]
         rows_out: list[tuple[Any, ...]] = []
         keys: list[dict[str, Any]] = []
