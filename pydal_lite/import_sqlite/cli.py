@@ -38,7 +38,8 @@ else the embedded server (as for python -m pydal_lite.migrate). Passwords are ne
 exit codes:
   0  imported (or, with --dry-run, everything would import); the summary is on stdout
   1  the import failed and was rolled back: a bad row (table, key and column named),
-     a row the target rejected, or counts that did not match; nothing was changed
+     a row the target rejected, counts that did not match, or an interrupt; nothing
+     was changed
   2  usage error: bad arguments, not a SQLite file, unknown table, tables that cannot
      be matched (a required target column missing in the source)
   3  refused: the target already holds rows with the same keys (use --on-conflict skip)
@@ -186,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "the import was rolled back; nothing was changed",
                 file=sys.stderr,
             )
+            return EXIT_FAILED
+        except KeyboardInterrupt:
+            print("\ninterrupted: the import was rolled back; nothing was changed", file=sys.stderr)
             return EXIT_FAILED
     print_summary(report)
     return EXIT_OK
