@@ -1,0 +1,199 @@
+"""Command line: ``python -m pydal_lite.import_sqlite`` / ``pydal-import-sqlite``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import psycopg
+
+from .. import __version__
+from ..dsn import describe, redact, resolve
+from ..errors import ConfigurationError, EmbeddedServerError
+from .errors import ConflictError, ImportFailed, PlanError, SourceError
+from .importer import DEFAULT_BATCH_SIZE, import_sqlite
+from .progress import ConsoleProgress
+from .report import ImportReport
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CONFLICT = 3
+EXIT_CONNECT = 4
+
+EPILOG = """\
+tables are matched by name and columns by name; parents are copied before children
+(foreign keys); the old two-table agent-runtime layout (sessions with a JSON messages
+list, agent_contexts with a JSON agent_history) is expanded into sessions, messages,
+agent_contexts and agent_switches. Timestamps without a time zone are taken as UTC;
+numeric timestamps are Unix epochs in seconds (|v| < 1e11), milliseconds (< 1e14) or
+microseconds (< 1e17). Everything runs in one transaction: any error, or a row count
+that does not add up, rolls it all back.
+
+connection: --dsn, else DATABASE_URL, else libpq's PG* variables (PGHOST, PGDATABASE, ...),
+else the embedded server (as for python -m pydal_lite.migrate). Passwords are never printed.
+
+exit codes:
+  0  imported (or, with --dry-run, everything would import); the summary is on stdout
+  1  the import failed and was rolled back: a bad row (table, key and column named),
+     a row the target rejected, counts that did not match, or an interrupt; nothing
+     was changed
+  2  usage error: bad arguments, not a SQLite file, unknown table, tables that cannot
+     be matched (a required target column missing in the source)
+  3  refused: the target already holds rows with the same keys (use --on-conflict skip)
+  4  cannot connect, or no database configured
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pydal_lite.import_sqlite",
+        description=f"pydal_lite {__version__}: copy a SQLite file (written by SQLAlchemy) "
+        "into the migrated PostgreSQL schema",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("path", type=Path, metavar="PATH.db", help="the SQLite file (read only)")
+    parser.add_argument("--dsn", help="connection string (password never printed)")
+    parser.add_argument(
+        "--tables",
+        nargs="+",
+        metavar="TABLE",
+        help="import only these SQLite tables (names or comma-separated lists)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read, convert and copy everything, report, then roll back: nothing changes",
+    )
+    parser.add_argument(
+        "--on-conflict",
+        choices=("error", "skip"),
+        default="error",
+        help="rows whose primary/unique key the target already holds: refuse the whole "
+        "import (error, the default) or leave the existing rows alone (skip)",
+    )
+    parser.add_argument(
+        "--skip-bad-rows",
+        type=Path,
+        metavar="FILE",
+        help="write rows that cannot be converted or that the target rejects to FILE "
+        "(JSON lines: table, key, column, value, reason) and go on, instead of stopping",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"rows read and copied per batch (default {DEFAULT_BATCH_SIZE})",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    return parser
+
+
+def _tables(values: Sequence[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [t.strip() for v in values for t in v.split(",") if t.strip()]
+
+
+def print_summary(report: ImportReport) -> None:
+    """The final table and the notes, on stdout."""
+    print(report.format_table())
+    if report.legacy_agent_runtime:
+        print(
+            "the old agent-runtime layout was expanded "
+            "(sessions.messages, agent_contexts.agent_history)"
+        )
+    if report.naive_timestamps:
+        print(
+            f"note: {report.naive_timestamps:,} timestamps had no time zone and were taken as "
+            f"UTC ({', '.join(report.naive_columns)})"
+        )
+    if report.defaulted_nulls:
+        print(
+            f"note: {report.defaulted_nulls:,} NULLs in columns that are not null in the target "
+            f"took the column default ({', '.join(report.defaulted_columns)})"
+        )
+    for table, columns in sorted(report.ignored_columns.items()):
+        print(f"note: {table}: column(s) {', '.join(columns)} have no target column (not imported)")
+    if report.ignored_tables:
+        print(
+            "note: SQLite table(s) without a target table (not imported): "
+            + ", ".join(report.ignored_tables)
+        )
+    if report.bad_rows_file and any(t.skipped_bad for t in report.tables):
+        print(f"skipped bad rows are listed in {report.bad_rows_file}")
+    if report.dry_run:
+        print(
+            "dry run: everything was read, converted and copied, then rolled back "
+            f"({report.seconds:.1f} s)"
+        )
+    else:
+        for name, value in sorted(report.sequences.items()):
+            print(f"sequence of {name} set to {value}")
+        print(
+            f"committed: {report.imported:,} rows imported, {report.skipped:,} skipped "
+            f"({report.seconds:.1f} s)"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.batch_size < 1:
+        print(f"error: --batch-size must be positive, got {args.batch_size}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.path.is_file():
+        print(f"error: no such file: {str(args.path)!r}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        resolved = resolve(args.dsn)
+        if resolved.source == "embedded":
+            print(f"no database configured: {resolved.note}", file=sys.stderr)
+        conn = psycopg.connect(
+            resolved.dsn, application_name="pydal_lite.import_sqlite", connect_timeout=10
+        )
+    except (psycopg.OperationalError, ConfigurationError, EmbeddedServerError) as exc:
+        print(f"error: cannot connect: {redact(str(exc)).strip()}", file=sys.stderr)
+        return EXIT_CONNECT
+    progress = ConsoleProgress(sys.stderr) if not args.quiet else None
+    print(f"importing {args.path} into {describe(resolved.dsn)}", file=sys.stderr)
+    with conn:
+        try:
+            report = import_sqlite(
+                args.path,
+                conn,
+                tables=_tables(args.tables),
+                dry_run=args.dry_run,
+                on_conflict=args.on_conflict,
+                skip_bad_rows=args.skip_bad_rows,
+                batch_size=args.batch_size,
+                progress=progress,
+            )
+        except (SourceError, PlanError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except ConflictError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_CONFLICT
+        except ImportFailed as exc:
+            print(f"error: {exc}\nthe import was rolled back; nothing was changed", file=sys.stderr)
+            return EXIT_FAILED
+        except psycopg.Error as exc:
+            print(
+                f"error: {redact(str(exc)).strip()}\n"
+                "the import was rolled back; nothing was changed",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+        except KeyboardInterrupt:
+            print("\ninterrupted: the import was rolled back; nothing was changed", file=sys.stderr)
+            return EXIT_FAILED
+    print_summary(report)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
