@@ -284,7 +284,7 @@ def test_run_errors_name_the_bad_value(conn: Connection) -> None:
     missing = uuid.uuid4()
     with pytest.raises(NotFound, match=str(missing)):
         ep.start_run(conn, missing)
-    with pytest.raises(InvalidInput, match="run_id must be a positive integer, got True"):
+    with pytest.raises(InvalidInput, match="run_id must be an integer, got True"):
         ep.get_run(conn, True)
 
 
@@ -361,7 +361,7 @@ def test_upsert_validates_before_sending_anything(conn: Connection) -> None:
         ep.upsert_tasks(conn, run["id"], [_task("t-8"), _task("t-9", has_errors="yes")])
     with pytest.raises(InvalidInput, match="cannot be encoded as JSON"):
         ep.upsert_tasks(conn, run["id"], [_task("t-7", when=date(2027, 1, 1))])
-    with pytest.raises(InvalidInput, match="task_id must be a non-empty string"):
+    with pytest.raises(InvalidInput, match="task_id is 101 characters long, at most 100"):
         ep.upsert_tasks(conn, run["id"], [{"task_id": "x" * 101, "task_data": {}}])
     with pytest.raises(NotFound, match="no task management run 12345"):
         ep.upsert_tasks(conn, 12345, [_task("t-1")])
@@ -392,7 +392,7 @@ def test_find_and_flagged_task_lists(conn: Connection) -> None:
     assert [r["task_id"] for r in ep.list_tasks_for_review(conn, run["id"])] == ["t-3"]
     with pytest.raises(InvalidInput, match="filter must be a JSON object"):
         ep.find_tasks(conn, run["id"], ["venue"])  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput, match="limit must be an integer from 1 to 10000, got 0"):
+    with pytest.raises(InvalidInput, match="limit must be between 1 and 10000, got 0"):
         ep.list_tasks_for_review(conn, run["id"], limit=0)
 
 

@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from pydal_lite import InvalidInput, InvalidTransition
 from pydal_lite import validate as v
+from pydal_lite.event_planning import InvalidTransition as EventPlanningInvalidTransition
 
 UTC = timezone.utc
 
@@ -22,6 +23,7 @@ UTC = timezone.utc
 def test_invalid_transition_is_an_invalid_input() -> None:
     assert issubclass(InvalidTransition, InvalidInput)
     assert issubclass(InvalidTransition, ValueError)
+    assert EventPlanningInvalidTransition is InvalidTransition  # the old import path
     with pytest.raises(InvalidInput, match="cannot move"):
         raise InvalidTransition("cannot move")
 
