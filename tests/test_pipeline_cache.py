@@ -129,9 +129,9 @@ def test_invalidate_entry_and_stage(conn: Connection) -> None:
     [
         (lambda c: pc.put_entry(c, "export", INPUT, 1), "unknown stage 'export'"),
         (lambda c: pc.get_entry(c, "Import", INPUT), "unknown stage 'Import'"),
-        (lambda c: pc.put_entry(c, "import", INPUT, {"r": {1}}), "result_data: value cannot"),
+        (lambda c: pc.put_entry(c, "import", INPUT, {"r": {1}}), "result_data cannot be encoded"),
         (lambda c: pc.put_entry(c, "import", {"x": float("nan")}, 1), "cannot be encoded"),
-        (lambda c: pc.put_entry(c, "import", INPUT, 1, ttl=0), "ttl must be positive"),
+        (lambda c: pc.put_entry(c, "import", INPUT, 1, ttl=0), "ttl must be > 0"),
         (lambda c: pc.put_entry(c, "import", INPUT, 1, ttl=float("inf")), "finite number"),
         (lambda c: pc.get_entry_by_hash(c, "import", "ABC"), "64 lowercase hex"),
         (lambda c: pc.invalidate_stage(c, "all"), "unknown stage 'all'"),
@@ -212,7 +212,7 @@ def test_session_results_join_the_live_cache(conn: Connection) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"session_id": ""}, "session_id must be a non-empty string"),
+        ({"session_id": ""}, "session_id must not be empty"),
         ({"session_id": "s" * 256}, "session_id is 256 characters long, at most 255"),
         ({"session_id": "s", "import_hash": "abc"}, "import_hash must be 64 lowercase hex"),
         ({"session_id": "s", "analyze_hash": "A" * 64}, "analyze_hash must be 64"),
