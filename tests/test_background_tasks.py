@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from catalog import snapshot, tables_in, version_below
 
 from pydal_lite import InvalidInput, NotFound, migrate
 from pydal_lite import background_tasks as bt
@@ -381,50 +382,20 @@ async def test_async_workers_claim_every_task_exactly_once(dsn: str) -> None:
 # --- migration ---------------------------------------------------------------------
 
 
-def _below(dsn: str, version: str) -> str:
-    with connect(dsn) as c:
-        row = c.execute(
-            "select max(version) as v from schema_migrations where version < %s", (version,)
-        ).fetchone()
-    assert row is not None and row["v"] is not None
-    return str(row["v"])
-
-
-def _exists(dsn: str, table: str) -> bool:
-    with connect(dsn) as c:
-        row = c.execute("select to_regclass(%s) is not null as e", (table,)).fetchone()
-    assert row is not None
-    return bool(row["e"])
-
-
-def _catalog(dsn: str) -> list[Any]:
-    with connect(dsn) as c:
-        return c.execute(
-            "select 'column' as kind, column_name as name,"
-            " concat_ws(' ', data_type, is_nullable, column_default) as def"
-            " from information_schema.columns where table_name = 'background_tasks'"
-            " union all select 'constraint', conname, pg_get_constraintdef(oid)"
-            " from pg_constraint where conrelid = 'background_tasks'::regclass"
-            " union all select 'index', indexname, indexdef"
-            " from pg_indexes where tablename = 'background_tasks'"
-            " order by 1, 2"
-        ).fetchall()
-
-
 def test_migration_0005_down_then_up(dsn: str) -> None:
-    before = _catalog(dsn)
-    assert {r["name"] for r in before if r["kind"] == "index"} == {
+    before = snapshot(dsn, only_tables=("background_tasks",))
+    assert {r[2] for r in before if r[0] == "index"} == {
         "background_tasks_pkey",
         "background_tasks_task_id_key",
         "background_tasks_user_session_created_at_id_idx",
         "background_tasks_status_created_at_id_idx",
         "background_tasks_created_at_id_idx",
     }
-    migrate.down(dsn, target=_below(dsn, "0005"))
-    assert not _exists(dsn, "background_tasks")
-    assert _exists(dsn, "pipeline_cache")  # 0004 stays
+    migrate.down(dsn, target=version_below(dsn, "0005"))
+    assert "background_tasks" not in tables_in(dsn)
+    assert "pipeline_cache" in tables_in(dsn)  # 0004 stays
     migrate.up(dsn)
-    assert _exists(dsn, "background_tasks")
-    assert _catalog(dsn) == before
+    assert "background_tasks" in tables_in(dsn)
+    assert snapshot(dsn, only_tables=("background_tasks",)) == before
     with connect(dsn) as c:
         assert bt.enqueue_task(c, "s")["status"] == "pending"
