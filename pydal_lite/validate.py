@@ -50,7 +50,10 @@ _JSON_NUL: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 def shown(value: object) -> str:
     """``repr(value)``, cut to :data:`SHOWN_CHARS` characters with ``...`` when longer."""
-    out = repr(value)
+    try:
+        out = repr(value)
+    except ValueError:  # an int with more digits than Python will print
+        return f"<{type(value).__name__} too large to show>"
     return out if len(out) <= SHOWN_CHARS else out[:SHOWN_CHARS] + "..."
 
 
@@ -69,10 +72,10 @@ def text(
     value: object,
     what: str,
     *,
+    nullable: bool,
     max_len: int | None = ...,
     min_len: int = ...,
     blank: bool = ...,
-    nullable: bool,
 ) -> str | None: ...
 def text(
     value: object,
@@ -130,12 +133,12 @@ def integer(
         raise InvalidInput(f"{what} must be an integer, got {shown(value)}")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         if lo is not None and hi is not None:
-            raise InvalidInput(f"{what} must be between {lo} and {hi}, got {value!r}")
+            raise InvalidInput(f"{what} must be between {lo} and {hi}, got {shown(value)}")
         if lo is not None:
-            raise InvalidInput(f"{what} must be an integer >= {lo}, got {value!r}")
-        raise InvalidInput(f"{what} must be an integer <= {hi}, got {value!r}")
+            raise InvalidInput(f"{what} must be an integer >= {lo}, got {shown(value)}")
+        raise InvalidInput(f"{what} must be an integer <= {hi}, got {shown(value)}")
     if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
-        raise InvalidInput(f"{what} must fit in a {bits}-bit integer, got {value!r}")
+        raise InvalidInput(f"{what} must fit in a {bits}-bit integer, got {shown(value)}")
     return value
 
 
@@ -153,8 +156,8 @@ def number(
         raise InvalidInput(f"{what} must be a number, got {shown(value)}")
     try:
         out = float(value)
-    except OverflowError:  # an int beyond float range
-        out = math.inf
+    except (OverflowError, ValueError):  # an int beyond float range, a signaling NaN
+        out = math.nan
     if not math.isfinite(out):
         raise InvalidInput(f"{what} must be a finite number, got {shown(value)}")
     bounds = []
@@ -165,7 +168,7 @@ def number(
     if hi is not None:
         bounds.append(f"<= {hi}")
     if (positive and out <= 0) or (lo is not None and out < lo) or (hi is not None and out > hi):
-        raise InvalidInput(f"{what} must be {' and '.join(bounds)}, got {value!r}")
+        raise InvalidInput(f"{what} must be {' and '.join(bounds)}, got {shown(value)}")
     return out
 
 
@@ -253,7 +256,11 @@ def json_object(value: object, what: str, *, nullable: bool = False) -> Jsonb | 
 
 def one_of(value: object, what: str, choices: Collection[_T]) -> _T:
     """``value`` if it is one of ``choices`` (listed in the message otherwise)."""
-    if value not in choices:
+    try:
+        known = value in choices
+    except TypeError:  # an unhashable value and a set of choices
+        known = False
+    if not known:
         listed = (
             sorted(choices, key=str) if isinstance(choices, (set, frozenset)) else list(choices)
         )

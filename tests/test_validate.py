@@ -105,6 +105,13 @@ def test_integer_refusals(value: Any, kwargs: dict[str, Any], message: str) -> N
         v.integer(value, "n", **kwargs)
 
 
+def test_integer_message_survives_an_int_too_long_to_print() -> None:
+    with pytest.raises(
+        InvalidInput, match="n must be an integer <= 10, got <int too large to show>"
+    ):
+        v.integer(10**5000, "n", hi=10)
+
+
 # -- number ---------------------------------------------------------------------
 
 
@@ -124,6 +131,7 @@ def test_number_returns_a_float() -> None:
         (math.inf, {}, "x must be a finite number, got inf"),
         (Decimal("NaN"), {}, "x must be a finite number"),
         (10**400, {}, "x must be a finite number"),
+        (Decimal("sNaN"), {}, "x must be a finite number"),
         (0, {"positive": True}, "x must be > 0, got 0"),
         (-0.5, {"lo": 0}, r"x must be >= 0, got -0\.5"),
         (2e6, {"positive": True, "hi": 1_000_000}, r"x must be > 0 and <= 1000000, got 2000000\.0"),
@@ -249,3 +257,5 @@ def test_one_of_returns_the_value_or_lists_the_choices() -> None:
         v.one_of("x", "role", frozenset({"z", "a"}))
     with pytest.raises(InvalidInput, match="unknown mode None"):
         v.one_of(None, "mode", ("a",))
+    with pytest.raises(InvalidInput, match=r"unknown role \[1\]"):
+        v.one_of([1], "role", frozenset({"a"}))
