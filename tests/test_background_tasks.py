@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from catalog import snapshot, tables_in, version_below
 
-from pydal_lite import InvalidInput, NotFound, migrate
+from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate
 from pydal_lite import background_tasks as bt
 from pydal_lite.connection import AsyncConnection, Connection, aconnect, connect
 
@@ -157,6 +157,20 @@ def test_bad_progress_updates_change_nothing(
 
 
 # --- cancel, list ------------------------------------------------------------------
+
+
+def test_wrong_state_moves_raise_invalid_transition(conn: Connection) -> None:
+    task = _running(conn, worker="w1")
+    with pytest.raises(InvalidTransition, match="held by worker 'w1', not 'w2'"):
+        bt.update_progress(conn, task["task_id"], worker="w2", progress=10)
+    bt.complete_task(conn, task["task_id"], worker="w1")
+    with pytest.raises(InvalidTransition, match="its status is 'completed', not 'running'"):
+        bt.fail_task(conn, task["task_id"], worker="w1", error="late")
+    with pytest.raises(InvalidTransition, match="already finished with status 'completed'"):
+        bt.cancel_task(conn, task["task_id"])
+    with pytest.raises(InvalidInput) as bad_value:
+        bt.cancel_task(conn, task["task_id"], reason="a\x00")
+    assert not isinstance(bad_value.value, InvalidTransition)
 
 
 def test_cancel_from_pending_and_running_only(conn: Connection) -> None:

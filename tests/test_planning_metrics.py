@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from catalog import snapshot, tables_in, version_below
 
-from pydal_lite import InvalidInput, NotFound, migrate, operation, queries
+from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, operation, queries
 from pydal_lite import planning_metrics as pm
 from pydal_lite.connection import AsyncConnection, Connection, connect
 
@@ -282,6 +282,19 @@ def test_fail_a_pending_subtask_has_no_duration(conn: Connection) -> None:
     plan = _new_plan(conn)
     failed = pm.fail_subtask(conn, plan["id"], "s1", error="never ran")
     assert failed["started_at"] is None and failed["duration_seconds"] is None
+
+
+def test_wrong_state_moves_raise_invalid_transition(conn: Connection) -> None:
+    plan = _new_plan(conn)
+    with pytest.raises(InvalidTransition, match="cannot complete subtask 's1'"):
+        pm.complete_subtask(conn, plan["id"], "s1")
+    run = pm.start_task_execution(conn, "task_001", "multi-agent")
+    pm.finish_task_execution(conn, run["id"], success=True)
+    with pytest.raises(InvalidTransition, match="already ended with status 'completed'"):
+        pm.finish_task_execution(conn, run["id"], success=True)
+    with pytest.raises(InvalidInput) as bad_value:
+        pm.complete_subtask(conn, plan["id"], "")
+    assert not isinstance(bad_value.value, InvalidTransition)
 
 
 def test_lifecycle_refuses_wrong_transitions_and_unknown_rows(conn: Connection) -> None:

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from catalog import snapshot, tables_in, version_below
 
-from pydal_lite import InvalidInput, NotFound, migrate, shrinkage
+from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, shrinkage
 from pydal_lite.connection import AsyncConnection, Connection
 from pydal_lite.migrate import Migrator, Options
 
@@ -160,6 +160,13 @@ def test_calculation_lifecycle(conn: Connection) -> None:
     assert [c["id"] for c in shrinkage.list_material_calculations(conn, material["id"])] == [
         calc["id"]
     ]
+
+
+def test_refused_status_move_is_an_invalid_transition(conn: Connection) -> None:
+    calc = _calculation(conn, _setup(conn)["id"])
+    with pytest.raises(InvalidTransition, match="cannot move from 'pending' to 'completed'"):
+        shrinkage.set_calculation_status(conn, calc["id"], "completed")
+    assert shrinkage.get_calculation(conn, calc["id"])["status"] == "pending"
 
 
 def test_calculation_input_is_checked(conn: Connection) -> None:
