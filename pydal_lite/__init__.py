@@ -15,12 +15,13 @@ from .connection import (
     create_pool,
     transaction,
 )
-from .errors import InvalidInput, MigrationError, NotFound, PydalError
+from .errors import InvalidInput, InvalidTransition, MigrationError, NotFound, PydalError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "InvalidInput",
+    "InvalidTransition",
     "MigrationError",
     "NotFound",
     "PydalError",

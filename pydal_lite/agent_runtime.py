@@ -46,8 +46,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +54,7 @@ from typing import Any, Literal, TypedDict
 
 from psycopg.types.json import Jsonb
 
+from . import validate as v
 from .connection import atransaction, transaction
 from .errors import InvalidInput, NotFound
 from .operation import Steps, operation, q
@@ -115,7 +114,6 @@ asession_scope = atransaction
 """Async twin of :data:`session_scope`."""
 
 OnMismatch = Literal["replace", "raise"]
-_RAW_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 class SaveResult(TypedDict):
@@ -130,97 +128,29 @@ class SaveResult(TypedDict):
 # ---------------------------------------------------------------- validation
 
 
-def _text(
-    value: Any, what: str, *, max_chars: int, min_chars: int = 1, nullable: bool = False
-) -> str | None:
-    if value is None and nullable:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"{what} must be a string, got {value!r}")
-    if not min_chars <= len(value) <= max_chars:
-        shown = value if len(value) <= 80 else value[:80] + "..."
-        raise InvalidInput(
-            f"{what} must have {min_chars}..{max_chars} characters, got {len(value)}: {shown!r}"
-        )
-    if "\x00" in value:
-        raise InvalidInput(f"{what} contains a NUL character, which PostgreSQL text cannot store")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(f"{what} is not valid unicode (lone surrogate)") from None
-    return value
-
-
 def _session_id(value: Any) -> str:
-    out = _text(value, "session_id", max_chars=MAX_ID_CHARS)
-    assert out is not None
-    return out
+    return v.text(value, "session_id", max_len=MAX_ID_CHARS)
 
 
 def _agent(value: Any, what: str, *, nullable: bool = False) -> str | None:
-    return _text(value, what, max_chars=MAX_AGENT_CHARS, nullable=nullable)
+    return v.text(value, what, max_len=MAX_AGENT_CHARS, nullable=nullable)
 
 
-def _int(value: Any, what: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{what} must be an integer, got {value!r}")
-    if not lo <= value <= hi:
-        raise InvalidInput(f"{what} must be between {lo} and {hi}, got {value!r}")
-    return value
+def _max_age(value: Any, what: str) -> float:
+    return v.number(value, what, positive=True, hi=1_000_000)
 
 
-def _positive_number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInput(f"{what} must be a number, got {value!r}")
-    if not math.isfinite(value) or value <= 0 or value > 1_000_000:
-        raise InvalidInput(f"{what} must be > 0 and <= 1000000, got {value!r}")
-    return float(value)
-
-
-def _timestamp(value: Any, what: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidInput(f"{what} is not an ISO 8601 timestamp: {value!r}") from None
-    if not isinstance(value, datetime):
-        raise InvalidInput(f"{what} must be a datetime, got {value!r}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidInput(f"{what} must be timezone-aware, got {value!r}")
-    return value
-
-
-def _json(value: Any, what: str) -> Any:
-    """``value`` normalised through JSON (tuples become lists), or InvalidInput."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-        text.encode("utf-8")
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise InvalidInput(f"{what} cannot be encoded as JSON: {exc} ({value!r:.200})") from None
-    if _RAW_NUL.search(text):
-        raise InvalidInput(f"{what} contains a NUL character, which jsonb cannot store")
-    return json.loads(text)
-
-
-def _object(value: Any, what: str) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise InvalidInput(f"{what} must be a dict, got {value!r:.200}")
-    out: dict[str, Any] = _json(dict(value), what)
-    return out
+def _metadata(value: Any, what: str) -> dict[str, Any] | None:
+    checked = v.json_object(value, what, nullable=True)
+    return None if checked is None else dict(checked.obj)
 
 
 def _on_mismatch(value: Any) -> OnMismatch:
-    if value not in ("replace", "raise"):
-        raise InvalidInput(f"on_mismatch must be 'replace' or 'raise', got {value!r}")
-    return value  # type: ignore[no-any-return]
+    return v.one_of(value, "on_mismatch", ("replace", "raise"))
 
 
 def _dumps(value: Any) -> str:
-    # Unescaped UTF-8 (values were checked by _text/_json): a third of the bytes for Cyrillic.
+    # Unescaped UTF-8 (values passed validate.text/json_text): a third of the bytes for Cyrillic.
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -280,29 +210,31 @@ def _message(i: int, m: Any) -> _Message:
     if tool_calls is not None:
         if isinstance(tool_calls, (str, bytes)) or not isinstance(tool_calls, Sequence):
             raise InvalidInput(f"{where}.tool_calls must be a list, got {tool_calls!r:.200}")
-        tool_calls = _json(list(tool_calls), f"{where}.tool_calls")
+        tool_calls = json.loads(v.json_text(list(tool_calls), f"{where}.tool_calls"))
     content = m.get("content")
     if content is None and tool_calls is None:
         content = ""  # the seed's rule: only a tool-calling message may lack content
     token_count = m.get("token_count")
     if token_count is not None:
-        _int(token_count, f"{where}.token_count", 0, _MAX_INT4)
+        v.integer(token_count, f"{where}.token_count", lo=0, hi=_MAX_INT4)
     return _Message(
         role=role,
-        content=_text(
-            content, f"{where}.content", max_chars=MAX_CONTENT_CHARS, min_chars=0, nullable=True
+        content=v.text(
+            content, f"{where}.content", max_len=MAX_CONTENT_CHARS, min_len=0, nullable=True
         ),
-        name=_text(m.get("name") or None, f"{where}.name", max_chars=MAX_ID_CHARS, nullable=True),
-        tool_call_id=_text(
+        name=v.text(m.get("name") or None, f"{where}.name", max_len=MAX_ID_CHARS, nullable=True),
+        tool_call_id=v.text(
             m.get("tool_call_id") or None,
             f"{where}.tool_call_id",
-            max_chars=MAX_ID_CHARS,
+            max_len=MAX_ID_CHARS,
             nullable=True,
         ),
         tool_calls=tool_calls,
         token_count=token_count,
-        metadata=_object(m.get("metadata"), f"{where}.metadata"),
-        timestamp=_timestamp(m.get("timestamp"), f"{where}.timestamp"),
+        metadata=_metadata(m.get("metadata"), f"{where}.metadata"),
+        timestamp=v.aware_datetime(
+            m.get("timestamp"), f"{where}.timestamp", nullable=True, iso=True
+        ),
     )
 
 
@@ -347,9 +279,9 @@ def save_session(
     """
     sid = _session_id(session_id)
     given = _messages(messages)
-    when = _timestamp(last_activity, "last_activity")
+    when = v.aware_datetime(last_activity, "last_activity", nullable=True, iso=True)
     policy = _on_mismatch(on_mismatch)
-    batch = _int(batch_size, "batch_size", 1, 100_000)
+    batch = v.integer(batch_size, "batch_size", lo=1, hi=100_000)
 
     session = yield q.agent_runtime.upsert_session(session_id=sid, last_activity=when)
     if session is None:
@@ -412,8 +344,8 @@ def get_messages_paginated(
     use :func:`get_messages_after` to walk long histories.
     """
     sid = _session_id(session_id)
-    size = _int(page_size, "page_size", 1, MAX_PAGE_SIZE)
-    number = _int(page, "page", 1, _MAX_INT4 // size + 1)
+    size = v.integer(page_size, "page_size", lo=1, hi=MAX_PAGE_SIZE)
+    number = v.integer(page, "page", lo=1, hi=_MAX_INT4 // size + 1)
     rows = yield q.agent_runtime.list_session_messages_page(
         session_id=sid, page_size=size, page_offset=(number - 1) * size
     )
@@ -431,8 +363,8 @@ def get_messages_after(
     role, content, name, tool_call_id, tool_calls, timestamp, token_count, metadata.
     """
     sid = _session_id(session_id)
-    count = _int(limit, "limit", 1, MAX_PAGE_SIZE)
-    after = -1 if after_seq is None else _int(after_seq, "after_seq", 0, _MAX_INT4)
+    count = v.integer(limit, "limit", lo=1, hi=MAX_PAGE_SIZE)
+    after = -1 if after_seq is None else v.integer(after_seq, "after_seq", lo=0, hi=_MAX_INT4)
     rows = yield q.agent_runtime.list_session_messages_after(
         session_id=sid, after_seq=after, row_limit=count + 1
     )
@@ -451,11 +383,8 @@ def search_messages(
     configuration (no stemming). Rows: session_id, seq, role, content, timestamp, rank,
     best first.
     """
-    text = _text(query, "query", max_chars=MAX_QUERY_CHARS)
-    assert text is not None
-    if not text.strip():
-        raise InvalidInput(f"query must not be blank, got {query!r}")
-    count = _int(limit, "limit", 1, MAX_PAGE_SIZE)
+    text = v.text(query, "query", max_len=MAX_QUERY_CHARS, blank=False)
+    count = v.integer(limit, "limit", lo=1, hi=MAX_PAGE_SIZE)
     if session_id is None:
         rows = yield q.agent_runtime.search_messages(query=text, row_limit=count)
     else:
@@ -506,7 +435,7 @@ def list_all_sessions(
 ) -> Steps[list[str]]:
     """session_id of every live session (and soft-deleted ones if asked), most recently
     active first; ``limit`` None means all."""
-    count = None if limit is None else _int(limit, "limit", 1, 2**62)
+    count = None if limit is None else v.integer(limit, "limit", lo=1, hi=2**62)
     if include_deleted:
         rows = yield q.agent_runtime.list_all_session_ids(row_limit=count)
     else:
@@ -517,7 +446,7 @@ def list_all_sessions(
 @operation
 def cleanup_old_sessions(max_age_hours: float = 24) -> Steps[int]:
     """Soft-delete live sessions idle for more than ``max_age_hours``; returns how many."""
-    hours = _positive_number(max_age_hours, "max_age_hours")
+    hours = _max_age(max_age_hours, "max_age_hours")
     count = yield q.agent_runtime.soft_delete_idle_sessions(max_age_hours=hours)
     if count:
         log.info("soft-deleted %s sessions idle for more than %s hours", count, hours)
@@ -528,7 +457,7 @@ def cleanup_old_sessions(max_age_hours: float = 24) -> Steps[int]:
 def hard_delete_old_sessions(days_old: float = 30) -> Steps[int]:
     """Permanently delete sessions soft-deleted more than ``days_old`` days ago (with
     their messages, contexts and switches); returns how many sessions."""
-    days = _positive_number(days_old, "days_old")
+    days = _max_age(days_old, "days_old")
     count = yield q.agent_runtime.delete_expired_sessions(days_old=days)
     if count:
         log.info("hard-deleted %s sessions soft-deleted more than %s days ago", count, days)
@@ -582,15 +511,17 @@ def _switches(history: Any, current_agent: str) -> list[_Switch]:
             _Switch(
                 from_agent=_agent(h.get("from"), f"{where}.from", nullable=True),
                 to_agent=to_agent,
-                reason=_text(
+                reason=v.text(
                     h.get("reason"),
                     f"{where}.reason",
-                    max_chars=MAX_REASON_CHARS,
-                    min_chars=0,
+                    max_len=MAX_REASON_CHARS,
+                    min_len=0,
                     nullable=True,
                 ),
-                switched_at=_timestamp(h.get("timestamp"), f"{where}.timestamp"),
-                metadata=_object(h.get("metadata") or None, f"{where}.metadata"),
+                switched_at=v.aware_datetime(
+                    h.get("timestamp"), f"{where}.timestamp", nullable=True, iso=True
+                ),
+                metadata=_metadata(h.get("metadata") or None, f"{where}.metadata"),
             )
         )
     return out
@@ -620,11 +551,11 @@ def save_agent_context(
     sid = _session_id(session_id)
     agent = _agent(current_agent, "current_agent")
     switches = _switches(agent_history, agent or "")
-    meta = _object(metadata, "metadata") or {}
-    created = _timestamp(created_at, "created_at")
-    _timestamp(last_switch_at, "last_switch_at")
+    meta = v.json_object({} if metadata is None else metadata, "metadata")
+    created = v.aware_datetime(created_at, "created_at", nullable=True, iso=True)
+    v.aware_datetime(last_switch_at, "last_switch_at", nullable=True, iso=True)
     count = len(switches) if switch_count is None else switch_count
-    _int(count, "switch_count", 0, _MAX_INT4)
+    v.integer(count, "switch_count", lo=0, hi=_MAX_INT4)
     policy = _on_mismatch(on_mismatch)
 
     ctx = yield q.agent_runtime.upsert_agent_context(
@@ -632,7 +563,7 @@ def save_agent_context(
         current_agent=agent,
         created_at=created,
         switch_count=count,
-        metadata=Jsonb(meta),
+        metadata=meta,
     )
     if ctx is None:
         raise NotFound(f"session {sid!r} not found (unknown or soft-deleted)")
@@ -696,7 +627,7 @@ def get_agent_switch_history(session_id: str, limit: int = 100) -> Steps[list[di
     """Up to ``limit`` switches of a live session, newest first: id, from_agent,
     to_agent, switched_at, reason, metadata ({} when none)."""
     sid = _session_id(session_id)
-    count = _int(limit, "limit", 1, MAX_PAGE_SIZE)
+    count = v.integer(limit, "limit", lo=1, hi=MAX_PAGE_SIZE)
     rows = yield q.agent_runtime.list_agent_switches(session_id=sid, row_limit=count)
     return list(rows)
 

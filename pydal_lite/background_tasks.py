@@ -10,8 +10,9 @@ reports progress and stage results (:func:`update_progress`, which also refreshe
 Worker-side calls name the worker and only change a task it still holds: after the
 task was cancelled (:func:`cancel_task`, allowed from pending or running) or reclaimed
 (:func:`reclaim_stale_tasks`, for workers silent longer than ``stale_after`` seconds),
-the worker's next call raises InvalidInput saying so, and the worker should drop the
-task. A task claimed ``max_attempts`` times without finishing is failed by the reclaim.
+the worker's next call raises InvalidTransition (an InvalidInput) saying so, and the
+worker should drop the task. A task claimed ``max_attempts`` times without finishing
+is failed by the reclaim.
 
 Every function is an :func:`~pydal_lite.operation.operation` (sync connection ->
 result, async connection -> awaitable), one transaction per call::
@@ -25,14 +26,15 @@ result, async connection -> awaitable), one transaction per call::
 from __future__ import annotations
 
 import logging
-import math
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from .errors import InvalidInput, NotFound
+from . import validate as v
+from .errors import InvalidInput, InvalidTransition, NotFound
 from .operation import Steps, operation, q
-from .pipeline_cache import STAGES, check_session_id, check_stage, jsonb
+from .pipeline_cache import STAGES, check_session_id, check_stage
 
 logger = logging.getLogger("pydal_lite.background_tasks")
 
@@ -61,66 +63,22 @@ FINISHED_STATUSES: Final = ("completed", "failed", "cancelled")
 DEFAULT_TASK_TYPE: Final = "ics_processing"
 _TASK_TYPE_MAX_LEN: Final = 50
 _WORKER_MAX_LEN: Final = 255
+_TASK_TYPE: Final = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def _task_id(value: Any) -> str:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise InvalidInput(f"task_id must be a UUID, got {value!r}") from None
+    return str(v.uuid_value(value, "task_id"))
 
 
 def _worker(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"worker must be a non-empty string, got {value!r}")
-    if len(value) > _WORKER_MAX_LEN:
-        raise InvalidInput(
-            f"worker is {len(value)} characters long, at most {_WORKER_MAX_LEN} allowed"
-        )
-    if "\x00" in value:
-        raise InvalidInput(f"worker contains a NUL character: {value!r}")
-    return value
+    return v.text(value, "worker", max_len=_WORKER_MAX_LEN)
 
 
 def _task_type(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"task_type must be a non-empty string, got {value!r}")
-    if len(value) > _TASK_TYPE_MAX_LEN:
-        raise InvalidInput(
-            f"task_type is {len(value)} characters long, at most {_TASK_TYPE_MAX_LEN} allowed"
-        )
-    if not (value[0].isascii() and value[0].islower()) or not all(
-        c == "_" or (c.isascii() and (c.islower() or c.isdigit())) for c in value
-    ):
+    v.text(value, "task_type", max_len=_TASK_TYPE_MAX_LEN)
+    if not _TASK_TYPE.fullmatch(value):
         raise InvalidInput(f"task_type must be lowercase letters, digits and _, got {value!r}")
-    return value
-
-
-def _text(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput(f"{what} must be a string, got {value!r}")
-    if "\x00" in value:
-        raise InvalidInput(f"{what} contains a NUL character: {value!r}")
-    return value
-
-
-def _positive_int(value: Any, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2**31 - 1:
-        raise InvalidInput(f"{what} must be an integer >= 1, got {value!r}")
-    return value
-
-
-def _seconds(value: Any, what: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise InvalidInput(f"{what} must be a finite number of seconds >= 0, got {value!r}")
-    return float(value)
+    return str(value)
 
 
 def _not_held(task_id: str, worker: str, action: str) -> Steps[None]:
@@ -128,10 +86,10 @@ def _not_held(task_id: str, worker: str, action: str) -> Steps[None]:
     if current is None:
         raise NotFound(f"no background task {task_id!r}")
     if current["status"] != "running":
-        raise InvalidInput(
+        raise InvalidTransition(
             f"cannot {action} task {task_id!r}: its status is {current['status']!r}, not 'running'"
         )
-    raise InvalidInput(
+    raise InvalidTransition(
         f"cannot {action} task {task_id!r}: it is held by worker {current['claimed_by']!r}, "
         f"not {worker!r}"
     )
@@ -155,7 +113,7 @@ def enqueue_task(
     for name, flag in (("use_cache", use_cache), ("use_llm", use_llm)):
         if not isinstance(flag, bool):
             raise InvalidInput(f"{name} must be a bool, got {flag!r}")
-    data = jsonb({} if input_data is None else input_data, "input_data")
+    data = v.json_value({} if input_data is None else input_data, "input_data")
     row = yield q.background_tasks.insert_task(
         user_session=user_session,
         task_type=task_type,
@@ -206,20 +164,18 @@ def update_progress(
     """Report progress (0..100) and/or the current stage of a task ``worker`` holds.
 
     ``stage_result`` (needs ``stage``) is stored in that stage's result column. Also
-    serves as a heartbeat (call with no figures). Raises InvalidInput if the task is no
-    longer running or held by ``worker`` (cancelled, reclaimed): stop working on it.
+    serves as a heartbeat (call with no figures). Raises InvalidTransition if the task
+    is no longer running or held by ``worker`` (cancelled, reclaimed): stop working on it.
     """
     tid = _task_id(task_id)
     _worker(worker)
-    if progress is not None and (
-        not isinstance(progress, int) or isinstance(progress, bool) or not 0 <= progress <= 100
-    ):
-        raise InvalidInput(f"progress must be an integer from 0 to 100, got {progress!r}")
+    if progress is not None:
+        v.integer(progress, "progress", lo=0, hi=100)
     if stage is not None:
         check_stage(stage)
     if stage_result is not None and stage is None:
         raise InvalidInput("stage_result needs the stage it belongs to")
-    result = None if stage_result is None else jsonb(stage_result, "stage_result")
+    result = None if stage_result is None else v.json_value(stage_result, "stage_result")
     row = yield q.background_tasks.update_progress(
         task_id=tid, worker=worker, progress=progress, stage=stage, stage_result=result
     )
@@ -243,7 +199,7 @@ def complete_task(
     for stage, value in (results or {}).items():
         check_stage(stage)
         if value is not None:
-            columns[f"{stage}_result"] = jsonb(value, f"results[{stage!r}]")
+            columns[f"{stage}_result"] = v.json_value(value, f"results[{stage!r}]")
     row = yield q.background_tasks.complete_task(task_id=tid, worker=worker, **columns)
     if row is None:
         yield from _not_held(tid, worker, "complete")
@@ -255,8 +211,7 @@ def fail_task(task_id: str | uuid.UUID, *, worker: str, error: str) -> Steps[dic
     """End a task ``worker`` holds as failed with the message ``error``."""
     tid = _task_id(task_id)
     _worker(worker)
-    if not _text(error, "error"):
-        raise InvalidInput("error must not be empty")
+    v.text(error, "error")
     row = yield q.background_tasks.fail_task(task_id=tid, worker=worker, error_message=error)
     if row is None:
         yield from _not_held(tid, worker, "fail")
@@ -267,18 +222,18 @@ def fail_task(task_id: str | uuid.UUID, *, worker: str, error: str) -> Steps[dic
 def cancel_task(task_id: str | uuid.UUID, *, reason: str | None = None) -> Steps[dict[str, Any]]:
     """Cancel a pending or running task (``reason`` goes to ``error_message``).
 
-    NotFound for an unknown task; InvalidInput if it already finished. A running
+    NotFound for an unknown task; InvalidTransition if it already finished. A running
     worker finds out at its next :func:`update_progress`.
     """
     tid = _task_id(task_id)
     if reason is not None:
-        _text(reason, "reason")
+        v.text(reason, "reason", min_len=0)
     row = yield q.background_tasks.cancel_task(task_id=tid, reason=reason)
     if row is None:
         current = yield q.background_tasks.get_task(task_id=tid)
         if current is None:
             raise NotFound(f"no background task {tid!r}")
-        raise InvalidInput(
+        raise InvalidTransition(
             f"cannot cancel task {tid!r}: it already finished with status "
             f"{current['status']!r} (only pending or running tasks can be cancelled)"
         )
@@ -291,9 +246,9 @@ def list_tasks_by_session(
 ) -> Steps[list[dict[str, Any]]]:
     """A user session's tasks, newest first, optionally only those with ``status``."""
     check_session_id(user_session, "user_session")
-    if status is not None and status not in STATUSES:
-        raise InvalidInput(f"unknown status {status!r}, expected one of {list(STATUSES)!r}")
-    _positive_int(limit, "limit")
+    if status is not None:
+        v.one_of(status, "status", STATUSES)
+    v.integer(limit, "limit", lo=1, bits=32)
     rows = yield q.background_tasks.list_tasks_by_session(
         user_session=user_session, status=status, limit=limit
     )
@@ -303,7 +258,7 @@ def list_tasks_by_session(
 @operation
 def list_recent_tasks(*, limit: int = 100) -> Steps[list[dict[str, Any]]]:
     """The newest tasks of all sessions (without their data), newest first."""
-    _positive_int(limit, "limit")
+    v.integer(limit, "limit", lo=1, bits=32)
     rows = yield q.background_tasks.list_recent_tasks(limit=limit)
     return [dict(r) for r in rows]
 
@@ -328,8 +283,8 @@ def reclaim_stale_tasks(
     changed: ``task_id``, new ``status``, the worker it was taken from
     (``claimed_by``) and ``attempts``.
     """
-    stale = _seconds(stale_after, "stale_after")
-    _positive_int(max_attempts, "max_attempts")
+    stale = v.number(stale_after, "stale_after", lo=0)
+    v.integer(max_attempts, "max_attempts", lo=1, bits=32)
     rows = yield q.background_tasks.reclaim_stale_tasks(
         stale_seconds=stale, max_attempts=max_attempts
     )
@@ -346,6 +301,6 @@ def reclaim_stale_tasks(
 @operation
 def purge_finished_tasks(*, older_than: float = 7 * 24 * 3600.0) -> Steps[int]:
     """Delete tasks that finished more than ``older_than`` seconds ago; returns how many."""
-    seconds = _seconds(older_than, "older_than")
+    seconds = v.number(older_than, "older_than", lo=0)
     count = yield q.background_tasks.purge_finished_tasks(older_than_seconds=seconds)
     return int(count)

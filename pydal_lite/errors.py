@@ -15,6 +15,10 @@ class InvalidInput(PydalError, ValueError):
     """A caller passed a value the operation refuses before touching the database."""
 
 
+class InvalidTransition(InvalidInput):
+    """A status change that the row's current status does not allow."""
+
+
 class NotFound(PydalError, LookupError):
     """A row the operation needs does not exist."""
 

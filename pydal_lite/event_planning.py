@@ -18,7 +18,6 @@ Bulk writes send one statement per batch (``jsonb_to_recordset``).
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
@@ -28,7 +27,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from .errors import InvalidInput, NotFound
+from . import validate as v
+from .errors import InvalidInput, InvalidTransition, NotFound
 from .operation import Steps, operation, q
 
 __all__ = [
@@ -83,60 +83,23 @@ MAX_ID_LENGTH = 100  # varchar(100) of task_id and conflict_id
 MAX_LIMIT = 10_000
 
 
-class InvalidTransition(InvalidInput):
-    """The requested status change is not allowed from the row's current status."""
-
-
 # -- validation ---------------------------------------------------------------------
 
 
-def _jsonb(value: Any, what: str) -> Jsonb:
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{what} cannot be encoded as JSON: {value!r} ({exc})") from None
-    return Jsonb(value)
-
-
-def _object(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidInput(f"{what} must be a JSON object (a mapping), got {value!r}")
-    return value
-
-
 def _run_id(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput(f"run_id must be a positive integer, got {value!r}")
-    return value
-
-
-def _uuid(value: Any, what: str) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise InvalidInput(f"{what} must be a UUID, got {value!r}") from None
+    return v.integer(value, "run_id", lo=1)
 
 
 def _text_id(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
-        raise InvalidInput(
-            f"{what} must be a non-empty string of at most 100 characters, got {value!r}"
-        )
-    return value
+    return v.text(value, what, max_len=MAX_ID_LENGTH)
 
 
 def _cursor(value: Any, what: str) -> str:
-    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH:
-        raise InvalidInput(f"{what} must be a string of at most 100 characters, got {value!r}")
-    return value
+    return v.text(value, what, max_len=MAX_ID_LENGTH, min_len=0)
 
 
 def _limit(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be an integer from 1 to {MAX_LIMIT}, got {value!r}")
-    return value
+    return v.integer(value, "limit", lo=1, hi=MAX_LIMIT)
 
 
 def _batches(rows: list[dict[str, Any]], batch_size: int) -> Iterable[list[dict[str, Any]]]:
@@ -144,33 +107,27 @@ def _batches(rows: list[dict[str, Any]], batch_size: int) -> Iterable[list[dict[
         yield rows[start : start + batch_size]
 
 
-def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInput(f"batch_size must be a positive integer, got {batch_size!r}")
-    return batch_size
-
-
 def _check_encodable(rows: list[dict[str, Any]], key: str, doc: str) -> None:
     # One json.dumps for the whole list (a fifth of an upsert's time when done per
     # row); only on failure look for the row to name.
     try:
-        json.dumps(rows, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        v.json_value(rows, f"the {doc} documents")
+    except InvalidInput:
         for row in rows:
-            _jsonb(row[doc], f"{doc} of {row[key]!r}")
-        raise InvalidInput(f"the {doc} documents cannot be encoded as JSON ({exc})") from None
+            v.json_value(row[doc], f"{doc} of {row[key]!r}")
+        raise
 
 
 def _task_rows(tasks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for task in tasks:
-        task = _object(task, "task")
+        task = v.mapping(task, "task")
         task_id = _text_id(task.get("task_id"), "task_id")
         if task_id in seen:
             raise InvalidInput(f"task_id {task_id!r} appears twice in one upsert")
         seen.add(task_id)
-        data = _object(task.get("task_data"), f"task_data of task {task_id!r}")
+        data = v.mapping(task.get("task_data"), f"task_data of task {task_id!r}")
         for flag in TASK_FLAGS:
             if flag in data and not isinstance(data[flag], bool):
                 raise InvalidInput(
@@ -185,12 +142,12 @@ def _conflict_rows(conflicts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for conflict in conflicts:
-        conflict = _object(conflict, "conflict")
+        conflict = v.mapping(conflict, "conflict")
         conflict_id = _text_id(conflict.get("conflict_id"), "conflict_id")
         if conflict_id in seen:
             raise InvalidInput(f"conflict_id {conflict_id!r} appears twice in one upsert")
         seen.add(conflict_id)
-        data = _object(conflict.get("conflict_data"), f"conflict_data of {conflict_id!r}")
+        data = v.mapping(conflict.get("conflict_data"), f"conflict_data of {conflict_id!r}")
         rows.append({"conflict_id": conflict_id, "conflict_data": data})
     _check_encodable(rows, "conflict_id", "conflict_data")
     return rows
@@ -202,8 +159,7 @@ def _conflict_rows(conflicts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
 @operation
 def create_event_plan(title: str, *, event_date: date | None = None) -> Steps[Row]:
     """Create an event plan; returns its row (``id`` is a UUID)."""
-    if not isinstance(title, str) or not title.strip():
-        raise InvalidInput(f"title must be a non-empty string, got {title!r}")
+    v.text(title, "title", blank=False)
     if event_date is not None and not isinstance(event_date, date):
         raise InvalidInput(f"event_date must be a date or None, got {event_date!r}")
     row: Row = yield q.event_planning.insert_event_plan(title=title, event_date=event_date)
@@ -220,16 +176,13 @@ def add_vendor(
     price_from: float | None = None,
 ) -> Steps[Row]:
     """Add an active vendor; returns its row."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput(f"name must be a non-empty string, got {name!r}")
-    if service_type not in SERVICE_TYPES:
-        raise InvalidInput(f"service_type must be one of {SERVICE_TYPES!r}, got {service_type!r}")
-    if not isinstance(location_city, str) or not location_city.strip():
-        raise InvalidInput(f"location_city must be a non-empty string, got {location_city!r}")
-    if rating is not None and not 0 <= rating <= 5:
-        raise InvalidInput(f"rating must be from 0 to 5, got {rating!r}")
-    if price_from is not None and price_from < 0:
-        raise InvalidInput(f"price_from must not be negative, got {price_from!r}")
+    v.text(name, "name", blank=False)
+    v.one_of(service_type, "service_type", SERVICE_TYPES)
+    v.text(location_city, "location_city", blank=False)
+    if rating is not None:
+        v.number(rating, "rating", lo=0, hi=5)
+    if price_from is not None:
+        v.number(price_from, "price_from", lo=0)
     row: Row = yield q.event_planning.insert_vendor(
         name=name,
         service_type=service_type,
@@ -243,10 +196,8 @@ def add_vendor(
 @operation
 def find_vendors(service_type: str, city: str, *, limit: int = 20) -> Steps[list[Row]]:
     """Active vendors of ``service_type`` in ``city`` (any case), best rated first."""
-    if service_type not in SERVICE_TYPES:
-        raise InvalidInput(f"service_type must be one of {SERVICE_TYPES!r}, got {service_type!r}")
-    if not isinstance(city, str):
-        raise InvalidInput(f"city must be a string, got {city!r}")
+    v.one_of(service_type, "service_type", SERVICE_TYPES)
+    v.text(city, "city", min_len=0)
     rows: list[Row] = yield q.event_planning.list_vendors(
         service_type=service_type, city=city, limit=_limit(limit)
     )
@@ -261,8 +212,8 @@ def start_run(
     event_id: uuid.UUID | str, *, processing_summary: Mapping[str, Any] | None = None
 ) -> Steps[Row]:
     """Start a run (status ``initialized``) for an event plan; NotFound if there is none."""
-    event = _uuid(event_id, "event_id")
-    summary = _jsonb(dict(_object(processing_summary or {}, "processing_summary")), "summary")
+    event = v.uuid_value(event_id, "event_id")
+    summary = v.json_object(processing_summary or {}, "processing_summary")
     try:
         row: Row = yield q.event_planning.insert_run(event_id=event, processing_summary=summary)
     except psycopg.errors.ForeignKeyViolation:
@@ -295,16 +246,14 @@ def set_run_status(
     (checked and applied in one statement), NotFound when the run does not exist.
     """
     run_id = _run_id(run_id)
-    if status not in RUN_STATUSES:
-        raise InvalidInput(f"status must be one of {RUN_STATUSES!r}, got {status!r}")
+    v.one_of(status, "status", RUN_STATUSES)
     sources = sorted(s for s, targets in RUN_TRANSITIONS.items() if status in targets)
     if not sources:
         raise InvalidTransition(f"no run can move to {status!r}: it is the initial status")
-    if error_log is not None and not isinstance(error_log, str):
-        raise InvalidInput(f"error_log must be a string or None, got {error_log!r}")
+    v.text(error_log, "error_log", min_len=0, nullable=True)
     summary = None
     if processing_summary is not None:
-        summary = _jsonb(dict(_object(processing_summary, "processing_summary")), "summary")
+        summary = v.json_object(processing_summary, "processing_summary")
     row: Row | None = yield q.event_planning.update_run_status(
         run_id=run_id,
         status=status,
@@ -350,7 +299,7 @@ def upsert_tasks(
     a malformed task, a repeated task_id or a non-boolean flag.
     """
     run_id = _run_id(run_id)
-    size = _check_batch_size(batch_size)
+    size = v.integer(batch_size, "batch_size", lo=1)
     rows = _task_rows(tasks)
     total = 0
     for batch in _batches(rows, size):
@@ -367,7 +316,7 @@ def upsert_tasks(
 @operation
 def find_tasks(run_id: int, filter: Mapping[str, Any], *, limit: int = 100) -> Steps[list[Row]]:
     """Tasks of a run whose document contains ``filter`` (``task_data @> filter``)."""
-    wanted = _jsonb(dict(_object(filter, "filter")), "filter")
+    wanted = v.json_object(filter, "filter")
     rows: list[Row] = yield q.event_planning.find_tasks(
         run_id=_run_id(run_id), filter=wanted, limit=_limit(limit)
     )
@@ -414,7 +363,7 @@ def upsert_conflicts(
     changed. NotFound when the run does not exist.
     """
     run_id = _run_id(run_id)
-    size = _check_batch_size(batch_size)
+    size = v.integer(batch_size, "batch_size", lo=1)
     rows = _conflict_rows(conflicts)
     total = 0
     for batch in _batches(rows, size):
@@ -431,7 +380,7 @@ def upsert_conflicts(
 @operation
 def find_conflicts(run_id: int, filter: Mapping[str, Any], *, limit: int = 100) -> Steps[list[Row]]:
     """Conflicts of a run whose document contains ``filter`` (``conflict_data @> filter``)."""
-    wanted = _jsonb(dict(_object(filter, "filter")), "filter")
+    wanted = v.json_object(filter, "filter")
     rows: list[Row] = yield q.event_planning.find_conflicts(
         run_id=_run_id(run_id), filter=wanted, limit=_limit(limit)
     )
@@ -460,8 +409,7 @@ def resolve_conflict(run_id: int, conflict_id: str, *, status: str = "resolved")
     """
     run_id = _run_id(run_id)
     conflict_id = _text_id(conflict_id, "conflict_id")
-    if status not in RESOLUTIONS:
-        raise InvalidInput(f"status must be one of {RESOLUTIONS!r}, got {status!r}")
+    v.one_of(status, "status", RESOLUTIONS)
     row: Row | None = yield q.event_planning.resolve_conflict(
         run_id=run_id, conflict_id=conflict_id, resolution_status=status
     )

@@ -18,14 +18,13 @@ sync connection -> result, async connection -> awaitable. Rows are dicts::
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import math
 import re
 from typing import Any, Final
 
 from psycopg.types.json import Jsonb
 
+from . import validate as v
 from .errors import InvalidInput, NotFound
 from .operation import Steps, operation, q
 
@@ -61,15 +60,7 @@ def canonical_json(value: Any) -> str:
     Raises InvalidInput for values JSON cannot encode (objects, NaN/infinity, mixed-type
     keys) and for NUL characters, which PostgreSQL's jsonb cannot store.
     """
-    try:
-        text = json.dumps(
-            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"value cannot be encoded as JSON ({exc}): {value!r}") from None
-    if "\\u0000" in text:
-        raise InvalidInput(f"value contains a NUL character, which jsonb cannot store: {value!r}")
-    return text
+    return v.json_text(value, "value", canonical=True)
 
 
 def input_hash(value: Any) -> str:
@@ -77,19 +68,8 @@ def input_hash(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
-def jsonb(value: Any, what: str) -> Jsonb:
-    """``value`` wrapped for a jsonb parameter, after checking it encodes (else InvalidInput)."""
-    try:
-        canonical_json(value)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{what}: {exc}") from None
-    return Jsonb(value)
-
-
 def check_stage(stage: Any) -> str:
-    if stage not in STAGES:
-        raise InvalidInput(f"unknown stage {stage!r}, expected one of {list(STAGES)!r}")
-    return str(stage)
+    return v.one_of(stage, "stage", STAGES)
 
 
 def check_hash(value: Any, what: str = "input_hash") -> str:
@@ -99,25 +79,7 @@ def check_hash(value: Any, what: str = "input_hash") -> str:
 
 
 def check_session_id(value: Any, what: str = "session_id") -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{what} must be a non-empty string, got {value!r}")
-    if len(value) > SESSION_ID_MAX_LEN:
-        raise InvalidInput(
-            f"{what} is {len(value)} characters long, at most {SESSION_ID_MAX_LEN} allowed"
-        )
-    if "\x00" in value:
-        raise InvalidInput(f"{what} contains a NUL character: {value!r}")
-    return value
-
-
-def _check_ttl(ttl: float | None) -> float | None:
-    if ttl is None:
-        return None
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl):
-        raise InvalidInput(f"ttl must be a finite number of seconds, got {ttl!r}")
-    if ttl <= 0:
-        raise InvalidInput(f"ttl must be positive (seconds), got {ttl!r}")
-    return float(ttl)
+    return v.text(value, what, max_len=SESSION_ID_MAX_LEN)
 
 
 # --- cache entries -----------------------------------------------------------------
@@ -151,13 +113,14 @@ def put_entry(
     """
     check_stage(stage)
     key = input_hash(input_data)
-    result = jsonb(result_data, "result_data")
+    result = v.json_value(result_data, "result_data")
+    seconds = None if ttl is None else v.number(ttl, "ttl", positive=True)
     row = yield q.pipeline_cache.upsert_entry(
         stage=stage,
         input_hash=key,
         input_data=Jsonb(input_data),
         result_data=result,
-        ttl_seconds=_check_ttl(ttl),
+        ttl_seconds=seconds,
     )
     return dict(row)
 

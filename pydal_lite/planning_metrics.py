@@ -35,15 +35,14 @@ started_at`` (transaction time, ``now()``), never sent by the client.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from psycopg import errors as pgerrors
-from psycopg.types.json import Jsonb
 
-from .errors import InvalidInput, NotFound
+from . import validate as v
+from .errors import InvalidInput, InvalidTransition, NotFound
 from .operation import Steps, operation, q
 
 logger = logging.getLogger("pydal_lite.planning_metrics")
@@ -92,40 +91,6 @@ _SUBTASK_KEYS: Final = frozenset(
 )
 
 
-def _text(value: Any, what: str, max_len: int | None = None, *, empty: bool = False) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput(f"{what} must be a string, got {value!r}")
-    if not empty and not value:
-        raise InvalidInput(f"{what} must not be empty")
-    if max_len is not None and len(value) > max_len:
-        raise InvalidInput(f"{what} is {len(value)} characters long, at most {max_len} allowed")
-    if "\x00" in value:
-        raise InvalidInput(f"{what} contains a NUL character: {value!r}")
-    return value
-
-
-def _optional_text(value: Any, what: str, max_len: int | None = None) -> str | None:
-    return None if value is None else _text(value, what, max_len, empty=True)
-
-
-def _json_object(value: Mapping[str, Any] | None, what: str, *, default: Any) -> Jsonb | None:
-    if value is None:
-        return None if default is None else Jsonb(default)
-    if not isinstance(value, Mapping):
-        raise InvalidInput(f"{what} must be a JSON object (a mapping), got {value!r}")
-    return _jsonb(dict(value), what)
-
-
-def _jsonb(value: Any, what: str) -> Jsonb:
-    try:
-        text = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{what} cannot be encoded as JSON ({exc}): {value!r}") from None
-    if "\\u0000" in text:
-        raise InvalidInput(f"{what} contains a NUL character, which jsonb cannot store")
-    return Jsonb(value)
-
-
 def _validate_subtasks(subtasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     if isinstance(subtasks, (str, bytes)) or not isinstance(subtasks, Sequence):
         raise InvalidInput(f"subtasks must be a list of mappings, got {subtasks!r}")
@@ -137,17 +102,18 @@ def _validate_subtasks(subtasks: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         unknown = set(sub) - _SUBTASK_KEYS
         if unknown:
             raise InvalidInput(f"subtask #{position} has unknown keys {sorted(unknown)!r}")
-        subtask_id = _text(
-            sub.get("subtask_id"), f"subtask #{position} subtask_id", _SUBTASK_ID_LEN
+        subtask_id = v.text(
+            sub.get("subtask_id"), f"subtask #{position} subtask_id", max_len=_SUBTASK_ID_LEN
         )
         if subtask_id in seen:
             raise InvalidInput(f"subtask id {subtask_id!r} appears twice in the plan")
         seen.add(subtask_id)
-        seq = sub.get("sequence_number", position)
-        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= 2**31 - 1:
-            raise InvalidInput(
-                f"subtask {subtask_id!r} sequence_number must be an integer >= 0, got {seq!r}"
-            )
+        seq = v.integer(
+            sub.get("sequence_number", position),
+            f"subtask {subtask_id!r} sequence_number",
+            lo=0,
+            bits=32,
+        )
         deps = sub.get("dependencies", [])
         if deps is not None and (
             isinstance(deps, (str, bytes))
@@ -161,14 +127,18 @@ def _validate_subtasks(subtasks: Sequence[Mapping[str, Any]]) -> list[dict[str, 
             {
                 "subtask_id": subtask_id,
                 "sequence_number": seq,
-                "description": _text(
-                    sub.get("description"), f"subtask {subtask_id!r} description", empty=True
+                "description": v.text(
+                    sub.get("description"), f"subtask {subtask_id!r} description", min_len=0
                 ),
-                "agent": _text(sub.get("agent"), f"subtask {subtask_id!r} agent", _AGENT_LEN),
-                "estimated_time": _optional_text(
+                "agent": v.text(
+                    sub.get("agent"), f"subtask {subtask_id!r} agent", max_len=_AGENT_LEN
+                ),
+                "estimated_time": v.text(
                     sub.get("estimated_time"),
                     f"subtask {subtask_id!r} estimated_time",
-                    _ESTIMATE_LEN,
+                    max_len=_ESTIMATE_LEN,
+                    min_len=0,
+                    nullable=True,
                 ),
                 "dependencies": None if deps is None else list(deps),
             }
@@ -197,11 +167,10 @@ def start_task_execution(
 
     ``execution_id`` (uuid text, at most 36 characters) is generated when omitted.
     """
-    _text(task_id, "task_id", _TASK_ID_LEN)
-    if mode not in MODES:
-        raise InvalidInput(f"unknown mode {mode!r}, expected one of {list(MODES)!r}")
-    _optional_text(execution_id, "execution_id", _ID_LEN)
-    meta = _json_object(metadata, "metadata", default={})
+    v.text(task_id, "task_id", max_len=_TASK_ID_LEN)
+    v.one_of(mode, "mode", MODES)
+    v.text(execution_id, "execution_id", max_len=_ID_LEN, min_len=0, nullable=True)
+    meta = v.json_object({} if metadata is None else metadata, "metadata")
     try:
         row = yield q.planning_metrics.insert_task_execution(
             id=execution_id, task_id=task_id, mode=mode, metadata=meta
@@ -226,15 +195,13 @@ def finish_task_execution(
     merged into the stored object. The server computes ``duration_seconds``. Raises
     NotFound for an unknown id and InvalidInput if the execution already ended.
     """
-    _text(execution_id, "execution_id", _ID_LEN)
+    v.text(execution_id, "execution_id", max_len=_ID_LEN)
     if not isinstance(success, bool):
         raise InvalidInput(f"success must be a bool, got {success!r}")
-    if tokens is not None and (
-        not isinstance(tokens, int) or isinstance(tokens, bool) or not 0 <= tokens < 2**63
-    ):
-        raise InvalidInput(f"tokens must be an integer >= 0, got {tokens!r}")
-    _optional_text(error, "error")
-    meta = _json_object(metadata, "metadata", default={})
+    if tokens is not None:
+        v.integer(tokens, "tokens", lo=0)
+    v.text(error, "error", min_len=0, nullable=True)
+    meta = v.json_object({} if metadata is None else metadata, "metadata")
     row = yield q.planning_metrics.finish_task_execution(
         id=execution_id,
         status="completed" if error is None else "failed",
@@ -247,7 +214,7 @@ def finish_task_execution(
         current = yield q.planning_metrics.get_task_execution(id=execution_id)
         if current is None:
             raise NotFound(f"no task execution {execution_id!r}")
-        raise InvalidInput(
+        raise InvalidTransition(
             f"task execution {execution_id!r} already ended with status {current['status']!r}"
         )
     return dict(row)
@@ -295,12 +262,12 @@ def record_plan_created(
     order). Raises NotFound if the task execution does not exist, InvalidInput if it
     already has a plan or a value is invalid; nothing is written then.
     """
-    _text(task_execution_id, "task_execution_id", _ID_LEN)
-    _text(plan_id, "plan_id", _PLAN_ID_LEN)
-    _text(original_task, "original_task", empty=True)
+    v.text(task_execution_id, "task_execution_id", max_len=_ID_LEN)
+    v.text(plan_id, "plan_id", max_len=_PLAN_ID_LEN)
+    v.text(original_task, "original_task", min_len=0)
     rows = _validate_subtasks(subtasks)
-    meta = _json_object(metadata, "metadata", default=None)
-    batch = _jsonb(rows, "subtasks")
+    meta = v.json_object(metadata, "metadata", nullable=True)
+    batch = v.json_value(rows, "subtasks")
     found = yield q.planning_metrics.lock_task_execution(id=task_execution_id)
     if found is None:
         raise NotFound(f"no task execution {task_execution_id!r}")
@@ -344,8 +311,7 @@ def list_subtasks(plan_id: str) -> Steps[list[dict[str, Any]]]:
 @operation
 def list_open_plans(*, limit: int = 100) -> Steps[list[dict[str, Any]]]:
     """Plans not complete yet, oldest first."""
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise InvalidInput(f"limit must be an integer >= 1, got {limit!r}")
+    v.integer(limit, "limit", lo=1)
     rows = yield q.planning_metrics.list_open_plans(limit=limit)
     return [dict(r) for r in rows]
 
@@ -370,8 +336,8 @@ def count_subtasks_by_status() -> Steps[dict[str, int]]:
 
 
 def _subtask_ref(plan_id: str, subtask_id: str) -> None:
-    _text(plan_id, "plan_id", _ID_LEN)
-    _text(subtask_id, "subtask_id", _SUBTASK_ID_LEN)
+    v.text(plan_id, "plan_id", max_len=_ID_LEN)
+    v.text(subtask_id, "subtask_id", max_len=_SUBTASK_ID_LEN)
 
 
 def _explain_refusal(
@@ -380,7 +346,7 @@ def _explain_refusal(
     current = yield q.planning_metrics.get_subtask(plan_id=plan_id, subtask_id=subtask_id)
     if current is None:
         raise NotFound(f"no subtask {subtask_id!r} in plan {plan_id!r}")
-    raise InvalidInput(
+    raise InvalidTransition(
         f"cannot {action} subtask {subtask_id!r} of plan {plan_id!r}: its status is "
         f"{current['status']!r}, expected {' or '.join(allowed)}"
     )
@@ -423,7 +389,7 @@ def complete_subtask(
     NotFound if the plan or subtask does not exist; InvalidInput if it is not running.
     """
     _subtask_ref(plan_id, subtask_id)
-    _optional_text(result, "result")
+    v.text(result, "result", min_len=0, nullable=True)
     step = q.planning_metrics.complete_subtask(
         plan_id=plan_id, subtask_id=subtask_id, result=result
     )
@@ -439,7 +405,7 @@ def fail_subtask(plan_id: str, subtask_id: str, *, error: str) -> Steps[dict[str
     plan in the same transaction if this was its last open subtask.
     """
     _subtask_ref(plan_id, subtask_id)
-    _text(error, "error")
+    v.text(error, "error")
     step = q.planning_metrics.fail_subtask(plan_id=plan_id, subtask_id=subtask_id, error=error)
     row: dict[str, Any] = yield from _end_subtask(plan_id, step, "fail", ("pending", "running"))
     return row
@@ -454,7 +420,7 @@ def skip_subtask(
     Completes the plan in the same transaction if this was its last open subtask.
     """
     _subtask_ref(plan_id, subtask_id)
-    _optional_text(reason, "reason")
+    v.text(reason, "reason", min_len=0, nullable=True)
     step = q.planning_metrics.skip_subtask(plan_id=plan_id, subtask_id=subtask_id, reason=reason)
     row: dict[str, Any] = yield from _end_subtask(plan_id, step, "skip", ("pending",))
     return row
@@ -472,7 +438,7 @@ def get_plan_metrics(plan_id: str) -> Steps[dict[str, Any]]:
     (list by agent of ``agent``, ``subtasks``, ``completed``, ``failed``, ``skipped``,
     duration total/avg/max and ``completion_ratio``). NotFound for an unknown plan.
     """
-    _text(plan_id, "plan_id", _ID_LEN)
+    v.text(plan_id, "plan_id", max_len=_ID_LEN)
     row = yield q.planning_metrics.get_plan_metrics(plan_id=plan_id)
     if row is None:
         raise NotFound(f"no plan {plan_id!r}")

@@ -17,18 +17,16 @@ and the whole call is rolled back, nothing of it is written.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from .errors import InvalidInput, NotFound
+from . import validate as v
+from .errors import InvalidInput, InvalidTransition, NotFound
 from .operation import CopyIn, Steps, operation, q
 
 __all__ = [
@@ -80,12 +78,6 @@ MAX_BUCKET = timedelta(days=366)
 # -- validation ---------------------------------------------------------------
 
 
-def _text(name: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{name} must be a non-empty string, got {value!r}")
-    return value
-
-
 def _code(name: str, value: object, pattern: re.Pattern[str] = _CODE) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise InvalidInput(f"{name} must match {pattern.pattern!r}, got {value!r}")
@@ -93,19 +85,11 @@ def _code(name: str, value: object, pattern: re.Pattern[str] = _CODE) -> str:
 
 
 def _id(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _aware(name: str, value: object) -> datetime:
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise InvalidInput(f"{name} must be a timezone-aware datetime, got {value!r}")
-    return value
+    return v.integer(value, name, lo=1)
 
 
 def _range(since: object, until: object) -> tuple[datetime, datetime]:
-    start, end = _aware("since", since), _aware("until", until)
+    start, end = v.aware_datetime(since, "since"), v.aware_datetime(until, "until")
     if end <= start:
         raise InvalidInput(f"until must be after since, got since={start!r} until={end!r}")
     return start, end
@@ -119,25 +103,6 @@ def _bucket(value: object) -> timedelta:
     return value
 
 
-def _number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInput(f"{name} must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise InvalidInput(f"{name} must be finite, got {value!r}")
-    return number
-
-
-def _json_object(name: str, value: object) -> Jsonb:
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{name} must be a dict (a JSON object), got {value!r}")
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{name} cannot be encoded as JSON: {value!r} ({exc})") from None
-    return Jsonb(value)
-
-
 def _data_rows(calculation_id: int, points: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
     """COPY rows for calculation_data, validated one by one as they stream."""
     for i, point in enumerate(points):
@@ -149,9 +114,9 @@ def _data_rows(calculation_id: int, points: Iterable[Sequence[Any]]) -> Iterator
             ) from None
         yield (
             calculation_id,
-            _aware(f"point {i} observed_at", observed_at),
+            v.aware_datetime(observed_at, f"point {i} observed_at"),
             _code(f"point {i} metric", metric),
-            _number(f"point {i} value", value),
+            v.number(value, f"point {i} value"),
         )
 
 
@@ -169,8 +134,8 @@ def _coefficient_rows(
         yield (
             material_id,
             _code(f"coefficient {i} code", code),
-            _aware(f"coefficient {i} valid_from", valid_from),
-            _number(f"coefficient {i} value", value),
+            v.aware_datetime(valid_from, f"coefficient {i} valid_from"),
+            v.number(value, f"coefficient {i} value"),
         )
 
 
@@ -183,10 +148,9 @@ def create_material(
 ) -> Steps[dict[str, Any]]:
     """Insert a material (or storage object) and return its row."""
     _code("code", code, _MATERIAL_CODE)
-    _text("name", name)
-    _text("unit", unit)
-    if kind not in MATERIAL_KINDS:
-        raise InvalidInput(f"kind must be one of {MATERIAL_KINDS!r}, got {kind!r}")
+    v.text(name, "name", blank=False)
+    v.text(unit, "unit", blank=False)
+    v.one_of(kind, "kind", MATERIAL_KINDS)
     try:
         row = yield q.shrinkage.insert_material(code=code, name=name, kind=kind, unit=unit)
     except psycopg.errors.UniqueViolation:
@@ -200,7 +164,7 @@ def create_calculation_method(
 ) -> Steps[dict[str, Any]]:
     """Insert a calculation method and return its row."""
     _code("code", code)
-    _text("name", name)
+    v.text(name, "name", blank=False)
     row = yield q.shrinkage.insert_calculation_method(code=code, name=name, description=description)
     return dict(row)
 
@@ -211,8 +175,8 @@ def create_coefficient_type(
 ) -> Steps[dict[str, Any]]:
     """Insert a coefficient type and return its row."""
     _code("code", code)
-    _text("name", name)
-    _text("unit", unit)
+    v.text(name, "name", blank=False)
+    v.text(unit, "unit", blank=False)
     row = yield q.shrinkage.insert_coefficient_type(
         code=code, name=name, unit=unit, description=description
     )
@@ -234,10 +198,11 @@ def create_calculation(
     """Record a pending calculation of a material over [period_start, period_end)."""
     _id("material_id", material_id)
     _code("method_code", method_code)
-    start, end = _aware("period_start", period_start), _aware("period_end", period_end)
+    start = v.aware_datetime(period_start, "period_start")
+    end = v.aware_datetime(period_end, "period_end")
     if end <= start:
         raise InvalidInput(f"period_end must be after period_start, got {start!r} .. {end!r}")
-    params = _json_object("parameters", {} if parameters is None else parameters)
+    params = v.json_object({} if parameters is None else parameters, "parameters")
     try:
         row = yield q.shrinkage.insert_calculation(
             material_id=material_id,
@@ -282,20 +247,20 @@ def set_calculation_status(
     """Move a calculation along STATUS_TRANSITIONS and return the updated row.
 
     ``result`` (a JSON object) is stored when given; ``error`` is meant for ``failed``.
-    NotFound if the calculation does not exist; InvalidInput for a move the table of
-    transitions does not allow, or when another session moved it first.
+    NotFound if the calculation does not exist; InvalidTransition (an InvalidInput) for
+    a move the table of transitions does not allow, or when another session moved it
+    first.
     """
     _id("calculation_id", calculation_id)
-    if status not in CALCULATION_STATUSES:
-        raise InvalidInput(f"status must be one of {CALCULATION_STATUSES!r}, got {status!r}")
-    payload = None if result is None else _json_object("result", result)
+    v.one_of(status, "status", CALCULATION_STATUSES)
+    payload = v.json_object(result, "result", nullable=True)
     if error is not None and status != "failed":
         raise InvalidInput(f"error is only recorded with status 'failed', got {status!r}")
     current = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
     if current is None:
         raise NotFound(f"no calculation with id {calculation_id!r}")
     if status not in STATUS_TRANSITIONS[current["status"]]:
-        raise InvalidInput(
+        raise InvalidTransition(
             f"calculation {calculation_id!r} cannot move from {current['status']!r} to {status!r}"
         )
     row = yield q.shrinkage.update_calculation_status(
@@ -306,7 +271,7 @@ def set_calculation_status(
         error=error,
     )
     if row is None:
-        raise InvalidInput(
+        raise InvalidTransition(
             f"calculation {calculation_id!r} changed status while moving it to {status!r}"
         )
     return dict(row)
@@ -397,9 +362,9 @@ def list_downsampled_calculation_data(
     if since is not None and until is not None:
         _range(since, until)
     elif since is not None:
-        _aware("since", since)
+        v.aware_datetime(since, "since")
     elif until is not None:
-        _aware("until", until)
+        v.aware_datetime(until, "until")
     calc = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
     if calc is None:
         raise NotFound(f"no calculation with id {calculation_id!r}")
@@ -434,7 +399,7 @@ def get_coefficient_as_of(
     """The coefficient's row in force at ``at`` (newest valid_from <= at), or None."""
     _id("material_id", material_id)
     _code("coefficient_code", coefficient_code)
-    _aware("at", at)
+    v.aware_datetime(at, "at")
     row = yield q.shrinkage.get_coefficient_as_of(
         material_id=material_id, coefficient_code=coefficient_code, at=at
     )
@@ -445,6 +410,6 @@ def get_coefficient_as_of(
 def list_coefficients_as_of(material_id: int, *, at: datetime) -> Steps[list[dict[str, Any]]]:
     """Every coefficient of the material as in force at ``at``, by coefficient code."""
     _id("material_id", material_id)
-    _aware("at", at)
+    v.aware_datetime(at, "at")
     rows = yield q.shrinkage.list_coefficients_as_of(material_id=material_id, at=at)
     return list(rows)

@@ -1,4 +1,4 @@
-"""A comparable snapshot of a database's schema, from the system catalogs."""
+"""Schema helpers for down/up tests: catalog snapshots, table lists, migration versions."""
 
 from __future__ import annotations
 
@@ -37,13 +37,44 @@ _QUERIES = {
 }
 
 
-def snapshot(dsn: str, *, exclude_tables: tuple[str, ...] = ()) -> set[tuple[Any, ...]]:
-    """Every table, column, constraint, index, function, trigger, extension and type."""
+def snapshot(
+    dsn: str,
+    *,
+    exclude_tables: tuple[str, ...] = (),
+    only_tables: tuple[str, ...] | None = None,
+) -> set[tuple[Any, ...]]:
+    """Every table, column, constraint, index, function, trigger, extension and type.
+
+    A row belongs to a table when one of its first two values (the relation or owner
+    name, schema stripped) starts with that name: ``exclude_tables`` drops those rows,
+    ``only_tables`` keeps only those (their relations, columns with comments,
+    constraints, indexes and triggers).
+    """
     out: set[tuple[Any, ...]] = set()
     with psycopg.connect(dsn) as conn:
         for kind, query in _QUERIES.items():
             for row in conn.execute(query).fetchall():  # type: ignore[arg-type]
-                if any(str(v).split(".")[-1].startswith(exclude_tables) for v in row[:2] if v):
+                names = [str(v).split(".")[-1] for v in row[:2] if v]
+                if any(n.startswith(exclude_tables) for n in names):
+                    continue
+                if only_tables is not None and not any(n.startswith(only_tables) for n in names):
                     continue
                 out.add((kind, *row))
     return out
+
+
+def tables_in(dsn: str) -> set[str]:
+    """Names of the tables in schema public."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("select tablename from pg_tables where schemaname = 'public'")
+        return {r[0] for r in rows.fetchall()}
+
+
+def version_below(dsn: str, version: str) -> str:
+    """The newest applied migration older than ``version``: the ``target`` that makes
+    ``migrate.down`` undo ``version`` and everything after it, whatever else is merged."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("select version from schema_migrations").fetchall()
+    below = [r[0] for r in rows if int(r[0]) < int(version)]
+    assert below, f"no applied migration below {version}"
+    return str(max(below, key=int))

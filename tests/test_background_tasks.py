@@ -10,8 +10,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from catalog import snapshot, tables_in, version_below
 
-from pydal_lite import InvalidInput, NotFound, migrate
+from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate
 from pydal_lite import background_tasks as bt
 from pydal_lite.connection import AsyncConnection, Connection, aconnect, connect
 
@@ -135,13 +136,13 @@ def test_only_the_holding_worker_may_update(conn: Connection) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"progress": 101}, "progress must be an integer from 0 to 100, got 101"),
+        ({"progress": 101}, "progress must be between 0 and 100, got 101"),
         ({"progress": -1}, "got -1"),
         ({"progress": 50.5}, "got 50.5"),
         ({"stage": "export"}, "unknown stage 'export'"),
         ({"stage_result": {"x": 1}}, "stage_result needs the stage"),
-        ({"stage": "import", "stage_result": {"x": {1}}}, "stage_result: value cannot"),
-        ({"worker": ""}, "worker must be a non-empty string"),
+        ({"stage": "import", "stage_result": {"x": {1}}}, "stage_result cannot be encoded"),
+        ({"worker": ""}, "worker must not be empty"),
         ({"worker": "w" * 256}, "worker is 256 characters long"),
     ],
 )
@@ -156,6 +157,20 @@ def test_bad_progress_updates_change_nothing(
 
 
 # --- cancel, list ------------------------------------------------------------------
+
+
+def test_wrong_state_moves_raise_invalid_transition(conn: Connection) -> None:
+    task = _running(conn, worker="w1")
+    with pytest.raises(InvalidTransition, match="held by worker 'w1', not 'w2'"):
+        bt.update_progress(conn, task["task_id"], worker="w2", progress=10)
+    bt.complete_task(conn, task["task_id"], worker="w1")
+    with pytest.raises(InvalidTransition, match="its status is 'completed', not 'running'"):
+        bt.fail_task(conn, task["task_id"], worker="w1", error="late")
+    with pytest.raises(InvalidTransition, match="already finished with status 'completed'"):
+        bt.cancel_task(conn, task["task_id"])
+    with pytest.raises(InvalidInput) as bad_value:
+        bt.cancel_task(conn, task["task_id"], reason="a\x00")
+    assert not isinstance(bad_value.value, InvalidTransition)
 
 
 def test_cancel_from_pending_and_running_only(conn: Connection) -> None:
@@ -212,9 +227,9 @@ def test_list_tasks_by_session(conn: Connection) -> None:
 @pytest.mark.parametrize(
     ("args", "kwargs", "message"),
     [
-        (("",), {}, "user_session must be a non-empty string"),
+        (("",), {}, "user_session must not be empty"),
         (("s" * 256,), {}, "user_session is 256 characters long, at most 255"),
-        (("s", {"x": {1}}), {}, "input_data: value cannot be encoded"),
+        (("s", {"x": {1}}), {}, "input_data cannot be encoded"),
         (("s", {"x": "a\x00"}), {}, "NUL character"),
         (("s",), {"task_type": "ICS"}, "task_type must be lowercase"),
         (("s",), {"task_type": "t" * 51}, "task_type is 51 characters long"),
@@ -285,7 +300,7 @@ def test_reclaim_gives_up_after_max_attempts(conn: Connection) -> None:
     assert row is not None and row["completed_at"] is not None
     assert "worker w3 stopped responding; gave up after 3 attempts" == row["error_message"]
     assert bt.reclaim_stale_tasks(conn, stale_after=60.0) == []
-    with pytest.raises(InvalidInput, match="stale_after must be a finite number"):
+    with pytest.raises(InvalidInput, match="stale_after must be >= 0, got -1"):
         bt.reclaim_stale_tasks(conn, stale_after=-1)
 
 
@@ -381,50 +396,20 @@ async def test_async_workers_claim_every_task_exactly_once(dsn: str) -> None:
 # --- migration ---------------------------------------------------------------------
 
 
-def _below(dsn: str, version: str) -> str:
-    with connect(dsn) as c:
-        row = c.execute(
-            "select max(version) as v from schema_migrations where version < %s", (version,)
-        ).fetchone()
-    assert row is not None and row["v"] is not None
-    return str(row["v"])
-
-
-def _exists(dsn: str, table: str) -> bool:
-    with connect(dsn) as c:
-        row = c.execute("select to_regclass(%s) is not null as e", (table,)).fetchone()
-    assert row is not None
-    return bool(row["e"])
-
-
-def _catalog(dsn: str) -> list[Any]:
-    with connect(dsn) as c:
-        return c.execute(
-            "select 'column' as kind, column_name as name,"
-            " concat_ws(' ', data_type, is_nullable, column_default) as def"
-            " from information_schema.columns where table_name = 'background_tasks'"
-            " union all select 'constraint', conname, pg_get_constraintdef(oid)"
-            " from pg_constraint where conrelid = 'background_tasks'::regclass"
-            " union all select 'index', indexname, indexdef"
-            " from pg_indexes where tablename = 'background_tasks'"
-            " order by 1, 2"
-        ).fetchall()
-
-
 def test_migration_0005_down_then_up(dsn: str) -> None:
-    before = _catalog(dsn)
-    assert {r["name"] for r in before if r["kind"] == "index"} == {
+    before = snapshot(dsn, only_tables=("background_tasks",))
+    assert {r[2] for r in before if r[0] == "index"} == {
         "background_tasks_pkey",
         "background_tasks_task_id_key",
         "background_tasks_user_session_created_at_id_idx",
         "background_tasks_status_created_at_id_idx",
         "background_tasks_created_at_id_idx",
     }
-    migrate.down(dsn, target=_below(dsn, "0005"))
-    assert not _exists(dsn, "background_tasks")
-    assert _exists(dsn, "pipeline_cache")  # 0004 stays
+    migrate.down(dsn, target=version_below(dsn, "0005"))
+    assert "background_tasks" not in tables_in(dsn)
+    assert "pipeline_cache" in tables_in(dsn)  # 0004 stays
     migrate.up(dsn)
-    assert _exists(dsn, "background_tasks")
-    assert _catalog(dsn) == before
+    assert "background_tasks" in tables_in(dsn)
+    assert snapshot(dsn, only_tables=("background_tasks",)) == before
     with connect(dsn) as c:
         assert bt.enqueue_task(c, "s")["status"] == "pending"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from catalog import snapshot
+from catalog import snapshot, tables_in
 
 from pydal_lite import migrate
 from pydal_lite.errors import DriftError, MigrationError, MigrationFailed
@@ -33,14 +33,6 @@ def write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def tables(dsn: str) -> set[str]:
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute(
-            "select tablename from pg_tables where schemaname = 'public'"
-        ).fetchall()
-    return {r[0] for r in rows}
 
 
 def test_up_from_empty_applies_every_file_in_order(empty_dsn: str) -> None:
@@ -66,7 +58,7 @@ def test_down_all_then_up_gives_the_same_catalog(empty_dsn: str) -> None:
     rolled = migrate.down(empty_dsn, target="0")
     assert len(rolled) == len(migrate.load_dir(schema_dir()))
     assert migrate.status(empty_dsn)[0].state == "pending"
-    leftover = {t for t in tables(empty_dsn) if not t.startswith(RUNNER_TABLES)}
+    leftover = {t for t in tables_in(empty_dsn) if not t.startswith(RUNNER_TABLES)}
     assert leftover == set(), f"down left tables behind: {leftover}"
     migrate.up(empty_dsn)
     assert snapshot(empty_dsn, exclude_tables=RUNNER_TABLES) == first
@@ -107,7 +99,7 @@ def test_failure_mid_file_leaves_no_trace_and_names_the_line(
     assert info.value.line == 6
     assert str(bad) in str(info.value) and "division by zero" in str(info.value)
     assert info.value.version == "0003"
-    assert "half" not in tables(empty_dsn) and "good" in tables(empty_dsn)
+    assert "half" not in tables_in(empty_dsn) and "good" in tables_in(empty_dsn)
     states = {s.version: s.state for s in migrate.status(empty_dsn, schema_dir=tmp_schema)}
     assert states == {"0001": "applied", "0002": "applied", "0003": "pending"}
 
@@ -135,7 +127,7 @@ def test_changed_file_is_drift_and_blocks_up_until_accepted(
     assert states == {"0001": "applied", "0002": "drifted", "0003": "pending"}
     with pytest.raises(DriftError, match=r"0002 \(drifted\)"):
         migrate.up(empty_dsn, schema_dir=tmp_schema)
-    assert "b" not in tables(empty_dsn)
+    assert "b" not in tables_in(empty_dsn)
     applied = migrate.up(empty_dsn, schema_dir=tmp_schema, accept_drift=True)
     assert [m.version for m in applied] == ["0003"]
     assert {s.state for s in migrate.status(empty_dsn, schema_dir=tmp_schema)} == {"applied"}
@@ -183,7 +175,7 @@ def test_down_steps_and_to(empty_dsn: str, tmp_schema: Path) -> None:
         "0004",
         "0003",
     ]
-    assert {"t2"} <= tables(empty_dsn) and not {"t3", "t4"} & tables(empty_dsn)
+    assert {"t2"} <= tables_in(empty_dsn) and not {"t3", "t4"} & tables_in(empty_dsn)
     with pytest.raises(MigrationError, match="not applied"):
         migrate.down(empty_dsn, schema_dir=tmp_schema, target="0003")
 
@@ -197,7 +189,7 @@ def test_up_to_a_target_version(empty_dsn: str, tmp_schema: Path) -> None:
         "0001",
         "0002",
     ]
-    assert "t3" not in tables(empty_dsn)
+    assert "t3" not in tables_in(empty_dsn)
     with pytest.raises(MigrationError, match="no migration file has that version"):
         migrate.up(empty_dsn, schema_dir=tmp_schema, target="0042")
 
@@ -207,7 +199,7 @@ def test_down_without_down_part_is_refused(empty_dsn: str, tmp_schema: Path) -> 
     migrate.up(empty_dsn, schema_dir=tmp_schema)
     with pytest.raises(MigrationError, match="no '-- migrate:down' part"):
         migrate.down(empty_dsn, schema_dir=tmp_schema)
-    assert "a" in tables(empty_dsn)
+    assert "a" in tables_in(empty_dsn)
 
 
 def test_no_transaction_file_runs_statement_by_statement(empty_dsn: str, tmp_schema: Path) -> None:
@@ -248,7 +240,7 @@ def test_dry_run_changes_nothing(empty_dsn: str) -> None:
     planned = migrate.up(empty_dsn, dry_run=True, out=lines.append)
     assert [m.version for m in planned] == [m.version for m in migrate.load_dir(schema_dir())]
     assert snapshot(empty_dsn) == before
-    assert "schema_migrations" not in tables(empty_dsn)
+    assert "schema_migrations" not in tables_in(empty_dsn)
     text = "\n".join(lines)
     assert (
         "-- dry run: up 0001_bootstrap.sql" in text and "create function set_updated_at()" in text

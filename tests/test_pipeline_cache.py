@@ -7,6 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from catalog import snapshot, tables_in, version_below
 
 from pydal_lite import InvalidInput, NotFound, migrate, queries
 from pydal_lite import pipeline_cache as pc
@@ -129,9 +130,9 @@ def test_invalidate_entry_and_stage(conn: Connection) -> None:
     [
         (lambda c: pc.put_entry(c, "export", INPUT, 1), "unknown stage 'export'"),
         (lambda c: pc.get_entry(c, "Import", INPUT), "unknown stage 'Import'"),
-        (lambda c: pc.put_entry(c, "import", INPUT, {"r": {1}}), "result_data: value cannot"),
+        (lambda c: pc.put_entry(c, "import", INPUT, {"r": {1}}), "result_data cannot be encoded"),
         (lambda c: pc.put_entry(c, "import", {"x": float("nan")}, 1), "cannot be encoded"),
-        (lambda c: pc.put_entry(c, "import", INPUT, 1, ttl=0), "ttl must be positive"),
+        (lambda c: pc.put_entry(c, "import", INPUT, 1, ttl=0), "ttl must be > 0"),
         (lambda c: pc.put_entry(c, "import", INPUT, 1, ttl=float("inf")), "finite number"),
         (lambda c: pc.get_entry_by_hash(c, "import", "ABC"), "64 lowercase hex"),
         (lambda c: pc.invalidate_stage(c, "all"), "unknown stage 'all'"),
@@ -212,7 +213,7 @@ def test_session_results_join_the_live_cache(conn: Connection) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"session_id": ""}, "session_id must be a non-empty string"),
+        ({"session_id": ""}, "session_id must not be empty"),
         ({"session_id": "s" * 256}, "session_id is 256 characters long, at most 255"),
         ({"session_id": "s", "import_hash": "abc"}, "import_hash must be 64 lowercase hex"),
         ({"session_id": "s", "analyze_hash": "A" * 64}, "analyze_hash must be 64"),
@@ -245,62 +246,20 @@ async def test_cache_operations_on_an_async_connection(aconn: AsyncConnection) -
 # --- migration ---------------------------------------------------------------------
 
 
-def _below(dsn: str, version: str) -> str:
-    with connect(dsn) as c:
-        row = c.execute(
-            "select max(version) as v from schema_migrations where version < %s", (version,)
-        ).fetchone()
-    assert row is not None and row["v"] is not None
-    return str(row["v"])
-
-
-def _catalog(dsn: str, tables: tuple[str, ...]) -> dict[str, Any]:
-    with connect(dsn) as c:
-        cols = c.execute(
-            "select table_name, column_name, data_type, is_nullable, column_default,"
-            " character_maximum_length from information_schema.columns"
-            " where table_name = any(%s) order by table_name, ordinal_position",
-            (list(tables),),
-        ).fetchall()
-        cons = c.execute(
-            "select conname, pg_get_constraintdef(oid) as def from pg_constraint"
-            " where conrelid::regclass::text = any(%s) order by conname",
-            (list(tables),),
-        ).fetchall()
-        idx = c.execute(
-            "select indexname, indexdef from pg_indexes where tablename = any(%s)"
-            " order by indexname",
-            (list(tables),),
-        ).fetchall()
-        comments = c.execute(
-            "select c.relname, obj_description(c.oid, 'pg_class') as comment from pg_class c"
-            " where c.relname = any(%s) order by c.relname",
-            (list(tables),),
-        ).fetchall()
-    return {"columns": cols, "constraints": cons, "indexes": idx, "comments": comments}
-
-
-def _exists(dsn: str, table: str) -> bool:
-    with connect(dsn) as c:
-        row = c.execute("select to_regclass(%s) is not null as e", (table,)).fetchone()
-    assert row is not None
-    return bool(row["e"])
-
-
 def test_migration_0004_down_then_up(dsn: str) -> None:
-    before = _catalog(dsn, TABLES)
-    assert {i["indexname"] for i in before["indexes"]} >= {
+    before = snapshot(dsn, only_tables=TABLES)
+    assert {r[2] for r in before if r[0] == "index"} >= {
         "pipeline_cache_stage_input_hash_key",
         "pipeline_cache_input_hash_idx",
         "pipeline_cache_created_at_id_idx",
         "pipeline_cache_expires_at_idx",
         "user_sessions_session_id_key",
     }
-    migrate.down(dsn, target=_below(dsn, "0004"))
-    assert not any(_exists(dsn, t) for t in TABLES)
-    assert _exists(dsn, "poc_task_executions")  # the version below stays
+    migrate.down(dsn, target=version_below(dsn, "0004"))
+    assert not set(TABLES) & tables_in(dsn)
+    assert "poc_task_executions" in tables_in(dsn)  # the version below stays
     migrate.up(dsn)
-    assert all(_exists(dsn, t) for t in TABLES)
-    assert _catalog(dsn, TABLES) == before
+    assert set(TABLES) <= tables_in(dsn)
+    assert snapshot(dsn, only_tables=TABLES) == before
     with connect(dsn) as c:
         assert pc.put_entry(c, "import", INPUT, 1)["result_data"] == 1

@@ -8,8 +8,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from catalog import snapshot, tables_in, version_below
 
-from pydal_lite import InvalidInput, NotFound, migrate, operation, queries
+from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, operation, queries
 from pydal_lite import planning_metrics as pm
 from pydal_lite.connection import AsyncConnection, Connection, connect
 
@@ -283,6 +284,19 @@ def test_fail_a_pending_subtask_has_no_duration(conn: Connection) -> None:
     assert failed["started_at"] is None and failed["duration_seconds"] is None
 
 
+def test_wrong_state_moves_raise_invalid_transition(conn: Connection) -> None:
+    plan = _new_plan(conn)
+    with pytest.raises(InvalidTransition, match="cannot complete subtask 's1'"):
+        pm.complete_subtask(conn, plan["id"], "s1")
+    run = pm.start_task_execution(conn, "task_001", "multi-agent")
+    pm.finish_task_execution(conn, run["id"], success=True)
+    with pytest.raises(InvalidTransition, match="already ended with status 'completed'"):
+        pm.finish_task_execution(conn, run["id"], success=True)
+    with pytest.raises(InvalidInput) as bad_value:
+        pm.complete_subtask(conn, plan["id"], "")
+    assert not isinstance(bad_value.value, InvalidTransition)
+
+
 def test_lifecycle_refuses_wrong_transitions_and_unknown_rows(conn: Connection) -> None:
     plan = _new_plan(conn)
     pid = plan["id"]
@@ -484,56 +498,14 @@ async def test_the_same_operations_work_on_an_async_connection(aconn: AsyncConne
 # --- migration ---------------------------------------------------------------------
 
 
-def _below(dsn: str, version: str) -> str:
-    with connect(dsn) as c:
-        row = c.execute(
-            "select max(version) as v from schema_migrations where version < %s", (version,)
-        ).fetchone()
-    assert row is not None and row["v"] is not None
-    return str(row["v"])
-
-
-def _catalog(dsn: str, tables: tuple[str, ...]) -> dict[str, Any]:
-    with connect(dsn) as c:
-        cols = c.execute(
-            "select table_name, column_name, data_type, is_nullable, column_default,"
-            " character_maximum_length from information_schema.columns"
-            " where table_name = any(%s) order by table_name, ordinal_position",
-            (list(tables),),
-        ).fetchall()
-        cons = c.execute(
-            "select conname, pg_get_constraintdef(oid) as def from pg_constraint"
-            " where conrelid::regclass::text = any(%s) order by conname",
-            (list(tables),),
-        ).fetchall()
-        idx = c.execute(
-            "select indexname, indexdef from pg_indexes where tablename = any(%s)"
-            " order by indexname",
-            (list(tables),),
-        ).fetchall()
-        comments = c.execute(
-            "select c.relname, obj_description(c.oid, 'pg_class') as comment from pg_class c"
-            " where c.relname = any(%s) order by c.relname",
-            (list(tables),),
-        ).fetchall()
-    return {"columns": cols, "constraints": cons, "indexes": idx, "comments": comments}
-
-
-def _exists(dsn: str, table: str) -> bool:
-    with connect(dsn) as c:
-        row = c.execute("select to_regclass(%s) is not null as e", (table,)).fetchone()
-    assert row is not None
-    return bool(row["e"])
-
-
 def test_migration_0003_down_then_up(dsn: str) -> None:
-    before = _catalog(dsn, TABLES)
-    assert {i["indexname"] for i in before["indexes"]} >= set(SEED_INDEXES)
-    assert all(c["comment"] for c in before["comments"])
-    migrate.down(dsn, target=_below(dsn, "0003"))
-    assert not any(_exists(dsn, t) for t in TABLES)
+    before = snapshot(dsn, only_tables=TABLES)
+    assert {r[2] for r in before if r[0] == "index"} >= set(SEED_INDEXES)
+    assert all(r[3] for r in before if r[:2] == ("relation", "r"))
+    migrate.down(dsn, target=version_below(dsn, "0003"))
+    assert not set(TABLES) & tables_in(dsn)
     migrate.up(dsn)
-    assert all(_exists(dsn, t) for t in TABLES)
-    assert _catalog(dsn, TABLES) == before
+    assert set(TABLES) <= tables_in(dsn)
+    assert snapshot(dsn, only_tables=TABLES) == before
     with connect(dsn) as c:
         assert _new_plan(c)["subtask_count"] == 3

@@ -12,8 +12,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from catalog import snapshot, tables_in, version_below
 
-from pydal_lite import InvalidInput, NotFound, migrate, shrinkage
+from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, shrinkage
 from pydal_lite.connection import AsyncConnection, Connection
 from pydal_lite.migrate import Migrator, Options
 
@@ -66,43 +67,6 @@ def _plan(conn: Connection, sql: str, params: dict[str, Any]) -> str:
     return "\n".join(next(iter(r.values())) for r in rows)
 
 
-def _catalog(dsn: str) -> list[tuple[Any, ...]]:
-    """Columns, constraints, indexes and comments of the 0010 tables, comparable."""
-    with psycopg.connect(dsn) as c:
-        return c.execute(
-            """
-            select 'col', table_name::text, column_name::text, data_type::text,
-                   is_nullable::text, coalesce(column_default, '')
-            from information_schema.columns
-            where table_schema = 'public' and table_name = any(%(t)s)
-            union all
-            select 'con', conrelid::regclass::text, conname::text,
-                   pg_get_constraintdef(oid), '', ''
-            from pg_constraint
-            where conrelid::regclass::text = any(%(t)s)
-            union all
-            select 'idx', tablename::text, indexname::text, indexdef, '', ''
-            from pg_indexes
-            where schemaname = 'public' and tablename = any(%(t)s)
-            union all
-            select 'comment', c.relname::text, coalesce(a.attname::text, ''),
-                   d.description, '', ''
-            from pg_description d
-            join pg_class c on c.oid = d.objoid and d.classoid = 'pg_class'::regclass
-            left join pg_attribute a on a.attrelid = c.oid and a.attnum = d.objsubid
-            where c.relname = any(%(t)s)
-            order by 1, 2, 3, 4
-            """,
-            {"t": list(TABLES)},
-        ).fetchall()
-
-
-def _version_below_0010(dsn: str) -> str:
-    """The newest migration version under 0010: 0001 in this branch, 0009 once merged."""
-    versions = [s.version for s in migrate.status(dsn) if int(s.version) < 10]
-    return max(versions, key=int)
-
-
 # -- migration ---------------------------------------------------------------------
 
 
@@ -140,8 +104,8 @@ def test_time_index_is_brin_without_timescale_btree_with_it(conn: Connection, se
 
 
 def test_down_and_up_of_0010_restores_the_same_catalog(dsn: str, server: Any) -> None:
-    before = _catalog(dsn)
-    below = _version_below_0010(dsn)
+    before = snapshot(dsn, only_tables=TABLES)
+    below = version_below(dsn, "0010")
     with psycopg.connect(dsn) as c:
         ext_before = c.execute(
             "select obj_description(oid, 'pg_extension') from pg_extension"
@@ -150,9 +114,8 @@ def test_down_and_up_of_0010_restores_the_same_catalog(dsn: str, server: Any) ->
     created_by_0010 = ext_before is not None and "migration 0010" in (ext_before[0] or "")
     rolled = migrate.down(dsn, target=below)
     assert "0010" in [m.version for m in rolled]
+    assert not set(TABLES) & tables_in(dsn)
     with psycopg.connect(dsn) as c:
-        for table in TABLES:
-            assert c.execute("select to_regclass(%s)", (table,)).fetchone() == (None,)
         # dropped only if 0010 created it; kept if it was there before
         ext = c.execute("select 1 from pg_extension where extname = 'timescaledb'").fetchone()
         assert (ext is None) == (created_by_0010 or ext_before is None)
@@ -163,7 +126,7 @@ def test_down_and_up_of_0010_restores_the_same_catalog(dsn: str, server: Any) ->
         c.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
         applied = Migrator(c, Options(out=lambda _: None)).up()
     assert "0010" in [m.version for m in applied]
-    assert _catalog(dsn) == before
+    assert snapshot(dsn, only_tables=TABLES) == before
     text = " ".join(notices)
     if server.timescale:
         assert "are hypertables" in text
@@ -199,6 +162,13 @@ def test_calculation_lifecycle(conn: Connection) -> None:
     ]
 
 
+def test_refused_status_move_is_an_invalid_transition(conn: Connection) -> None:
+    calc = _calculation(conn, _setup(conn)["id"])
+    with pytest.raises(InvalidTransition, match="cannot move from 'pending' to 'completed'"):
+        shrinkage.set_calculation_status(conn, calc["id"], "completed")
+    assert shrinkage.get_calculation(conn, calc["id"])["status"] == "pending"
+
+
 def test_calculation_input_is_checked(conn: Connection) -> None:
     material = _setup(conn)
     with pytest.raises(InvalidInput, match="period_end must be after period_start"):
@@ -230,7 +200,7 @@ def test_calculation_input_is_checked(conn: Connection) -> None:
         shrinkage.create_calculation(
             conn, material["id"], "nope", period_start=T0, period_end=T0 + timedelta(1)
         )
-    with pytest.raises(InvalidInput, match="status must be one of"):
+    with pytest.raises(InvalidInput, match="unknown status 'done'"):
         shrinkage.set_calculation_status(conn, 1, "done")
     with pytest.raises(NotFound, match="no calculation with id 424242"):
         shrinkage.set_calculation_status(conn, 424242, "running")
@@ -274,7 +244,7 @@ def test_bad_point_mid_stream_writes_nothing(conn: Connection) -> None:
     calc = _calculation(conn, material["id"])
     points = _series(10)
     points.insert(7, (T0, "mass_t", float("nan")))
-    with pytest.raises(InvalidInput, match=r"point 7 value must be finite, got nan"):
+    with pytest.raises(InvalidInput, match=r"point 7 value must be a finite number, got nan"):
         shrinkage.ingest_calculation_data(conn, calc["id"], points)
     bad_time = [(datetime(2024, 3, 4), "mass_t", 1.0)]
     with pytest.raises(InvalidInput, match="point 0 observed_at must be a timezone-aware"):
