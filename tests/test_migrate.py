@@ -349,7 +349,7 @@ def test_a_file_changing_search_path_does_not_lose_the_version_table(
     )
     applied = migrate.up(empty_dsn, schema_dir=tmp_schema)
     assert [m.version for m in applied] == ["0001", "0002", "0003"]
-    assert "b" in tables(empty_dsn)  # 0003 ran with search_path reset, in public
+    assert "b" in tables_in(empty_dsn)  # 0003 ran with search_path reset, in public
 
 
 def test_targets_are_compared_as_numbers(empty_dsn: str, tmp_schema: Path) -> None:
