@@ -60,20 +60,23 @@ async def aconnect(dsn: str | Settings, *, autocommit: bool = False) -> AsyncCon
     return await psycopg.AsyncConnection.connect(s.dsn, autocommit=autocommit, **s.connect_kwargs())
 
 
+def _pool_kwargs(s: Settings) -> dict[str, Any]:
+    return {
+        "kwargs": s.connect_kwargs(),
+        "min_size": s.min_size,
+        "max_size": s.max_size,
+        "timeout": s.pool_timeout,
+        "max_idle": s.max_idle,
+        "max_lifetime": s.max_lifetime,
+        "name": s.application_name,
+    }
+
+
 def create_pool(dsn: str | Settings, *, open: bool = True) -> ConnectionPool[Connection]:
     """A psycopg_pool ``ConnectionPool`` of dict-row connections."""
     s = _settings(dsn)
     return ConnectionPool(
-        s.dsn,
-        connection_class=psycopg.Connection[DictRow],
-        kwargs=s.connect_kwargs(),
-        min_size=s.min_size,
-        max_size=s.max_size,
-        timeout=s.pool_timeout,
-        max_idle=s.max_idle,
-        max_lifetime=s.max_lifetime,
-        name=s.application_name,
-        open=open,
+        s.dsn, connection_class=psycopg.Connection[DictRow], open=open, **_pool_kwargs(s)
     )
 
 
@@ -82,16 +85,7 @@ def create_async_pool(dsn: str | Settings) -> AsyncConnectionPool[AsyncConnectio
     ``await pool.open()``."""
     s = _settings(dsn)
     return AsyncConnectionPool(
-        s.dsn,
-        connection_class=psycopg.AsyncConnection[DictRow],
-        kwargs=s.connect_kwargs(),
-        min_size=s.min_size,
-        max_size=s.max_size,
-        timeout=s.pool_timeout,
-        max_idle=s.max_idle,
-        max_lifetime=s.max_lifetime,
-        name=s.application_name,
-        open=False,
+        s.dsn, connection_class=psycopg.AsyncConnection[DictRow], open=False, **_pool_kwargs(s)
     )
 
 
