@@ -142,6 +142,12 @@ def _coefficient_rows(
 # -- reference data -------------------------------------------------------------
 
 
+def _duplicate(exc: psycopg.Error) -> str:
+    # compressed TimescaleDB chunks report the violation without a detail line
+    d = exc.diag
+    return str(d.message_detail or d.message_primary or d.constraint_name or exc)
+
+
 @operation
 def create_material(
     code: str, name: str, *, unit: str, kind: str = "material"
@@ -305,7 +311,7 @@ def ingest_calculation_data(calculation_id: int, points: Iterable[Sequence[Any]]
         count = yield CopyIn(_COPY_DATA, _data_rows(calculation_id, points))
     except psycopg.errors.UniqueViolation as exc:
         raise InvalidInput(
-            f"calculation {calculation_id!r} already has a point: {exc.diag.message_detail}"
+            f"calculation {calculation_id!r} already has a point: {_duplicate(exc)}"
         ) from None
     log.debug("copied %s calculation_data rows for calculation %s", count, calculation_id)
     return int(count)
@@ -323,10 +329,10 @@ def ingest_coefficients(material_id: int, values: Iterable[Sequence[Any]]) -> St
         count = yield CopyIn(_COPY_COEFFICIENTS, _coefficient_rows(material_id, values))
     except psycopg.errors.UniqueViolation as exc:
         raise InvalidInput(
-            f"material {material_id!r} already has a coefficient value: {exc.diag.message_detail}"
+            f"material {material_id!r} already has a coefficient value: {_duplicate(exc)}"
         ) from None
     except psycopg.errors.ForeignKeyViolation as exc:
-        raise NotFound(f"unknown material or coefficient type: {exc.diag.message_detail}") from None
+        raise NotFound(f"unknown material or coefficient type: {_duplicate(exc)}") from None
     return int(count)
 
 

@@ -26,8 +26,9 @@
 --   hypertables); there is none between the two time series (TimescaleDB forbids a
 --   hypertable referencing a hypertable, and none is needed).
 --
--- With TimescaleDB (installed, or available and in shared_preload_libraries) the DO
--- block below creates the extension if it is not there yet, turns both time series into
+-- With TimescaleDB (already created in the database, or installed, preloaded and
+-- creatable by the migrating role) the DO block below creates the extension if it is not
+-- there yet (lacking the privilege is a NOTICE, not an error), turns both time series into
 -- hypertables and sets their compression layout (TSL build only; the Apache-only build
 -- gets a NOTICE instead). Without it both stay ordinary tables with a time index, and a
 -- NOTICE says so. Either way the tables, columns, keys and index names are the same, so
@@ -223,28 +224,39 @@ comment on column coefficients.valid_from is
 
 do $$
 declare
-    installed boolean := exists (select 1 from pg_extension where extname = 'timescaledb');
-    available boolean := exists (
-        select 1 from pg_available_extensions where name = 'timescaledb'
+    hypertables boolean := exists (select 1 from pg_extension where extname = 'timescaledb');
+    -- Preloaded means its loader's settings exist. shared_preload_libraries itself is
+    -- hidden from roles that are not superusers, and creating the extension without the
+    -- preload fails in a way no exception handler catches.
+    preloaded boolean := exists (
+        select 1 from pg_settings where name = 'timescaledb.disable_load'
     );
-    -- pg_settings shows null instead of raising for roles that may not read it
-    preloaded boolean := coalesce(
-        (select setting from pg_settings where name = 'shared_preload_libraries'), ''
-    ) like '%timescaledb%';
 begin
-    if not (installed or (available and preloaded)) then
-        create index calculation_data_observed_at_idx
-            on calculation_data using brin (observed_at);
-        raise notice 'TimescaleDB is not available on this server (available: %, in '
-            'shared_preload_libraries: %): calculation_data and coefficients stay ordinary '
-            'tables; calculation_data_observed_at_idx is a BRIN index', available, preloaded;
-        return;
+    if not hypertables
+        and preloaded
+        and exists (select 1 from pg_available_extensions where name = 'timescaledb')
+    then
+        -- the role may still lack the privilege (an untrusted extension, not the owner)
+        begin
+            create extension timescaledb;
+            comment on extension timescaledb is
+                'created by pydal_lite migration 0010_create_shrinkage_timeseries';
+            hypertables := true;
+        exception
+            when others then
+                raise notice 'TimescaleDB is preloaded but this role cannot create it (%); '
+                    'have a superuser run create extension timescaledb first', sqlerrm;
+        end;
     end if;
 
-    if not installed then
-        create extension timescaledb;
-        comment on extension timescaledb is
-            'created by pydal_lite migration 0010_create_shrinkage_timeseries';
+    if not hypertables then
+        create index calculation_data_observed_at_idx
+            on calculation_data using brin (observed_at);
+        raise notice 'no TimescaleDB (installed: %, preloaded: %): calculation_data and '
+            'coefficients stay ordinary tables; calculation_data_observed_at_idx is a BRIN '
+            'index', exists (select 1 from pg_available_extensions where name = 'timescaledb'),
+            preloaded;
+        return;
     end if;
 
     create index calculation_data_observed_at_idx

@@ -252,3 +252,14 @@ def test_backup_into_an_impossible_directory_exits_5_and_applies_nothing(
     assert code == cli.EXIT_BACKUP and "cannot create" in err
     with psycopg.connect(empty_dsn) as conn:
         assert conn.execute("select to_regclass('schema_migrations')").fetchone() == (None,)
+
+
+def test_server_notices_reach_stderr(
+    capsys: pytest.CaptureFixture[str], empty_dsn: str, tmp_schema: Path
+) -> None:
+    (tmp_schema / "0003_explain_choice.sql").write_text(
+        "-- migrate:up\ndo $$ begin raise notice 'chose plan B because %', 'reasons'; end $$;\n"
+    )
+    code, out, err = run(capsys, "--dsn", empty_dsn, "--schema-dir", str(tmp_schema))
+    assert code == 0 and "notice: chose plan B because reasons" in err
+    assert "notice:" not in out

@@ -131,7 +131,7 @@ def test_down_and_up_of_0010_restores_the_same_catalog(dsn: str, server: Any) ->
     if server.timescale:
         assert "are hypertables" in text
     else:
-        assert "TimescaleDB is not available on this server" in text
+        assert "no TimescaleDB" in text
         assert "BRIN" in text
 
 

@@ -244,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dry_run=args.dry_run,
         accept_drift=args.accept_drift,
         allow_out_of_order=args.allow_out_of_order,
+        notice=lambda text: print(text, file=sys.stderr),
     )
     with conn:
         migrator = Migrator(conn, options)

@@ -114,6 +114,8 @@ class Options:
     accept_drift: bool = False
     allow_out_of_order: bool = False
     out: Callable[[str], None] = field(default=print)
+    # where the server's NOTICEs go (a migration explaining a choice it made)
+    notice: Callable[[str], None] = field(default=lambda text: log.info("%s", text))
 
 
 def _actor(conn: psycopg.Connection[Any]) -> str:
@@ -134,12 +136,16 @@ class Migrator:
         self.conn = conn
         self.options = options or Options()
         self.out = self.options.out
+        conn.add_notice_handler(self._on_notice)
         row = conn.execute("select coalesce(current_schema(), 'public')").fetchone()
         self.schema: str = row[0] if row else "public"
         self._names = {
             "versions": sql.Identifier(self.schema, VERSION_TABLE),
             "history": sql.Identifier(self.schema, HISTORY_TABLE),
         }
+
+    def _on_notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        self.options.notice(f"{(diag.severity or 'NOTICE').lower()}: {diag.message_primary}")
 
     def _sql(self, template: str) -> sql.Composed:
         return sql.SQL(template).format(**self._names)  # type: ignore[arg-type]
