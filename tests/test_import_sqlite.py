@@ -390,7 +390,7 @@ def test_dry_run_changes_nothing(dsn: str, tmp_path: Path) -> None:
         "user_sessions": 0,
         "background_tasks": 0,
     }
-    with connect(dsn) as c:  # sequences untouched too
+    with connect(dsn) as c:  # the ids came from SQLite, and a dry run never sets a sequence
         row = c.execute(
             "insert into user_sessions (session_id) values ('x') returning id"
         ).fetchone()

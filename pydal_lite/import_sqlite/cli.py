@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from .. import __version__
 from ..dsn import describe, redact, resolve
 from ..errors import ConfigurationError, EmbeddedServerError
+from ..migrate.connect import connect
 from .errors import ConflictError, ImportFailed, PlanError, SourceError
 from .importer import DEFAULT_BATCH_SIZE, import_sqlite
 from .progress import ConsoleProgress
@@ -30,7 +36,17 @@ list, agent_contexts with a JSON agent_history) is expanded into sessions, messa
 agent_contexts and agent_switches. Timestamps without a time zone are taken as UTC;
 numeric timestamps are Unix epochs in seconds (|v| < 1e11), milliseconds (< 1e14) or
 microseconds (< 1e17). Everything runs in one transaction: any error, or a row count
-that does not add up, rolls it all back.
+that does not add up, rolls it all back. Sequences are not transactional: ids drawn
+from them by a dry run or a rolled-back import (the old layout's new session ids, ids a
+column default fills in) stay used, which leaves a harmless gap in later ids; a dry run
+never sets a sequence.
+
+--on-conflict skip: a source row whose primary/unique key the target held before the
+import is left alone (counted "skipped existing"); child rows that reference it are
+imported and attach to that existing row. Two source rows that are one row after
+conversion (e.g. '2024-03-10 02:30:00' and '2024-03-10T02:30:00Z' in a key) are a bad
+row, "duplicate of an earlier row in the file": the import stops, or with
+--skip-bad-rows the later one goes to FILE.
 
 connection: --dsn, else DATABASE_URL, else libpq's PG* variables (PGHOST, PGDATABASE, ...),
 else the embedded server (as for python -m pydal_lite.migrate). Passwords are never printed.
@@ -38,12 +54,13 @@ else the embedded server (as for python -m pydal_lite.migrate). Passwords are ne
 exit codes:
   0  imported (or, with --dry-run, everything would import); the summary is on stdout
   1  the import failed and was rolled back: a bad row (table, key and column named),
-     a row the target rejected, counts that did not match, or an interrupt; nothing
+     a row the target rejected, counts that did not match, or an interrupt; no row
      was changed
   2  usage error: bad arguments, not a SQLite file, unknown table, tables that cannot
      be matched (a required target column missing in the source)
   3  refused: the target already holds rows with the same keys (use --on-conflict skip)
-  4  cannot connect, or no database configured
+  4  cannot connect, no database configured, or an invalid connection string (never
+     printed; nor is any part of a password, e.g. of a URL with an unencoded '@')
 """
 
 
@@ -66,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="read, convert and copy everything, report, then roll back: nothing changes",
+        help="read, convert and copy everything, report, then roll back: no row changes "
+        "(sequences are not transactional: ids drawn during the run stay used)",
     )
     parser.add_argument(
         "--on-conflict",
@@ -91,6 +109,88 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
+
+
+_URL = re.compile(r"postgres(?:ql)?://", re.IGNORECASE)
+
+
+def _url_credentials(dsn: str) -> tuple[str, str | None] | None:
+    """(user, password) of a URL as a person reads it: everything before the LAST ``@``.
+
+    libpq ends the user info at the first ``@`` (and the host at ``/``, ``?`` or ``:``),
+    so ``postgresql://u:p@ss@host/db`` is, to libpq, password ``p`` on host ``ss@host``.
+    """
+    m = _URL.match(dsn)
+    if m is None or "@" not in dsn[m.end() :]:
+        return None
+    userinfo = dsn[m.end() :].rpartition("@")[0]
+    user, colon, password = userinfo.partition(":")
+    return unquote(user), (unquote(password) if colon else None)
+
+
+def _unambiguous(dsn: str) -> bool:
+    """False for a URL that libpq reads differently from the last-``@`` reading (an
+    unencoded ``@ : / ? #`` in the password): then host, port, database and libpq's
+    messages may hold part of the password, and none of them is shown."""
+    people = _url_credentials(dsn)
+    if people is None:
+        return True
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return False
+    return (params.get("user") or "", params.get("password")) == (people[0], people[1])
+
+
+def _secrets(dsn: str) -> list[str]:
+    found = [os.environ.get("PGPASSWORD") or ""]
+    try:
+        found.append(str(conninfo_to_dict(dsn).get("password") or ""))
+    except psycopg.Error:
+        pass
+    people = _url_credentials(dsn)
+    if people is not None:
+        found.append(people[1] or "")
+    return [s for s in found if s]
+
+
+def safe_describe(dsn: str) -> str:
+    """``user@host:port/db``, or a placeholder when that could show part of the password."""
+    text = describe(dsn)
+    if not _unambiguous(dsn) or any(secret in text for secret in _secrets(dsn)):
+        return "<connection string (not shown)>"
+    return text
+
+
+def open_connection(dsn: str) -> psycopg.Connection[Any] | str:
+    """The import's connection, or the one-line reason it cannot be opened.
+
+    Opening goes through the migrate runner's :func:`~pydal_lite.migrate.connect.connect`
+    (a malformed string becomes "invalid connection string (not shown)"). The reason
+    never holds any of the password: for a URL libpq cannot read unambiguously it says
+    only that; otherwise libpq's message is dropped if the password occurs in it.
+    """
+    try:
+        conn = connect(dsn, connect_timeout=10)
+    except ConfigurationError as exc:  # libpq could not parse it
+        return str(exc)
+    except psycopg.OperationalError as exc:
+        if not _unambiguous(dsn):
+            return (
+                "cannot connect: the connection URL cannot be read unambiguously (a password "
+                "containing @ : / ? # must be percent-encoded, e.g. @ as %40); the server's "
+                "message is not shown since it may hold part of the password"
+            )
+        text = str(exc).strip()
+        if any(secret in text for secret in _secrets(dsn)):
+            return (
+                f"cannot connect to {safe_describe(dsn)} (libpq's message is not shown: "
+                "it contains the password)"
+            )
+        return text
+    conn.execute("set application_name = 'pydal_lite.import_sqlite'")
+    conn.autocommit = False
+    return conn
 
 
 def _tables(values: Sequence[str] | None) -> list[str] | None:
@@ -129,7 +229,7 @@ def print_summary(report: ImportReport) -> None:
     if report.dry_run:
         print(
             "dry run: everything was read, converted and copied, then rolled back "
-            f"({report.seconds:.1f} s)"
+            f"({report.seconds:.1f} s; sequences are not transactional: ids drawn stay used)"
         )
     else:
         for name, value in sorted(report.sequences.items()):
@@ -150,16 +250,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         resolved = resolve(args.dsn)
-        if resolved.source == "embedded":
-            print(f"no database configured: {resolved.note}", file=sys.stderr)
-        conn = psycopg.connect(
-            resolved.dsn, application_name="pydal_lite.import_sqlite", connect_timeout=10
-        )
-    except (psycopg.OperationalError, ConfigurationError, EmbeddedServerError) as exc:
+    except (ConfigurationError, EmbeddedServerError) as exc:
         print(f"error: cannot connect: {redact(str(exc)).strip()}", file=sys.stderr)
         return EXIT_CONNECT
+    if resolved.source == "embedded":
+        print(f"no database configured: {resolved.note}", file=sys.stderr)
+    conn = open_connection(resolved.dsn)
+    if isinstance(conn, str):
+        print(f"error: {conn}", file=sys.stderr)
+        return EXIT_CONNECT
     progress = ConsoleProgress(sys.stderr) if not args.quiet else None
-    print(f"importing {args.path} into {describe(resolved.dsn)}", file=sys.stderr)
+    print(f"importing {args.path} into {safe_describe(resolved.dsn)}", file=sys.stderr)
     with conn:
         try:
             report = import_sqlite(
@@ -179,17 +280,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_CONFLICT
         except ImportFailed as exc:
-            print(f"error: {exc}\nthe import was rolled back; nothing was changed", file=sys.stderr)
+            print(f"error: {exc}\nthe import was rolled back; no row was changed", file=sys.stderr)
             return EXIT_FAILED
         except psycopg.Error as exc:
             print(
                 f"error: {redact(str(exc)).strip()}\n"
-                "the import was rolled back; nothing was changed",
+                "the import was rolled back; no row was changed",
                 file=sys.stderr,
             )
             return EXIT_FAILED
         except KeyboardInterrupt:
-            print("\ninterrupted: the import was rolled back; nothing was changed", file=sys.stderr)
+            print("\ninterrupted: the import was rolled back; no row was changed", file=sys.stderr)
             return EXIT_FAILED
     print_summary(report)
     return EXIT_OK

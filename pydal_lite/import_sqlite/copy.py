@@ -2,14 +2,24 @@
 
 Each batch runs in a savepoint. With ``on_conflict="error"`` the batch is copied
 straight into the table. With ``"skip"`` it is copied into a temporary staging table
-that has the target's column types, defaults and CHECK constraints, then moved with
-``insert ... on conflict do nothing``; rows whose key the target already holds are
-counted as skipped. Identity ``always`` columns take the source's ids as they are
-(COPY writes them; the insert says ``overriding system value``).
+that has the target's column types, defaults and CHECK constraints (plus the row's
+place in the batch), and each staged row is judged on every primary/unique key:
+
+* its key was in the target before the import: skipped as already present;
+* its key equals an earlier row of the same file (earlier in the batch, or already
+  imported by this run, which a second temporary table of imported keys remembers):
+  a bad row, "duplicate of an earlier row in the file" -- two SQLite rows that are one
+  row after conversion (``'2024-03-10 02:30:00'`` and ``'2024-03-10T02:30:00Z'``)
+  must not pass for data the target already had;
+
+the rest is moved with a plain ``insert``. Identity ``always`` columns take the
+source's ids as they are (COPY writes them; the insert says ``overriding system
+value``).
 
 When the server rejects a row (a CHECK, a foreign key, a duplicate key, a value the
 type refuses) the savepoint is rolled back and the row is located from the error
-(COPY's ``line N`` context, or the foreign key's ``Key (...)=(...)`` detail). The
+(COPY's ``line N`` context, or the foreign key's ``Key (...)=(...)`` detail), and its
+column from the error or, for a CHECK or key constraint, from ``pg_constraint``. The
 caller's :class:`BadRows` either raises (naming the table, the row's key and the
 column or constraint) or records the row, and the batch is retried without it.
 """
@@ -93,6 +103,31 @@ def _located(
     return None, exc.diag.column_name
 
 
+def _constraint_columns(
+    conn: psycopg.Connection[Any], table: str, exc: psycopg.Error
+) -> str | None:
+    """The column(s) of the constraint ``exc`` names, on ``table`` (e.g. a CHECK)."""
+    name = exc.diag.constraint_name
+    if not name:
+        return None
+    row = conn.execute(
+        "select string_agg(a.attname, ', ' order by a.attnum)"
+        " from pg_constraint c"
+        " join pg_attribute a on a.attrelid = c.conrelid and a.attnum = any(c.conkey)"
+        " where c.conrelid = %s::regclass and c.conname = %s",
+        (sql.Identifier(table).as_string(conn), name),
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+class _Duplicates(Exception):
+    """Rows of a staged batch whose key an earlier row of the file already has."""
+
+    def __init__(self, found: list[tuple[int, str, tuple[str, ...]]]) -> None:
+        super().__init__(f"{len(found)} duplicate row(s)")
+        self.found = found  # (index in the batch, key name, key columns), in batch order
+
+
 def _reason(exc: psycopg.Error) -> str:
     primary = exc.diag.message_primary or str(exc).splitlines()[0]
     detail = exc.diag.message_detail
@@ -119,19 +154,100 @@ class TableWriter:
         cols = sql.SQL(", ").join(map(sql.Identifier, self.names))
         target = sql.Identifier(table.name)
         self._staging: sql.Identifier | None = None
+        self._done: sql.Identifier | None = None
         if on_conflict == "skip":
-            self._staging = sql.Identifier(f"_pydal_import_{next(_staging_ids)}")
+            n = next(_staging_ids)
+            self._staging = sql.Identifier(f"_pydal_import_{n}")
+            # keys the rows are judged on: those whose columns are all written
+            self._keys = [
+                (name, key) for name, key in table.unique_keys if set(key) <= set(self.names)
+            ]
             self._create_staging()
-            self._copy = sql.SQL("copy {} ({}) from stdin").format(self._staging, cols)
+            self._copy = sql.SQL("copy {} ({}, _pydal_n) from stdin").format(self._staging, cols)
             overriding = sql.SQL(
                 " overriding system value" if any(c.identity == "a" for c in columns) else ""
             )
             self._move = sql.SQL(
-                "insert into {} ({}){} select {} from {} on conflict do nothing"
+                "insert into {} ({}){} select {} from {} order by _pydal_n"
             ).format(target, cols, overriding, cols, self._staging)
             self._clear = sql.SQL("truncate {}").format(self._staging)
+            key_cols = sorted({c for _, key in self._keys for c in key}, key=self.names.index)
+            if key_cols:
+                self._done = sql.Identifier(f"_pydal_import_{n}_done")
+                kc = sql.SQL(", ").join(map(sql.Identifier, key_cols))
+                self._create_done(kc)
+                self._remember = sql.SQL("insert into {} ({}) select {} from {}").format(
+                    self._done, kc, kc, self._staging
+                )
+                self._drop_existing, self._duplicates = self._judging(target, self._done)
         else:
             self._copy = sql.SQL("copy {} ({}) from stdin").format(target, cols)
+
+    def _judging(
+        self, target: sql.Identifier, done: sql.Identifier
+    ) -> tuple[sql.Composed, sql.Composed]:
+        """Two statements on the staged batch: delete the rows whose key the target held
+        before the import (any key matches a target row this run did not import), then
+        list the rest that repeat a key (earlier in the batch, or imported by this run):
+        (place, index of the key)."""
+        assert self._staging is not None
+
+        def match(alias: str, key: Sequence[str]) -> sql.Composable:
+            return sql.SQL(" and ").join(
+                sql.SQL("{}.{} = s.{}").format(
+                    sql.Identifier(alias), sql.Identifier(c), sql.Identifier(c)
+                )
+                for c in key
+            )
+
+        def holds(table: sql.Identifier, alias: str, key: Sequence[str]) -> sql.Composable:
+            return sql.SQL("exists (select 1 from {} {} where {})").format(
+                table, sql.Identifier(alias), match(alias, key)
+            )
+
+        existing = sql.SQL(" or ").join(
+            sql.SQL("({} and not {})").format(holds(target, "t", key), holds(done, "d", key))
+            for _, key in self._keys
+        )
+        drop = sql.SQL("delete from {} s where {}").format(self._staging, existing)
+        ranks = sql.SQL(", ").join(
+            sql.SQL("row_number() over (partition by {} order by _pydal_n) as {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, key)), sql.Identifier(f"_pydal_r{i}")
+            )
+            for i, (_, key) in enumerate(self._keys)
+        )
+        which = sql.SQL(" ").join(
+            sql.SQL("when {} and ({} > 1 or {}) then {}").format(
+                sql.SQL(" and ").join(
+                    sql.SQL("s.{} is not null").format(sql.Identifier(c)) for c in key
+                ),
+                sql.Identifier("s", f"_pydal_r{i}"),
+                holds(done, "d", key),
+                sql.Literal(i),
+            )
+            for i, (_, key) in enumerate(self._keys)
+        )
+        duplicates = sql.SQL(
+            "select n, k from (select s._pydal_n as n, case {} end as k"
+            " from (select {}, _pydal_n, {} from {}) s) x where k is not null order by n"
+        ).format(which, sql.SQL(", ").join(map(sql.Identifier, self.names)), ranks, self._staging)
+        return drop, duplicates
+
+    def _create_done(self, key_cols: sql.Composable) -> None:
+        """The keys this run has imported so far (to tell them from pre-existing rows)."""
+        assert self._done is not None
+        with self.conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("create temp table {} on commit drop as select {} from {} limit 0").format(
+                    self._done, key_cols, sql.Identifier(self.table.name)
+                )
+            )
+            for _, key in self._keys:
+                cur.execute(
+                    sql.SQL("create index on {} ({})").format(
+                        self._done, sql.SQL(", ").join(map(sql.Identifier, key))
+                    )
+                )
 
     def _create_staging(self) -> None:
         assert self._staging is not None
@@ -149,13 +265,17 @@ class TableWriter:
                             self._staging, sql.Identifier(col.name)
                         )
                     )
+            # the row's place in the batch: judged rows are named by it
+            cur.execute(sql.SQL("alter table {} add column _pydal_n integer").format(self._staging))
 
     def close(self) -> None:
-        """Drop the staging table (it would go at commit or rollback anyway)."""
-        if self._staging is not None:
-            staging, self._staging = self._staging, None
-            if self.conn.info.transaction_status == TransactionStatus.INTRANS:
+        """Drop the staging tables (they would go at commit or rollback anyway)."""
+        for staging in (self._staging, self._done):
+            if staging is not None and (
+                self.conn.info.transaction_status == TransactionStatus.INTRANS
+            ):
                 self.conn.execute(sql.SQL("drop table if exists {}").format(staging))
+        self._staging = self._done = None
 
     def write(
         self, rows: list[tuple[Any, ...]], key_of: KeyOf, raw_of: Callable[[int, str | None], Any]
@@ -171,11 +291,30 @@ class TableWriter:
             batch = [rows[i] for i in alive]
             try:
                 with self.conn.transaction():
-                    inserted = self._write(batch)
+                    inserted, existing = self._write(batch)
+            except _Duplicates as dup:
+                for pos, index, key in dup.found:
+                    source_index = alive[pos]
+                    cols = ", ".join(key)
+                    self.bad_rows.reject(
+                        BadRowError(
+                            self.table.name,
+                            key_of(source_index),
+                            cols,
+                            raw_of(source_index, cols),
+                            f"duplicate of an earlier row in the file ({index}: {cols})",
+                        )
+                    )
+                for pos in sorted((p for p, _, _ in dup.found), reverse=True):
+                    del alive[pos]
+                rejected += len(dup.found)
+                continue
             except psycopg.Error as exc:
                 if isinstance(exc, (psycopg.OperationalError, pgerrors.QueryCanceled)):
                     raise
                 at, column = _located(exc, batch, self.names)
+                if column is None:
+                    column = _constraint_columns(self.conn, self.table.name, exc)
                 if at is None:
                     raise BadRowError(
                         self.table.name, None, column, None, _reason(exc) + " (row not located)"
@@ -193,17 +332,30 @@ class TableWriter:
                 del alive[at]
                 rejected += 1
                 continue
-            return inserted, rejected, len(batch) - inserted
+            return inserted, rejected, existing
         return 0, rejected, 0
 
-    def _write(self, batch: list[tuple[Any, ...]]) -> int:
+    def _write(self, batch: list[tuple[Any, ...]]) -> tuple[int, int]:
+        """Copy ``batch``; returns (inserted, skipped as already present)."""
         with self.conn.cursor() as cur:
             with cur.copy(self._copy) as copy:
-                for row in batch:
-                    copy.write_row(row)
+                if self._staging is None:
+                    for row in batch:
+                        copy.write_row(row)
+                else:
+                    for n, row in enumerate(batch):
+                        copy.write_row((*row, n))
             if self._staging is None:
-                return len(batch)
+                return len(batch), 0
+            existing = 0
+            if self._done is not None:
+                existing = cur.execute(self._drop_existing).rowcount
+                found = [(n, *self._keys[k]) for n, k in cur.execute(self._duplicates).fetchall()]
+                if found:
+                    raise _Duplicates(found)  # the savepoint goes; the caller rejects them
             cur.execute(self._move)
             inserted = cur.rowcount
+            if self._done is not None:
+                cur.execute(self._remember)
             cur.execute(self._clear)
-            return inserted
+            return inserted, existing

@@ -10,7 +10,8 @@ from ..errors import PydalError
 
 
 class ImportFailed(PydalError):
-    """The import stopped and its transaction was rolled back: the target is unchanged."""
+    """The import stopped and its transaction was rolled back: no row of the target changed
+    (sequences are not transactional: ids drawn before the rollback stay used)."""
 
 
 class SourceError(ImportFailed):

@@ -288,8 +288,14 @@ class Importer:
                     return _key(plan.key_columns, raws[i], key_at)
 
                 def raw_of(i: int, column: str | None, raws: list[tuple[Any, ...]] = raws) -> Any:
+                    # one column: its source value; "a, b" (a key or a CHECK): a dict of them
                     names = [c.name for c in plan.columns]
-                    return raws[i][names.index(column)] if column in names else None
+                    if column in names:
+                        return raws[i][names.index(column)]
+                    parts = (column or "").split(", ")
+                    if len(parts) > 1 and all(p in names for p in parts):
+                        return {p: raws[i][names.index(p)] for p in parts}
+                    return None
 
                 inserted, bad, existing = writer.write(rows, key_of, raw_of)
                 counts.imported += inserted
@@ -419,7 +425,10 @@ def move_sequence(
     """Set the column's identity/serial sequence past the largest id; never move it back.
 
     Sequences are not transactional (a rollback does not undo ``setval``), so a dry run
-    only computes the value.
+    only computes the value. That does not make a dry run leave every sequence as it
+    was: ids drawn during the copy (``nextval`` for the old layout's sessions and agent
+    contexts, column defaults for rows the source gives no id) stay used after the
+    rollback -- a gap in later ids, harmless, and the same after a failed import.
     """
     row = conn.execute(
         "select pg_get_serial_sequence(%s, %s)", (sql.Identifier(table).as_string(conn), column)
@@ -458,11 +467,15 @@ def import_sqlite(
     converted the way SQLAlchemy wrote them (see :mod:`.convert`). The old two-table
     agent-runtime layout is expanded (see :mod:`.legacy_agent_runtime`). Everything
     runs in one transaction, at ``repeatable read`` when this call starts it: on any
-    error, or when the counts do not add up, nothing is left behind. With ``dry_run``
-    the whole import runs and is then rolled back.
+    error, or when the counts do not add up, no row is left behind. With ``dry_run``
+    the whole import runs and is then rolled back. Sequences are not transactional: ids
+    drawn from them before a rollback stay used (a gap; see :func:`move_sequence`).
 
     ``on_conflict``: ``"error"`` refuses (:class:`ConflictError`) when the target already
-    holds rows with the same primary or unique keys; ``"skip"`` leaves those rows alone.
+    holds rows with the same primary or unique keys; ``"skip"`` leaves those rows alone
+    (children referencing them attach to the existing rows). Either way two source rows
+    with one key after conversion are a bad row ("duplicate of an earlier row in the
+    file"), never "skipped existing".
     ``skip_bad_rows``: a file to write rows that cannot be converted or that the target
     rejects (JSON lines: table, key, column, value, reason) instead of stopping with
     :class:`BadRowError`. ``dsn_or_conn``: a DSN, or an open connection (its current

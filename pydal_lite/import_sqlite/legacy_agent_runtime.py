@@ -11,7 +11,8 @@ The old SQLAlchemy models (``data/agent_runtime.db`` before the normalisation)::
 are recognised by their columns (``sessions`` with ``session_id`` and ``messages`` and
 no ``id``; ``agent_contexts`` with ``session_id`` and ``agent_history``) and become:
 
-* ``sessions``: one row per old session (id from the target's identity sequence),
+* ``sessions``: one row per old session (id from the target's identity sequence; a
+  dry run or a rollback does not give those ids back),
   created_at and last_activity as they were, live (is_active, no deleted_at);
 * ``messages``: one row per element of the JSON list, ``seq`` = its 0-based position;
   role, content, name, tool_call_id, tool_calls, token_count as in the element,
