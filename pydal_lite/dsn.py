@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .errors import ConfigurationError
 
 # libpq variables that name a server; PGPASSWORD alone does not.
 _PG_ENV = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
+_URL = re.compile(r"postgres(?:ql)?://", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 _KW_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
@@ -26,17 +29,78 @@ def redact(dsn: str) -> str:
     return _KW_PASSWORD.sub(r"\1***", text)
 
 
-def describe(dsn: str) -> str:
-    """A short ``user@host:port/dbname`` for logs, never with the password."""
+def _url_credentials(dsn: str) -> tuple[str, str | None] | None:
+    """(user, password) of a URL as a person reads it: everything before the LAST ``@``.
+
+    libpq ends the user info at the first ``@`` (and the host at ``/``, ``?`` or ``:``),
+    so ``postgresql://u:p@ss@host/db`` is, to libpq, password ``p`` on host ``ss@host``.
+    """
+    m = _URL.match(dsn)
+    if m is None or "@" not in dsn[m.end() :]:
+        return None
+    userinfo = dsn[m.end() :].rpartition("@")[0]
+    user, colon, password = userinfo.partition(":")
+    return unquote(user), (unquote(password) if colon else None)
+
+
+def _unambiguous(dsn: str) -> bool:
+    """False for a URL that libpq reads differently from the last-``@`` reading (an
+    unencoded ``@ : / ? #`` in the password): then host, port, database and libpq's
+    messages may hold part of the password, and none of them is shown."""
+    people = _url_credentials(dsn)
+    if people is None:
+        return True
     try:
         params = conninfo_to_dict(dsn)
-    except Exception:
-        return "<unparsable connection string>"
+    except psycopg.Error:
+        return False
+    return (params.get("user") or "", params.get("password")) == (people[0], people[1])
+
+
+def _secrets(dsn: str) -> list[str]:
+    found = [os.environ.get("PGPASSWORD") or ""]
+    try:
+        found.append(str(conninfo_to_dict(dsn).get("password") or ""))
+    except psycopg.Error:
+        pass
+    people = _url_credentials(dsn)
+    if people is not None:
+        found.append(people[1] or "")
+    return [s for s in found if s]
+
+
+def describe(dsn: str) -> str:
+    """A short ``user@host:port/dbname`` for logs; a placeholder where that could show
+    any part of the password (a URL whose password holds an unencoded ``@``)."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return "<unparsable connection string (not shown)>"
     host = str(params.get("host") or os.environ.get("PGHOST") or "localhost")
     port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
     user = str(params.get("user") or os.environ.get("PGUSER") or "")
     db = str(params.get("dbname") or os.environ.get("PGDATABASE") or user)
-    return f"{user + '@' if user else ''}{host}:{port}/{db}"
+    text = f"{user + '@' if user else ''}{host}:{port}/{db}"
+    if not _unambiguous(dsn) or any(secret in text for secret in _secrets(dsn)):
+        return "<connection string (not shown)>"
+    return text
+
+
+def connect_error(dsn: str, exc: Exception) -> str:
+    """The one-line reason a connection failed, never holding any of the password."""
+    if not _unambiguous(dsn):
+        return (
+            "cannot connect: the connection URL cannot be read unambiguously (a password "
+            "containing @ : / ? # must be percent-encoded, e.g. @ as %40); the server's "
+            "message is not shown since it may hold part of the password"
+        )
+    text = redact(str(exc)).strip()
+    if any(secret in text for secret in _secrets(dsn)):
+        return (
+            f"cannot connect to {describe(dsn)} (libpq's message is not shown: "
+            "it contains the password)"
+        )
+    return f"cannot connect to {describe(dsn)}: {text}"
 
 
 def with_database(dsn: str, dbname: str) -> str:

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
 from .. import __version__
 from ..dsn import describe, redact, resolve
@@ -111,84 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_URL = re.compile(r"postgres(?:ql)?://", re.IGNORECASE)
-
-
-def _url_credentials(dsn: str) -> tuple[str, str | None] | None:
-    """(user, password) of a URL as a person reads it: everything before the LAST ``@``.
-
-    libpq ends the user info at the first ``@`` (and the host at ``/``, ``?`` or ``:``),
-    so ``postgresql://u:p@ss@host/db`` is, to libpq, password ``p`` on host ``ss@host``.
-    """
-    m = _URL.match(dsn)
-    if m is None or "@" not in dsn[m.end() :]:
-        return None
-    userinfo = dsn[m.end() :].rpartition("@")[0]
-    user, colon, password = userinfo.partition(":")
-    return unquote(user), (unquote(password) if colon else None)
-
-
-def _unambiguous(dsn: str) -> bool:
-    """False for a URL that libpq reads differently from the last-``@`` reading (an
-    unencoded ``@ : / ? #`` in the password): then host, port, database and libpq's
-    messages may hold part of the password, and none of them is shown."""
-    people = _url_credentials(dsn)
-    if people is None:
-        return True
-    try:
-        params = conninfo_to_dict(dsn)
-    except psycopg.Error:
-        return False
-    return (params.get("user") or "", params.get("password")) == (people[0], people[1])
-
-
-def _secrets(dsn: str) -> list[str]:
-    found = [os.environ.get("PGPASSWORD") or ""]
-    try:
-        found.append(str(conninfo_to_dict(dsn).get("password") or ""))
-    except psycopg.Error:
-        pass
-    people = _url_credentials(dsn)
-    if people is not None:
-        found.append(people[1] or "")
-    return [s for s in found if s]
-
-
-def safe_describe(dsn: str) -> str:
-    """``user@host:port/db``, or a placeholder when that could show part of the password."""
-    text = describe(dsn)
-    if not _unambiguous(dsn) or any(secret in text for secret in _secrets(dsn)):
-        return "<connection string (not shown)>"
-    return text
-
-
 def open_connection(dsn: str) -> psycopg.Connection[Any] | str:
-    """The import's connection, or the one-line reason it cannot be opened.
-
-    Opening goes through the migrate runner's :func:`~pydal_lite.migrate.connect.connect`
-    (a malformed string becomes "invalid connection string (not shown)"). The reason
-    never holds any of the password: for a URL libpq cannot read unambiguously it says
-    only that; otherwise libpq's message is dropped if the password occurs in it.
-    """
+    """The import's connection (not autocommit), or the one-line reason it cannot be
+    opened; the reason never holds any of the password (see pydal_lite.dsn)."""
     try:
-        conn = connect(dsn, connect_timeout=10)
-    except ConfigurationError as exc:  # libpq could not parse it
+        conn = connect(dsn, connect_timeout=10, application_name="pydal_lite.import_sqlite")
+    except (ConfigurationError, psycopg.OperationalError) as exc:
         return str(exc)
-    except psycopg.OperationalError as exc:
-        if not _unambiguous(dsn):
-            return (
-                "cannot connect: the connection URL cannot be read unambiguously (a password "
-                "containing @ : / ? # must be percent-encoded, e.g. @ as %40); the server's "
-                "message is not shown since it may hold part of the password"
-            )
-        text = str(exc).strip()
-        if any(secret in text for secret in _secrets(dsn)):
-            return (
-                f"cannot connect to {safe_describe(dsn)} (libpq's message is not shown: "
-                "it contains the password)"
-            )
-        return text
-    conn.execute("set application_name = 'pydal_lite.import_sqlite'")
     conn.autocommit = False
     return conn
 
@@ -260,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {conn}", file=sys.stderr)
         return EXIT_CONNECT
     progress = ConsoleProgress(sys.stderr) if not args.quiet else None
-    print(f"importing {args.path} into {safe_describe(resolved.dsn)}", file=sys.stderr)
+    print(f"importing {args.path} into {describe(resolved.dsn)}", file=sys.stderr)
     with conn:
         try:
             report = import_sqlite(

@@ -7,14 +7,18 @@ from typing import Any
 
 import psycopg
 
-from ..dsn import describe, redact
+from ..dsn import connect_error
 from ..errors import ConfigurationError
 
 APPLICATION_NAME = "pydal_lite.migrate"
 
 
 def connect(
-    dsn: str, *, wait: float = 0.0, connect_timeout: float = 10.0
+    dsn: str,
+    *,
+    wait: float = 0.0,
+    connect_timeout: float = 10.0,
+    application_name: str = APPLICATION_NAME,
 ) -> psycopg.Connection[Any]:
     """An autocommit connection; retry for up to ``wait`` seconds while the server is not up."""
     deadline = time.monotonic() + wait
@@ -24,7 +28,7 @@ def connect(
             return psycopg.connect(
                 dsn,
                 autocommit=True,
-                application_name=APPLICATION_NAME,
+                application_name=application_name,
                 connect_timeout=max(1, round(connect_timeout)),
             )
         except psycopg.ProgrammingError:
@@ -33,8 +37,6 @@ def connect(
         except psycopg.OperationalError as exc:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise psycopg.OperationalError(
-                    f"cannot connect to {describe(dsn)}: {redact(str(exc)).strip()}"
-                ) from None
+                raise psycopg.OperationalError(connect_error(dsn, exc)) from None
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 2.0)
