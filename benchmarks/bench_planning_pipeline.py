@@ -64,7 +64,7 @@ def _drain(dsn: str, workers: int) -> tuple[float, int]:
         with connect(dsn) as conn:
             barrier.wait()
             while (task := bt.claim_next_task(conn, name)) is not None:
-                bt.complete_task(conn, task["task_id"], worker=name)
+                bt.complete_task(conn, task["task_id"], claim_id=task["claim_id"])
                 count += 1
         done.append(count)
 
@@ -81,7 +81,9 @@ def _drain(dsn: str, workers: int) -> tuple[float, int]:
 def _plans(dsn: str) -> list[tuple[str, str]]:
     """EXPLAIN of the named queries that must stay index-served on a large table."""
     cases: list[tuple[str, dict[str, Any]]] = [
-        ("claim_next_task", {"worker": "w", "task_types": None}),
+        ("claim_next_task", {"worker": "w"}),
+        ("claim_next_task_of_types", {"worker": "w", "task_types": ["report"]}),
+        ("purge_finished_tasks", {"older_than_seconds": 7 * 24 * 3600.0}),
         ("list_tasks_by_session", {"user_session": "s1", "status": None, "limit": 20}),
         ("list_recent_tasks", {"limit": 20}),
     ]

@@ -7,20 +7,23 @@ claimed task is ``running`` and held by that worker (``claimed_by``); the worker
 reports progress and stage results (:func:`update_progress`, which also refreshes
 ``heartbeat_at``) and ends it with :func:`complete_task` or :func:`fail_task`.
 
-Worker-side calls name the worker and only change a task it still holds: after the
+Each claim gets a fencing token, ``claim_id`` (a new UUID per claim, in the row
+:func:`claim_next_task` returns). Worker-side calls pass it back (``claim_id=``
+keyword) and only change the task while that claim is the current one: after the
 task was cancelled (:func:`cancel_task`, allowed from pending or running) or reclaimed
-(:func:`reclaim_stale_tasks`, for workers silent longer than ``stale_after`` seconds),
-the worker's next call raises InvalidTransition (an InvalidInput) saying so, and the
-worker should drop the task. A task claimed ``max_attempts`` times without finishing
-is failed by the reclaim.
+(:func:`reclaim_stale_tasks`, for workers silent longer than ``stale_after`` seconds)
+and perhaps claimed again -- even by a worker with the same id, such as a reused host
+name -- the stalled worker's next call raises InvalidTransition (an InvalidInput)
+saying so, and it should drop the task. A task claimed ``max_attempts`` times without
+finishing is failed by the reclaim.
 
 Every function is an :func:`~pydal_lite.operation.operation` (sync connection ->
 result, async connection -> awaitable), one transaction per call::
 
     task = enqueue_task(conn, "sess-1", {"file": "cal.ics"})
     job = claim_next_task(conn, "worker-1")          # None when the queue is empty
-    update_progress(conn, job["task_id"], worker="worker-1", progress=40, stage="enrich")
-    complete_task(conn, job["task_id"], worker="worker-1", results={"analyze": {...}})
+    update_progress(conn, job["task_id"], claim_id=job["claim_id"], progress=40, stage="enrich")
+    complete_task(conn, job["task_id"], claim_id=job["claim_id"], results={"analyze": {...}})
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Any, Final
 from . import validate as v
 from .errors import InvalidInput, InvalidTransition, NotFound
 from .operation import Steps, operation, q
-from .pipeline_cache import STAGES, check_session_id, check_stage
+from .pipeline_cache import MAX_SECONDS, STAGES, check_session_id, check_stage
 
 logger = logging.getLogger("pydal_lite.background_tasks")
 
@@ -70,6 +73,10 @@ def _task_id(value: Any) -> str:
     return str(v.uuid_value(value, "task_id"))
 
 
+def _claim_id(value: Any) -> str:
+    return str(v.uuid_value(value, "claim_id"))
+
+
 def _worker(value: Any) -> str:
     return v.text(value, "worker", max_len=_WORKER_MAX_LEN)
 
@@ -77,11 +84,13 @@ def _worker(value: Any) -> str:
 def _task_type(value: Any) -> str:
     v.text(value, "task_type", max_len=_TASK_TYPE_MAX_LEN)
     if not _TASK_TYPE.fullmatch(value):
-        raise InvalidInput(f"task_type must be lowercase letters, digits and _, got {value!r}")
+        raise InvalidInput(
+            f"task_type must be lowercase letters, digits and _, got {v.shown(value)}"
+        )
     return str(value)
 
 
-def _not_held(task_id: str, worker: str, action: str) -> Steps[None]:
+def _not_held(task_id: str, claim_id: str, action: str) -> Steps[None]:
     current = yield q.background_tasks.get_task(task_id=task_id)
     if current is None:
         raise NotFound(f"no background task {task_id!r}")
@@ -90,8 +99,9 @@ def _not_held(task_id: str, worker: str, action: str) -> Steps[None]:
             f"cannot {action} task {task_id!r}: its status is {current['status']!r}, not 'running'"
         )
     raise InvalidTransition(
-        f"cannot {action} task {task_id!r}: it is held by worker {current['claimed_by']!r}, "
-        f"not {worker!r}"
+        f"cannot {action} task {task_id!r}: claim {claim_id!r} is no longer current; the "
+        f"task was claimed again (attempt {current['attempts']}) by worker "
+        f"{current['claimed_by']!r}"
     )
 
 
@@ -112,7 +122,7 @@ def enqueue_task(
     _task_type(task_type)
     for name, flag in (("use_cache", use_cache), ("use_llm", use_llm)):
         if not isinstance(flag, bool):
-            raise InvalidInput(f"{name} must be a bool, got {flag!r}")
+            raise InvalidInput(f"{name} must be a bool, got {v.shown(flag)}")
     data = v.json_value({} if input_data is None else input_data, "input_data")
     row = yield q.background_tasks.insert_task(
         user_session=user_session,
@@ -138,15 +148,22 @@ def claim_next_task(
     """Claim the oldest pending task (of ``task_types``, default any) for ``worker``.
 
     Returns the task, now ``running`` and held by ``worker``, or None when no task is
-    pending. Safe with many concurrent workers (``FOR UPDATE SKIP LOCKED``).
+    pending. The row's ``claim_id`` is this claim's fencing token: pass it to
+    :func:`update_progress`, :func:`complete_task` and :func:`fail_task`. Safe with many
+    concurrent workers (``FOR UPDATE SKIP LOCKED``).
     """
     _worker(worker)
     if isinstance(task_types, str):
-        raise InvalidInput(f"task_types must be a list of task types, got {task_types!r}")
-    types = None if task_types is None else [_task_type(t) for t in task_types]
-    if types is not None and not types:
-        raise InvalidInput("task_types must not be empty (use None for any type)")
-    row = yield q.background_tasks.claim_next_task(worker=worker, task_types=types)
+        raise InvalidInput(f"task_types must be a list of task types, got {v.shown(task_types)}")
+    if task_types is None:
+        row = yield q.background_tasks.claim_next_task(worker=worker)
+    else:
+        types = [_task_type(t) for t in task_types]
+        if not types:
+            raise InvalidInput("task_types must not be empty (use None for any type)")
+        row = yield q.background_tasks.claim_next_task_of_types(
+            worker=worker, task_types=sorted(set(types))
+        )
     if row is not None:
         logger.debug("worker %s claimed task %s", worker, row["task_id"])
     return None if row is None else dict(row)
@@ -156,19 +173,21 @@ def claim_next_task(
 def update_progress(
     task_id: str | uuid.UUID,
     *,
-    worker: str,
+    claim_id: str | uuid.UUID,
     progress: int | None = None,
     stage: str | None = None,
     stage_result: Any = None,
 ) -> Steps[dict[str, Any]]:
-    """Report progress (0..100) and/or the current stage of a task ``worker`` holds.
+    """Report progress (0..100) and/or the current stage of a task under ``claim_id``.
 
+    ``claim_id`` is the token of the claim (from :func:`claim_next_task`).
     ``stage_result`` (needs ``stage``) is stored in that stage's result column. Also
     serves as a heartbeat (call with no figures). Raises InvalidTransition if the task
-    is no longer running or held by ``worker`` (cancelled, reclaimed): stop working on it.
+    is no longer running under that claim (cancelled, reclaimed, claimed again): stop
+    working on it.
     """
     tid = _task_id(task_id)
-    _worker(worker)
+    cid = _claim_id(claim_id)
     if progress is not None:
         v.integer(progress, "progress", lo=0, hi=100)
     if stage is not None:
@@ -177,44 +196,52 @@ def update_progress(
         raise InvalidInput("stage_result needs the stage it belongs to")
     result = None if stage_result is None else v.json_value(stage_result, "stage_result")
     row = yield q.background_tasks.update_progress(
-        task_id=tid, worker=worker, progress=progress, stage=stage, stage_result=result
+        task_id=tid, claim_id=cid, progress=progress, stage=stage, stage_result=result
     )
     if row is None:
-        yield from _not_held(tid, worker, "update")
+        yield from _not_held(tid, cid, "update")
     return dict(row)
 
 
 @operation
 def complete_task(
-    task_id: str | uuid.UUID, *, worker: str, results: Mapping[str, Any] | None = None
+    task_id: str | uuid.UUID,
+    *,
+    claim_id: str | uuid.UUID,
+    results: Mapping[str, Any] | None = None,
 ) -> Steps[dict[str, Any]]:
-    """End a task ``worker`` holds as completed (progress 100).
+    """End a task running under ``claim_id`` as completed (progress 100).
 
     ``results`` maps stages (``import``, ``enrich``, ``analyze``) to their results;
-    each given one replaces the stored result, the others are kept.
+    each given one replaces the stored result, the others are kept. InvalidTransition
+    if the claim is no longer current.
     """
     tid = _task_id(task_id)
-    _worker(worker)
+    cid = _claim_id(claim_id)
     columns: dict[str, Any] = {f"{stage}_result": None for stage in STAGES}
+    if results is not None:
+        v.mapping(results, "results")
     for stage, value in (results or {}).items():
         check_stage(stage)
         if value is not None:
             columns[f"{stage}_result"] = v.json_value(value, f"results[{stage!r}]")
-    row = yield q.background_tasks.complete_task(task_id=tid, worker=worker, **columns)
+    row = yield q.background_tasks.complete_task(task_id=tid, claim_id=cid, **columns)
     if row is None:
-        yield from _not_held(tid, worker, "complete")
+        yield from _not_held(tid, cid, "complete")
     return dict(row)
 
 
 @operation
-def fail_task(task_id: str | uuid.UUID, *, worker: str, error: str) -> Steps[dict[str, Any]]:
-    """End a task ``worker`` holds as failed with the message ``error``."""
+def fail_task(
+    task_id: str | uuid.UUID, *, claim_id: str | uuid.UUID, error: str
+) -> Steps[dict[str, Any]]:
+    """End a task running under ``claim_id`` as failed with the message ``error``."""
     tid = _task_id(task_id)
-    _worker(worker)
+    cid = _claim_id(claim_id)
     v.text(error, "error")
-    row = yield q.background_tasks.fail_task(task_id=tid, worker=worker, error_message=error)
+    row = yield q.background_tasks.fail_task(task_id=tid, claim_id=cid, error_message=error)
     if row is None:
-        yield from _not_held(tid, worker, "fail")
+        yield from _not_held(tid, cid, "fail")
     return dict(row)
 
 
@@ -278,12 +305,14 @@ def reclaim_stale_tasks(
 ) -> Steps[list[dict[str, Any]]]:
     """Take running tasks back from workers silent for more than ``stale_after`` seconds.
 
-    Each goes back to ``pending`` (progress reset, stage results kept), or to
-    ``failed`` if it has been claimed ``max_attempts`` times. Returns one dict per task
+    ``stale_after`` is at least 1 second (0 would take back tasks whose workers are
+    alive) and at most :data:`~pydal_lite.pipeline_cache.MAX_SECONDS`. Each task goes
+    back to ``pending`` (progress reset, stage results kept), or to ``failed`` if it
+    has been claimed ``max_attempts`` times. Returns one dict per task
     changed: ``task_id``, new ``status``, the worker it was taken from
     (``claimed_by``) and ``attempts``.
     """
-    stale = v.number(stale_after, "stale_after", lo=0)
+    stale = v.number(stale_after, "stale_after", lo=1.0, hi=MAX_SECONDS)
     v.integer(max_attempts, "max_attempts", lo=1, bits=32)
     rows = yield q.background_tasks.reclaim_stale_tasks(
         stale_seconds=stale, max_attempts=max_attempts
@@ -300,7 +329,10 @@ def reclaim_stale_tasks(
 
 @operation
 def purge_finished_tasks(*, older_than: float = 7 * 24 * 3600.0) -> Steps[int]:
-    """Delete tasks that finished more than ``older_than`` seconds ago; returns how many."""
-    seconds = v.number(older_than, "older_than", lo=0)
+    """Delete tasks that finished more than ``older_than`` seconds ago; returns how many.
+
+    ``older_than`` is 0 .. :data:`~pydal_lite.pipeline_cache.MAX_SECONDS`.
+    """
+    seconds = v.number(older_than, "older_than", lo=0, hi=MAX_SECONDS)
     count = yield q.background_tasks.purge_finished_tasks(older_than_seconds=seconds)
     return int(count)

@@ -31,6 +31,7 @@ from .operation import Steps, operation, q
 logger = logging.getLogger("pydal_lite.pipeline_cache")
 
 __all__ = [
+    "MAX_SECONDS",
     "STAGES",
     "canonical_json",
     "get_entry",
@@ -50,22 +51,27 @@ __all__ = [
 STAGES: Final = ("import", "enrich", "analyze")
 """The pipeline stages, in order (the CHECK constraint of ``pipeline_cache.stage``)."""
 
+MAX_SECONDS: Final = 100 * 366 * 24 * 3600.0
+"""Longest duration accepted in seconds (100 years) for ``ttl`` here and for the queue's
+``stale_after`` and ``older_than``: far beyond any real use, and small enough that
+``now()`` plus or minus it stays a valid timestamptz."""
+
 SESSION_ID_MAX_LEN: Final = 255
 _HASH = re.compile(r"[0-9a-f]{64}")
 
 
-def canonical_json(value: Any) -> str:
+def canonical_json(value: Any, what: str = "value") -> str:
     """``value`` as canonical JSON text: sorted keys, ``,``/``:`` separators, non-ASCII kept.
 
-    Raises InvalidInput for values JSON cannot encode (objects, NaN/infinity, mixed-type
-    keys) and for NUL characters, which PostgreSQL's jsonb cannot store.
+    Raises InvalidInput (naming ``what``) for values JSON cannot encode (objects,
+    NaN/infinity, mixed-type keys) and for NUL characters, which jsonb cannot store.
     """
-    return v.json_text(value, "value", canonical=True)
+    return v.json_text(value, what, canonical=True)
 
 
-def input_hash(value: Any) -> str:
+def input_hash(value: Any, what: str = "value") -> str:
     """Lowercase hex SHA-256 of :func:`canonical_json` of ``value`` (UTF-8)."""
-    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(value, what).encode("utf-8")).hexdigest()
 
 
 def check_stage(stage: Any) -> str:
@@ -74,7 +80,7 @@ def check_stage(stage: Any) -> str:
 
 def check_hash(value: Any, what: str = "input_hash") -> str:
     if not isinstance(value, str) or not _HASH.fullmatch(value):
-        raise InvalidInput(f"{what} must be 64 lowercase hex characters, got {value!r}")
+        raise InvalidInput(f"{what} must be 64 lowercase hex characters, got {v.shown(value)}")
     return value
 
 
@@ -89,7 +95,8 @@ def check_session_id(value: Any, what: str = "session_id") -> str:
 def get_entry(stage: str, input_data: Any) -> Steps[dict[str, Any] | None]:
     """The live entry of ``stage`` for ``input_data`` (hashed here), or None on a miss."""
     check_stage(stage)
-    row = yield q.pipeline_cache.get_entry(stage=stage, input_hash=input_hash(input_data))
+    key = input_hash(input_data, "input_data")
+    row = yield q.pipeline_cache.get_entry(stage=stage, input_hash=key)
     return None if row is None else dict(row)
 
 
@@ -108,13 +115,13 @@ def put_entry(
 ) -> Steps[dict[str, Any]]:
     """Store ``result_data`` for ``stage`` and ``input_data``, replacing any entry.
 
-    ``ttl`` is the lifetime in seconds (None: never expires). Returns the stored row,
-    whose ``input_hash`` is the key.
+    ``ttl`` is the lifetime in seconds, > 0 and at most :data:`MAX_SECONDS` (None:
+    never expires). Returns the stored row, whose ``input_hash`` is the key.
     """
     check_stage(stage)
-    key = input_hash(input_data)
+    key = input_hash(input_data, "input_data")
     result = v.json_value(result_data, "result_data")
-    seconds = None if ttl is None else v.number(ttl, "ttl", positive=True)
+    seconds = None if ttl is None else v.number(ttl, "ttl", positive=True, hi=MAX_SECONDS)
     row = yield q.pipeline_cache.upsert_entry(
         stage=stage,
         input_hash=key,
@@ -129,7 +136,8 @@ def put_entry(
 def invalidate_entry(stage: str, input_data: Any) -> Steps[bool]:
     """Delete the entry of ``stage`` for ``input_data``; True if there was one."""
     check_stage(stage)
-    count = yield q.pipeline_cache.delete_entry(stage=stage, input_hash=input_hash(input_data))
+    key = input_hash(input_data, "input_data")
+    count = yield q.pipeline_cache.delete_entry(stage=stage, input_hash=key)
     return bool(count)
 
 

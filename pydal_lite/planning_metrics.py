@@ -93,12 +93,12 @@ _SUBTASK_KEYS: Final = frozenset(
 
 def _validate_subtasks(subtasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     if isinstance(subtasks, (str, bytes)) or not isinstance(subtasks, Sequence):
-        raise InvalidInput(f"subtasks must be a list of mappings, got {subtasks!r}")
+        raise InvalidInput(f"subtasks must be a list of mappings, got {v.shown(subtasks)}")
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for position, sub in enumerate(subtasks, start=1):
         if not isinstance(sub, Mapping):
-            raise InvalidInput(f"subtask #{position} must be a mapping, got {sub!r}")
+            raise InvalidInput(f"subtask #{position} must be a mapping, got {v.shown(sub)}")
         unknown = set(sub) - _SUBTASK_KEYS
         if unknown:
             raise InvalidInput(f"subtask #{position} has unknown keys {sorted(unknown)!r}")
@@ -121,7 +121,8 @@ def _validate_subtasks(subtasks: Sequence[Mapping[str, Any]]) -> list[dict[str, 
             or not all(isinstance(d, str) for d in deps)
         ):
             raise InvalidInput(
-                f"subtask {subtask_id!r} dependencies must be a list of subtask ids, got {deps!r}"
+                f"subtask {subtask_id!r} dependencies must be a list of subtask ids, "
+                f"got {v.shown(deps)}"
             )
         rows.append(
             {
@@ -197,7 +198,7 @@ def finish_task_execution(
     """
     v.text(execution_id, "execution_id", max_len=_ID_LEN)
     if not isinstance(success, bool):
-        raise InvalidInput(f"success must be a bool, got {success!r}")
+        raise InvalidInput(f"success must be a bool, got {v.shown(success)}")
     if tokens is not None:
         v.integer(tokens, "tokens", lo=0)
     v.text(error, "error", min_len=0, nullable=True)
@@ -223,6 +224,7 @@ def finish_task_execution(
 @operation
 def get_task_execution(execution_id: str) -> Steps[dict[str, Any] | None]:
     """One task execution, or None."""
+    v.text(execution_id, "execution_id", max_len=_ID_LEN)
     row = yield q.planning_metrics.get_task_execution(id=execution_id)
     return None if row is None else dict(row)
 
@@ -230,6 +232,7 @@ def get_task_execution(execution_id: str) -> Steps[dict[str, Any] | None]:
 @operation
 def list_task_executions(task_id: str) -> Steps[list[dict[str, Any]]]:
     """Every execution of one benchmark task, by mode then start time."""
+    v.text(task_id, "task_id", max_len=_TASK_ID_LEN)
     rows = yield q.planning_metrics.list_task_executions(task_id=task_id)
     return [dict(r) for r in rows]
 
@@ -237,6 +240,7 @@ def list_task_executions(task_id: str) -> Steps[list[dict[str, Any]]]:
 @operation
 def delete_task_execution(execution_id: str) -> Steps[bool]:
     """Delete an execution with its plan and subtasks (cascade); True if it existed."""
+    v.text(execution_id, "execution_id", max_len=_ID_LEN)
     count = yield q.planning_metrics.delete_task_execution(id=execution_id)
     return bool(count)
 
@@ -294,6 +298,7 @@ def record_plan_created(
 @operation
 def get_plan(plan_id: str) -> Steps[dict[str, Any] | None]:
     """A plan with its ``subtasks`` (in sequence order), or None."""
+    v.text(plan_id, "plan_id", max_len=_ID_LEN)
     plan = yield q.planning_metrics.get_plan(plan_id=plan_id)
     if plan is None:
         return None
@@ -304,6 +309,7 @@ def get_plan(plan_id: str) -> Steps[dict[str, Any] | None]:
 @operation
 def list_subtasks(plan_id: str) -> Steps[list[dict[str, Any]]]:
     """A plan's subtasks in sequence order (empty for an unknown plan)."""
+    v.text(plan_id, "plan_id", max_len=_ID_LEN)
     rows = yield q.planning_metrics.list_subtasks(plan_id=plan_id)
     return [dict(r) for r in rows]
 
@@ -317,9 +323,22 @@ def list_open_plans(*, limit: int = 100) -> Steps[list[dict[str, Any]]]:
 
 
 @operation
-def list_plans_with_subtask_counts() -> Steps[list[dict[str, Any]]]:
-    """The seed's check query: each plan with ``subtask_count`` and ``actual_subtasks``."""
-    rows = yield q.planning_metrics.list_plans_with_subtask_counts()
+def list_plans_with_subtask_counts(
+    *, limit: int = 100, after: str | None = None
+) -> Steps[list[dict[str, Any]]]:
+    """The seed's check query, one page: plans with ``subtask_count`` and ``actual_subtasks``.
+
+    Oldest plan first, at most ``limit`` plans. For the next page pass ``after`` = the
+    ``id`` of the last plan of this one (keyset paging: each page costs the same however
+    deep). NotFound if the ``after`` plan does not exist (any more).
+    """
+    v.integer(limit, "limit", lo=1, bits=32)
+    v.text(after, "after", max_len=_ID_LEN, nullable=True)
+    rows = yield q.planning_metrics.list_plans_with_subtask_counts(limit=limit, after=after)
+    if not rows and after is not None:
+        found = yield q.planning_metrics.get_plan(plan_id=after)
+        if found is None:
+            raise NotFound(f"no plan {after!r} to page after")
     return [dict(r) for r in rows]
 
 

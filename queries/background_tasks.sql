@@ -1,6 +1,7 @@
 -- Background tasks (seed 002): a work queue with progress tracking.
--- Worker-side updates (progress, complete, fail) match on claimed_by so that a worker
--- whose task was reclaimed or cancelled changes nothing.
+-- Worker-side updates (progress, complete, fail) match on claim_id, the fencing token a
+-- claim hands out, so that a worker whose task was cancelled, or reclaimed (and maybe
+-- claimed again, even under the same worker id), changes nothing.
 
 -- name: insert_task(user_session, task_type, input_data, use_cache, use_llm)<!
 -- Enqueues a pending task and returns it (task_id generated). Served by
@@ -38,7 +39,8 @@ returning
     use_llm,
     claimed_by,
     heartbeat_at,
-    attempts;
+    attempts,
+    claim_id;
 
 -- name: get_task(task_id)^
 -- One task by its public id, or nothing. Served by background_tasks_task_id_key.
@@ -61,21 +63,23 @@ select
     use_llm,
     claimed_by,
     heartbeat_at,
-    attempts
+    attempts,
+    claim_id
 from background_tasks
 where task_id = :task_id::uuid;
 
--- name: claim_next_task(worker, task_types)<!
--- Takes the oldest pending task (of one of :task_types, or any type when null) for
--- :worker: running, claimed_by = worker, started_at = heartbeat_at = now(), attempts
--- + 1. Rows locked by another claimer are skipped (for update skip locked), so
--- concurrent workers never take the same task or wait on each other. Returns the task,
--- or nothing when none is pending. Served by background_tasks_status_created_at_id_idx.
+-- name: claim_next_task(worker)<!
+-- Takes the oldest pending task of any type for :worker: running, claimed_by = worker,
+-- a new claim_id (the fencing token the worker passes back), started_at = heartbeat_at
+-- = now(), attempts + 1. Rows locked by another claimer are skipped (for update skip
+-- locked), so concurrent workers never take the same task or wait on each other.
+-- Returns the task, or nothing when none is pending. Served by
+-- background_tasks_created_at_id_pending_idx (partial, pending tasks in created_at order:
+-- the first entry is the task).
 with next_task as (
     select id
     from background_tasks
     where status = 'pending'
-        and (:task_types::text[] is null or task_type = any(:task_types::text[]))
     order by created_at, id
     limit 1
     for update skip locked
@@ -84,6 +88,7 @@ update background_tasks as t
 set
     status = 'running',
     claimed_by = :worker,
+    claim_id = gen_random_uuid(),
     started_at = now(),
     heartbeat_at = now(),
     attempts = t.attempts + 1
@@ -108,13 +113,61 @@ returning
     t.use_llm,
     t.claimed_by,
     t.heartbeat_at,
-    t.attempts;
+    t.attempts,
+    t.claim_id;
 
--- name: update_progress(task_id, worker, progress, stage, stage_result)<!
--- For a running task held by :worker: sets progress (null keeps it), current_stage
--- (null keeps it), stores stage_result in that stage's result column when given, and
--- refreshes heartbeat_at. Returns the task, or nothing if it is missing, not running
--- or held by another worker. Served by background_tasks_task_id_key.
+-- name: claim_next_task_of_types(worker, task_types)<!
+-- As claim_next_task, but only a task whose task_type is one of :task_types. Served by
+-- background_tasks_task_type_created_at_id_idx (partial, pending tasks only): one
+-- index range per type asked for, so pending tasks of other types are never read
+-- (the pending tasks of the types asked for are sorted to find the oldest).
+with next_task as (
+    select id
+    from background_tasks
+    where status = 'pending'
+        and task_type = any(:task_types::text[])
+    order by created_at, id
+    limit 1
+    for update skip locked
+)
+update background_tasks as t
+set
+    status = 'running',
+    claimed_by = :worker,
+    claim_id = gen_random_uuid(),
+    started_at = now(),
+    heartbeat_at = now(),
+    attempts = t.attempts + 1
+from next_task
+where t.id = next_task.id
+returning
+    t.task_id,
+    t.user_session,
+    t.task_type,
+    t.status,
+    t.input_data,
+    t.import_result,
+    t.enrich_result,
+    t.analyze_result,
+    t.progress,
+    t.current_stage,
+    t.error_message,
+    t.created_at,
+    t.started_at,
+    t.completed_at,
+    t.use_cache,
+    t.use_llm,
+    t.claimed_by,
+    t.heartbeat_at,
+    t.attempts,
+    t.claim_id;
+
+-- name: update_progress(task_id, claim_id, progress, stage, stage_result)<!
+-- For a running task whose current claim is :claim_id: sets progress (null keeps it),
+-- current_stage (null keeps it), stores stage_result in that stage's result column
+-- when given, and refreshes heartbeat_at. Returns the task, or nothing if it is
+-- missing, not running or claimed under another claim_id. Served by
+-- background_tasks_task_id_key.
 update background_tasks
 set
     progress = coalesce(:progress::integer, progress),
@@ -137,7 +190,7 @@ set
     heartbeat_at = now()
 where task_id = :task_id::uuid
     and status = 'running'
-    and claimed_by = :worker
+    and claim_id = :claim_id::uuid
 returning
     task_id,
     user_session,
@@ -157,12 +210,14 @@ returning
     use_llm,
     claimed_by,
     heartbeat_at,
-    attempts;
+    attempts,
+    claim_id;
 
--- name: complete_task(task_id, worker, import_result, enrich_result, analyze_result)<!
--- Ends a running task held by :worker as completed: progress 100, completed_at = now(),
--- claimed_by cleared; each non-null result replaces the stored one. Returns the task,
--- or nothing if it is missing, not running or held by another worker.
+-- name: complete_task(task_id, claim_id, import_result, enrich_result, analyze_result)<!
+-- Ends a running task whose current claim is :claim_id as completed: progress 100,
+-- completed_at = now(), claimed_by and claim_id cleared; each non-null result replaces
+-- the stored one. Returns the task, or nothing if it is missing, not running or
+-- claimed under another claim_id.
 -- Served by background_tasks_task_id_key.
 update background_tasks
 set
@@ -172,10 +227,11 @@ set
     enrich_result = coalesce(:enrich_result::jsonb, enrich_result),
     analyze_result = coalesce(:analyze_result::jsonb, analyze_result),
     completed_at = now(),
-    claimed_by = null
+    claimed_by = null,
+    claim_id = null
 where task_id = :task_id::uuid
     and status = 'running'
-    and claimed_by = :worker
+    and claim_id = :claim_id::uuid
 returning
     task_id,
     user_session,
@@ -195,21 +251,24 @@ returning
     use_llm,
     claimed_by,
     heartbeat_at,
-    attempts;
+    attempts,
+    claim_id;
 
--- name: fail_task(task_id, worker, error_message)<!
--- Ends a running task held by :worker as failed with :error_message; completed_at =
--- now(), claimed_by cleared. Returns the task, or nothing if it is missing, not running
--- or held by another worker. Served by background_tasks_task_id_key.
+-- name: fail_task(task_id, claim_id, error_message)<!
+-- Ends a running task whose current claim is :claim_id as failed with :error_message;
+-- completed_at = now(), claimed_by and claim_id cleared. Returns the task, or nothing
+-- if it is missing, not running or claimed under another claim_id. Served by
+-- background_tasks_task_id_key.
 update background_tasks
 set
     status = 'failed',
     error_message = :error_message,
     completed_at = now(),
-    claimed_by = null
+    claimed_by = null,
+    claim_id = null
 where task_id = :task_id::uuid
     and status = 'running'
-    and claimed_by = :worker
+    and claim_id = :claim_id::uuid
 returning
     task_id,
     user_session,
@@ -229,18 +288,20 @@ returning
     use_llm,
     claimed_by,
     heartbeat_at,
-    attempts;
+    attempts,
+    claim_id;
 
 -- name: cancel_task(task_id, reason)<!
--- Cancels a pending or running task: cancelled, completed_at = now(), claimed_by
--- cleared, :reason (may be null) in error_message. Returns the task, or nothing if it
--- is missing or already finished. Served by background_tasks_task_id_key.
+-- Cancels a pending or running task: cancelled, completed_at = now(), claimed_by and
+-- claim_id cleared, :reason (may be null) in error_message. Returns the task, or
+-- nothing if it is missing or already finished. Served by background_tasks_task_id_key.
 update background_tasks
 set
     status = 'cancelled',
     error_message = :reason,
     completed_at = now(),
-    claimed_by = null
+    claimed_by = null,
+    claim_id = null
 where task_id = :task_id::uuid
     and status in ('pending', 'running')
 returning
@@ -262,7 +323,8 @@ returning
     use_llm,
     claimed_by,
     heartbeat_at,
-    attempts;
+    attempts,
+    claim_id;
 
 -- name: list_tasks_by_session(user_session, status, limit)
 -- A user session's tasks (only those with :status, or all when null), newest first, at
@@ -286,7 +348,8 @@ select
     use_llm,
     claimed_by,
     heartbeat_at,
-    attempts
+    attempts,
+    claim_id
 from background_tasks
 where user_session = :user_session
     and (:status::varchar is null or status = :status::varchar)
@@ -348,6 +411,7 @@ set
     end,
     completed_at = case when t.attempts >= :max_attempts::integer then now() end,
     claimed_by = null,
+    claim_id = null,
     started_at = case when t.attempts >= :max_attempts::integer then t.started_at end,
     heartbeat_at = null,
     progress = case when t.attempts >= :max_attempts::integer then t.progress else 0 end,
@@ -362,8 +426,8 @@ returning
 
 -- name: purge_finished_tasks(older_than_seconds)!
 -- Deletes completed, failed and cancelled tasks that finished more than
--- :older_than_seconds ago; returns the row count. Served by
--- background_tasks_status_created_at_id_idx (the three finished statuses).
+-- :older_than_seconds ago; returns the row count. Only finished tasks have a
+-- completed_at (background_tasks_finished_check), so the time test alone picks them.
+-- Served by background_tasks_completed_at_idx (partial: finished tasks only).
 delete from background_tasks
-where status in ('completed', 'failed', 'cancelled')
-    and completed_at < now() - make_interval(secs => :older_than_seconds::double precision);
+where completed_at < now() - make_interval(secs => :older_than_seconds::double precision);

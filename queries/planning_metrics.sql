@@ -230,7 +230,8 @@ where id = :plan_id
 for no key update;
 
 -- name: list_open_plans(limit)
--- Plans not complete yet, oldest first, at most :limit. Served by idx_poc_plans_complete.
+-- Plans not complete yet, oldest first, at most :limit. Served by
+-- poc_execution_plans_created_at_id_open_idx (partial, open plans, in this order: no sort).
 select
     id,
     task_execution_id,
@@ -279,10 +280,14 @@ returning
 delete from poc_execution_plans
 where id = :plan_id;
 
--- name: list_plans_with_subtask_counts()
--- The seed's check query: every plan with its recorded subtask_count and the number of
--- subtask rows it actually has (actual_subtasks), oldest plan first. Reads all plans;
--- the join is served by idx_poc_subtasks_plan_seq (plan_id prefix) or a hash join.
+-- name: list_plans_with_subtask_counts(after, limit)
+-- The seed's check query, one keyset page: at most :limit plans, oldest first, each
+-- with its recorded subtask_count and the number of subtask rows it actually has
+-- (actual_subtasks); :after is the id of the last plan of the previous page (null for
+-- the first page; a missing plan gives nothing). The page of plans is cut first, then
+-- joined and counted, so a page costs the same however deep it is. Served by
+-- poc_execution_plans_created_at_id_idx (the page, in order), idx_poc_subtasks_plan_seq
+-- (plan_id prefix, the counts) and poc_execution_plans_pkey (the :after plan).
 select
     ep.id,
     ep.plan_id,
@@ -290,10 +295,35 @@ select
     ep.subtask_count,
     ep.is_complete,
     count(se.id) as actual_subtasks
-from poc_execution_plans as ep
+from (
+    select
+        p.id,
+        p.plan_id,
+        p.original_task,
+        p.subtask_count,
+        p.is_complete,
+        p.created_at
+    from poc_execution_plans as p
+    where :after::varchar is null
+        or (p.created_at, p.id) > (
+            select
+                a.created_at,
+                a.id
+            from poc_execution_plans as a
+            where a.id = :after::varchar
+        )
+    order by p.created_at, p.id
+    limit :limit::bigint
+) as ep
 left join poc_subtask_executions as se
     on se.plan_id = ep.id
-group by ep.id
+group by
+    ep.created_at,
+    ep.id,
+    ep.plan_id,
+    ep.original_task,
+    ep.subtask_count,
+    ep.is_complete
 order by ep.created_at, ep.id;
 
 -- name: get_subtask(plan_id, subtask_id)^

@@ -119,9 +119,19 @@ comment on column poc_execution_plans.metadata is
 create index idx_poc_plans_task_plan
     on poc_execution_plans (task_execution_id, plan_id);
 
--- The seed's index: plans by completion (list_open_plans).
+-- The seed's index: plans by completion (count or filter by is_complete).
 create index idx_poc_plans_complete
     on poc_execution_plans (is_complete);
+
+-- All plans oldest first: the keyset pages of list_plans_with_subtask_counts.
+create index poc_execution_plans_created_at_id_idx
+    on poc_execution_plans (created_at, id);
+
+-- Open plans oldest first (list_open_plans): partial, so it holds only the open plans
+-- and gives them in the query's order without a sort, however many plans are complete.
+create index poc_execution_plans_created_at_id_open_idx
+    on poc_execution_plans (created_at, id)
+    where not is_complete;
 
 -- One planned subtask of a plan and what happened when it ran.
 create table poc_subtask_executions (
@@ -149,6 +159,16 @@ create table poc_subtask_executions (
         check (sequence_number >= 0),
     constraint poc_subtask_executions_completed_at_check
         check (completed_at >= started_at),
+    constraint poc_subtask_executions_timestamps_check
+        check (
+            case status
+                when 'pending' then started_at is null and completed_at is null
+                when 'running' then started_at is not null and completed_at is null
+                when 'completed' then started_at is not null and completed_at is not null
+                when 'failed' then completed_at is not null
+                when 'skipped' then started_at is null and completed_at is not null
+            end
+        ),
     constraint poc_subtask_executions_duration_seconds_check
         check (duration_seconds >= 0),
     constraint poc_subtask_executions_dependencies_check
@@ -168,6 +188,12 @@ comment on column poc_subtask_executions.agent is
     'Name of the agent the planner assigned the subtask to';
 comment on column poc_subtask_executions.estimated_time is
     'The planner''s estimate as it wrote it (free text such as "5 min")';
+comment on column poc_subtask_executions.started_at is
+    'When the subtask started running; null while pending and for a subtask skipped or '
+    'failed before it started (poc_subtask_executions_timestamps_check)';
+comment on column poc_subtask_executions.completed_at is
+    'When the subtask ended (completed, failed or skipped); null exactly while pending '
+    'or running';
 comment on column poc_subtask_executions.duration_seconds is
     'completed_at - started_at in seconds, computed by the database when the subtask ends; '
     'null if it never started';

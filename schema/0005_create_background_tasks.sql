@@ -3,11 +3,15 @@
 --
 -- Workers claim the oldest pending task with FOR UPDATE SKIP LOCKED, so concurrent
 -- workers never take the same task and never wait on each other. A claimed task is
--- running, owned by claimed_by; the worker reports progress (which also refreshes
--- heartbeat_at) and finally completes or fails it. A task whose worker stopped
--- reporting for longer than a given interval is reclaimed: back to pending, or failed
--- once it has been claimed max_attempts times. Cancelling works from pending or
--- running only; a running worker learns of it at its next progress report.
+-- running, owned by claimed_by and fenced by claim_id, a fresh uuid per claim that the
+-- worker passes back with every progress report, completion or failure; the worker
+-- reports progress (which also refreshes heartbeat_at) and finally completes or fails
+-- it. A worker whose task was reclaimed and claimed again (even under the same worker
+-- id, such as a host name) holds a stale claim_id, so its late writes change nothing.
+-- A task whose worker stopped reporting for longer than a given interval is
+-- reclaimed: back to pending, or failed once it has been claimed max_attempts times.
+-- Cancelling works from pending or running only; a running worker learns of it at its
+-- next progress report.
 
 -- migrate:up
 
@@ -32,6 +36,7 @@ create table background_tasks (
     claimed_by varchar(255),
     heartbeat_at timestamptz,
     attempts integer not null default 0,
+    claim_id uuid,
     constraint background_tasks_pkey primary key (id),
     constraint background_tasks_task_id_key unique (task_id),
     constraint background_tasks_status_check
@@ -48,6 +53,8 @@ create table background_tasks (
         check (attempts >= 0),
     constraint background_tasks_claimed_check
         check ((status = 'running') = (claimed_by is not null)),
+    constraint background_tasks_claim_id_check
+        check ((status = 'running') = (claim_id is not null)),
     constraint background_tasks_finished_check
         check ((status in ('completed', 'failed', 'cancelled')) = (completed_at is not null))
 );
@@ -93,18 +100,43 @@ comment on column background_tasks.heartbeat_at is
     'Last sign of life from the worker (claim, progress, heartbeat); reclaim looks at it';
 comment on column background_tasks.attempts is
     'How many times the task has been claimed (reclaimed tasks count again)';
+comment on column background_tasks.claim_id is
+    'Fencing token of the current claim: a new uuid at each claim, returned to the worker, '
+    'which must pass it back to report progress, complete or fail; null exactly while the '
+    'task is not running. A stale worker (task reclaimed, then claimed again, even by the '
+    'same worker id) holds an old claim_id and is refused';
 
 -- The seed's user_session index, with created_at and id (the tie-break) so a session's
 -- tasks come back newest first straight from the index (list_tasks_by_session).
 create index background_tasks_user_session_created_at_id_idx
     on background_tasks (user_session, created_at, id);
 
--- The seed's status index, with created_at and id: claim_next_task reads the oldest
--- pending task as the first index entry (no sort, however long the queue);
--- reclaim_stale_tasks (running) and purge_finished_tasks (finished statuses) use its
--- leading column.
+-- The seed's status index, with created_at and id: tasks of one status by age;
+-- reclaim_stale_tasks (status = 'running') and count_tasks_by_status use it.
 create index background_tasks_status_created_at_id_idx
     on background_tasks (status, created_at, id);
+
+-- Pending tasks, oldest first: claim_next_task (any type) reads the oldest pending task
+-- as the first index entry, with no sort and without stepping over finished tasks,
+-- however long the table. Partial: a task leaves it when claimed, so it is as small as
+-- the queue and the planner prefers it to the larger indexes on created_at.
+create index background_tasks_created_at_id_pending_idx
+    on background_tasks (created_at, id)
+    where status = 'pending';
+
+-- Pending tasks by type, oldest first: claim_next_task_of_types reads only the pending
+-- tasks of the types asked for (one index range per type), never those of other types.
+-- Partial: a task leaves it when it is claimed, so it stays as small as the queue.
+create index background_tasks_task_type_created_at_id_idx
+    on background_tasks (task_type, created_at, id)
+    where status = 'pending';
+
+-- Finished tasks by the time they finished (purge_finished_tasks). Partial: only
+-- finished tasks have completed_at (background_tasks_finished_check), so pending and
+-- running tasks are not in it.
+create index background_tasks_completed_at_idx
+    on background_tasks (completed_at)
+    where completed_at is not null;
 
 -- The seed's created_at index, with id: all tasks by age (list_recent_tasks).
 create index background_tasks_created_at_id_idx

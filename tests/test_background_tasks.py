@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from catalog import snapshot, tables_in, version_below
 
-from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate
+from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, queries
 from pydal_lite import background_tasks as bt
 from pydal_lite.connection import AsyncConnection, Connection, aconnect, connect
 
@@ -84,22 +86,31 @@ def test_progress_stage_and_stage_results(conn: Connection) -> None:
     task = _running(conn)
     tid = task["task_id"]
     _age(conn, tid, "heartbeat_at", 60)
-    row = bt.update_progress(conn, tid, worker="w1", progress=30, stage="import", stage_result=[1])
+    row = bt.update_progress(
+        conn, tid, claim_id=task["claim_id"], progress=30, stage="import", stage_result=[1]
+    )
     assert row["progress"] == 30 and row["current_stage"] == "import"
     assert row["import_result"] == [1] and row["enrich_result"] is None
     assert row["heartbeat_at"] > task["heartbeat_at"]
-    row = bt.update_progress(conn, tid, worker="w1", stage="enrich", stage_result={"e": 1})
+    row = bt.update_progress(
+        conn, tid, claim_id=task["claim_id"], stage="enrich", stage_result={"e": 1}
+    )
     assert row["progress"] == 30 and row["enrich_result"] == {"e": 1}
     assert row["import_result"] == [1]
-    row = bt.update_progress(conn, tid, worker="w1", progress=60)
+    row = bt.update_progress(conn, tid, claim_id=task["claim_id"], progress=60)
     assert row["current_stage"] == "enrich"
 
 
 def test_complete_with_results(conn: Connection) -> None:
     task = _running(conn)
-    bt.update_progress(conn, task["task_id"], worker="w1", stage="import", stage_result={"i": 1})
+    bt.update_progress(
+        conn, task["task_id"], claim_id=task["claim_id"], stage="import", stage_result={"i": 1}
+    )
     done = bt.complete_task(
-        conn, task["task_id"], worker="w1", results={"enrich": {"e": 2}, "analyze": {"a": 3}}
+        conn,
+        task["task_id"],
+        claim_id=task["claim_id"],
+        results={"enrich": {"e": 2}, "analyze": {"a": 3}},
     )
     assert done["status"] == "completed" and done["progress"] == 100
     assert (done["import_result"], done["enrich_result"], done["analyze_result"]) == (
@@ -109,26 +120,30 @@ def test_complete_with_results(conn: Connection) -> None:
     )
     assert done["claimed_by"] is None and done["completed_at"] is not None
     with pytest.raises(InvalidInput, match="its status is 'completed', not 'running'"):
-        bt.complete_task(conn, task["task_id"], worker="w1")
+        bt.complete_task(conn, task["task_id"], claim_id=task["claim_id"])
 
 
 def test_fail_with_a_message(conn: Connection) -> None:
     task = _running(conn)
-    failed = bt.fail_task(conn, task["task_id"], worker="w1", error="bad ics: line 3")
+    failed = bt.fail_task(conn, task["task_id"], claim_id=task["claim_id"], error="bad ics: line 3")
     assert failed["status"] == "failed" and failed["error_message"] == "bad ics: line 3"
     assert failed["completed_at"] is not None and failed["claimed_by"] is None
     with pytest.raises(InvalidInput, match="error must not be empty"):
-        bt.fail_task(conn, task["task_id"], worker="w1", error="")
+        bt.fail_task(conn, task["task_id"], claim_id=task["claim_id"], error="")
 
 
-def test_only_the_holding_worker_may_update(conn: Connection) -> None:
+def test_only_the_current_claim_may_update(conn: Connection) -> None:
     task = _running(conn, worker="w1")
-    with pytest.raises(InvalidInput, match="held by worker 'w1', not 'w2'"):
-        bt.update_progress(conn, task["task_id"], worker="w2", progress=10)
-    with pytest.raises(InvalidInput, match="held by worker 'w1', not 'w2'"):
-        bt.complete_task(conn, task["task_id"], worker="w2")
+    assert isinstance(task["claim_id"], uuid.UUID)
+    other = uuid.uuid4()
+    with pytest.raises(InvalidInput, match=f"claim '{other}' is no longer current"):
+        bt.update_progress(conn, task["task_id"], claim_id=other, progress=10)
+    with pytest.raises(InvalidInput, match="claimed again \\(attempt 1\\) by worker 'w1'"):
+        bt.complete_task(conn, task["task_id"], claim_id=other)
+    with pytest.raises(InvalidInput, match="claim_id must be a UUID, got 'w1'"):
+        bt.fail_task(conn, task["task_id"], claim_id="w1", error="x")
     with pytest.raises(NotFound, match="no background task"):
-        bt.update_progress(conn, uuid.uuid4(), worker="w1", progress=10)
+        bt.update_progress(conn, uuid.uuid4(), claim_id=task["claim_id"], progress=10)
     row = bt.get_task(conn, task["task_id"])
     assert row is not None and row["progress"] == 0 and row["status"] == "running"
 
@@ -142,17 +157,17 @@ def test_only_the_holding_worker_may_update(conn: Connection) -> None:
         ({"stage": "export"}, "unknown stage 'export'"),
         ({"stage_result": {"x": 1}}, "stage_result needs the stage"),
         ({"stage": "import", "stage_result": {"x": {1}}}, "stage_result cannot be encoded"),
-        ({"worker": ""}, "worker must not be empty"),
-        ({"worker": "w" * 256}, "worker is 256 characters long"),
+        ({"claim_id": ""}, "claim_id must be a UUID, got ''"),
+        ({"claim_id": None}, "claim_id must be a UUID, got None"),
     ],
 )
 def test_bad_progress_updates_change_nothing(
     conn: Connection, kwargs: dict[str, Any], message: str
 ) -> None:
     task = _running(conn)
-    worker = kwargs.pop("worker", "w1")
+    claim_id = kwargs.pop("claim_id", task["claim_id"])
     with pytest.raises(InvalidInput, match=message):
-        bt.update_progress(conn, task["task_id"], worker=worker, **kwargs)
+        bt.update_progress(conn, task["task_id"], claim_id=claim_id, **kwargs)
     assert bt.get_task(conn, task["task_id"]) == task
 
 
@@ -161,11 +176,11 @@ def test_bad_progress_updates_change_nothing(
 
 def test_wrong_state_moves_raise_invalid_transition(conn: Connection) -> None:
     task = _running(conn, worker="w1")
-    with pytest.raises(InvalidTransition, match="held by worker 'w1', not 'w2'"):
-        bt.update_progress(conn, task["task_id"], worker="w2", progress=10)
-    bt.complete_task(conn, task["task_id"], worker="w1")
+    with pytest.raises(InvalidTransition, match="is no longer current"):
+        bt.update_progress(conn, task["task_id"], claim_id=uuid.uuid4(), progress=10)
+    bt.complete_task(conn, task["task_id"], claim_id=task["claim_id"])
     with pytest.raises(InvalidTransition, match="its status is 'completed', not 'running'"):
-        bt.fail_task(conn, task["task_id"], worker="w1", error="late")
+        bt.fail_task(conn, task["task_id"], claim_id=task["claim_id"], error="late")
     with pytest.raises(InvalidTransition, match="already finished with status 'completed'"):
         bt.cancel_task(conn, task["task_id"])
     with pytest.raises(InvalidInput) as bad_value:
@@ -184,10 +199,10 @@ def test_cancel_from_pending_and_running_only(conn: Connection) -> None:
     running = _running(conn)
     assert bt.cancel_task(conn, running["task_id"])["claimed_by"] is None
     with pytest.raises(InvalidInput, match="its status is 'cancelled', not 'running'"):
-        bt.update_progress(conn, running["task_id"], worker="w1", progress=50)
+        bt.update_progress(conn, running["task_id"], claim_id=running["claim_id"], progress=50)
 
     done = _running(conn)
-    bt.complete_task(conn, done["task_id"], worker="w1")
+    bt.complete_task(conn, done["task_id"], claim_id=done["claim_id"])
     with pytest.raises(InvalidInput, match="already finished with status 'completed'"):
         bt.cancel_task(conn, done["task_id"])
     with pytest.raises(NotFound, match="no background task"):
@@ -248,10 +263,14 @@ def test_database_enforces_progress_status_and_stage(conn: Connection) -> None:
     task = _running(conn)
     for assignment, constraint in (
         ("progress = 101", "background_tasks_progress_check"),
-        ("status = 'done', claimed_by = null", "background_tasks_status_check"),
+        ("status = 'done', claimed_by = null, claim_id = null", "background_tasks_status_check"),
         ("current_stage = 'export'", "background_tasks_current_stage_check"),
-        ("status = 'completed', claimed_by = null", "background_tasks_finished_check"),
-        ("status = 'pending'", "background_tasks_claimed_check"),
+        (
+            "status = 'completed', claimed_by = null, claim_id = null",
+            "background_tasks_finished_check",
+        ),
+        ("status = 'pending', claim_id = null", "background_tasks_claimed_check"),
+        ("claim_id = null", "background_tasks_claim_id_check"),
     ):
         with pytest.raises(psycopg.errors.CheckViolation, match=constraint):
             conn.execute(
@@ -266,7 +285,9 @@ def test_database_enforces_progress_status_and_stage(conn: Connection) -> None:
 
 def test_reclaim_returns_silent_workers_tasks_to_the_queue(conn: Connection) -> None:
     stale = _running(conn, worker="dead")
-    bt.update_progress(conn, stale["task_id"], worker="dead", progress=40, stage="import")
+    bt.update_progress(
+        conn, stale["task_id"], claim_id=stale["claim_id"], progress=40, stage="import"
+    )
     fresh = _running(conn, worker="alive")
     _age(conn, stale["task_id"], "heartbeat_at", 600)
     reclaimed = bt.reclaim_stale_tasks(conn, stale_after=300.0)
@@ -280,7 +301,7 @@ def test_reclaim_returns_silent_workers_tasks_to_the_queue(conn: Connection) -> 
     assert still is not None and still["status"] == "running"
     # the dead worker wakes up: its writes are refused
     with pytest.raises(InvalidInput, match="its status is 'pending'"):
-        bt.complete_task(conn, stale["task_id"], worker="dead")
+        bt.complete_task(conn, stale["task_id"], claim_id=stale["claim_id"])
     again = bt.claim_next_task(conn, "w2")
     assert again is not None and again["task_id"] == stale["task_id"] and again["attempts"] == 2
 
@@ -300,17 +321,17 @@ def test_reclaim_gives_up_after_max_attempts(conn: Connection) -> None:
     assert row is not None and row["completed_at"] is not None
     assert "worker w3 stopped responding; gave up after 3 attempts" == row["error_message"]
     assert bt.reclaim_stale_tasks(conn, stale_after=60.0) == []
-    with pytest.raises(InvalidInput, match="stale_after must be >= 0, got -1"):
+    with pytest.raises(InvalidInput, match=r"stale_after must be >= 1.0 and <= .*, got -1"):
         bt.reclaim_stale_tasks(conn, stale_after=-1)
 
 
 def test_purge_deletes_only_old_finished_tasks(conn: Connection) -> None:
     old_done = _running(conn)
-    bt.complete_task(conn, old_done["task_id"], worker="w1")
+    bt.complete_task(conn, old_done["task_id"], claim_id=old_done["claim_id"])
     old_cancelled = bt.enqueue_task(conn, "s")
     bt.cancel_task(conn, old_cancelled["task_id"])
     recent = _running(conn)
-    bt.fail_task(conn, recent["task_id"], worker="w1", error="x")
+    bt.fail_task(conn, recent["task_id"], claim_id=recent["claim_id"], error="x")
     pending = bt.enqueue_task(conn, "s")
     for t in (old_done, old_cancelled):
         _age(conn, t["task_id"], "completed_at", 8 * 24 * 3600)
@@ -321,6 +342,170 @@ def test_purge_deletes_only_old_finished_tasks(conn: Connection) -> None:
     assert bt.get_task(conn, recent["task_id"]) is not None
     assert bt.get_task(conn, pending["task_id"]) is not None
     assert bt.purge_finished_tasks(conn, older_than=0) == 1
+
+
+def test_a_stalled_workers_late_writes_are_refused_after_a_reclaim_and_reclaim(
+    conn: Connection,
+) -> None:
+    # worker ids are reused (a host name): only the claim token tells the claims apart
+    first = _running(conn, worker="host-a")
+    tid = first["task_id"]
+    _age(conn, tid, "heartbeat_at", 600)
+    assert [r["task_id"] for r in bt.reclaim_stale_tasks(conn, stale_after=60.0)] == [tid]
+    second = bt.claim_next_task(conn, "host-a")
+    assert second is not None and second["task_id"] == tid
+    assert second["claim_id"] != first["claim_id"] and second["attempts"] == 2
+    for late in (
+        lambda: bt.update_progress(conn, tid, claim_id=first["claim_id"], progress=90),
+        lambda: bt.complete_task(conn, tid, claim_id=first["claim_id"], results={"import": 1}),
+        lambda: bt.fail_task(conn, tid, claim_id=first["claim_id"], error="late"),
+    ):
+        with pytest.raises(InvalidTransition, match=r"is no longer current.*attempt 2"):
+            late()
+    row = bt.get_task(conn, tid)
+    assert row is not None and row["status"] == "running" and row["progress"] == 0
+    assert row["import_result"] is None and row["claim_id"] == second["claim_id"]
+    done = bt.complete_task(conn, tid, claim_id=second["claim_id"], results={"import": 2})
+    assert done["status"] == "completed" and done["import_result"] == 2
+    assert done["claim_id"] is None and done["claimed_by"] is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"stale_after": 0}, "stale_after must be >= 1.0 and <= 3162240000.0, got 0"),
+        ({"stale_after": 0.5}, "stale_after must be >= 1.0"),
+        ({"stale_after": 1e300}, r"stale_after must be >= 1.0 and <= 3162240000.0, got 1e\+300"),
+        ({"max_attempts": 0}, "max_attempts must be an integer >= 1, got 0"),
+    ],
+)
+def test_reclaim_refuses_out_of_range_intervals(
+    conn: Connection, kwargs: dict[str, Any], message: str
+) -> None:
+    task = _running(conn)
+    with pytest.raises(InvalidInput, match=message):
+        bt.reclaim_stale_tasks(conn, **kwargs)
+    assert bt.get_task(conn, task["task_id"]) == task  # a live task stays with its worker
+
+
+def test_purge_refuses_out_of_range_intervals(conn: Connection) -> None:
+    with pytest.raises(
+        InvalidInput, match=r"older_than must be >= 0 and <= 3162240000.0, got 1e\+300"
+    ):
+        bt.purge_finished_tasks(conn, older_than=1e300)
+    with pytest.raises(InvalidInput, match="older_than must be >= 0"):
+        bt.purge_finished_tasks(conn, older_than=-1)
+    assert bt.purge_finished_tasks(conn, older_than=100 * 366 * 24 * 3600.0) == 0
+
+
+def test_long_bad_values_are_cut_in_messages(conn: Connection) -> None:
+    with pytest.raises(InvalidInput) as info:
+        bt.enqueue_task(conn, "s", use_cache="y" * 10_000)  # type: ignore[arg-type]
+    assert str(info.value).startswith("use_cache must be a bool, got 'yyy")
+    assert str(info.value).endswith("...") and len(str(info.value)) < 300
+    with pytest.raises(InvalidInput) as info:
+        bt.claim_next_task(conn, "w", task_types="z" * 10_000)
+    assert str(info.value).endswith("...") and len(str(info.value)) < 300
+
+
+# --- indexes (EXPLAIN) -------------------------------------------------------------
+
+
+def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def _explain(conn: Connection, fn: Any, **params: Any) -> dict[str, Any]:
+    """EXPLAIN ANALYZE of a named query; rolled back, so writes leave no trace."""
+    with psycopg.ClientCursor(conn) as cur:
+        cur.execute("explain (analyze, buffers, format json) " + fn.sql, params)
+        row = cur.fetchone()
+    conn.rollback()
+    assert row is not None
+    doc = row[0] if not isinstance(row, dict) else next(iter(row.values()))
+    return (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]  # type: ignore[no-any-return]
+
+
+def _scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plan's reads of background_tasks, except the update's own lookup by id."""
+    return [
+        n
+        for n in _plan_nodes(plan)
+        if n.get("Relation Name") == "background_tasks"
+        and n["Node Type"].endswith("Scan")
+        and n.get("Index Name") != "background_tasks_pkey"
+    ]
+
+
+def _blocks(plan: dict[str, Any]) -> int:
+    return int(plan["Shared Hit Blocks"] + plan.get("Shared Read Blocks", 0))
+
+
+@pytest.fixture
+def big_queue(conn: Connection) -> Connection:
+    """60,000 tasks: 40,000 finished in the last day, 20,000 pending ics_processing,
+    then 20 pending reports (the newest), analyzed."""
+    conn.execute(
+        "insert into background_tasks (user_session, status, created_at, completed_at)"
+        " select 's' || g % 100, 'completed', now() - interval '2 days' + g * interval '1 ms',"
+        " now() - g * interval '1 second' from generate_series(1, 40000) as g"
+    )
+    conn.execute(
+        "insert into background_tasks (user_session, created_at)"
+        " select 's' || g % 100, now() - interval '1 day' + g * interval '1 ms'"
+        " from generate_series(1, 20000) as g"
+    )
+    conn.execute(
+        "insert into background_tasks (user_session, task_type, created_at)"
+        " select 's', 'report', now() - interval '1 hour' + g * interval '1 ms'"
+        " from generate_series(1, 20) as g"
+    )
+    conn.execute("analyze background_tasks")
+    conn.commit()
+    return conn
+
+
+def test_purge_reads_only_old_finished_tasks_by_index(big_queue: Connection) -> None:
+    plan = _explain(
+        big_queue, queries.background_tasks.purge_finished_tasks, older_than_seconds=7 * 86400.0
+    )
+    nodes = list(_plan_nodes(plan))
+    assert not [n for n in nodes if n["Node Type"] == "Seq Scan"]
+    # an index scan, or a bitmap scan of the index (its heap node has no index name)
+    assert "background_tasks_completed_at_idx" in {n.get("Index Name") for n in nodes}
+    (scan,) = _scans(plan)
+    assert scan["Actual Rows"] == 0 and _blocks(plan) < 20
+    # an old one is found the same way, and only it is deleted
+    big_queue.execute(
+        "update background_tasks set completed_at = now() - interval '30 days' where id = 1"
+    )
+    big_queue.commit()
+    assert bt.purge_finished_tasks(big_queue) == 1
+
+
+def test_claim_of_a_type_skips_pending_tasks_of_other_types(big_queue: Connection) -> None:
+    fn = queries.background_tasks.claim_next_task_of_types
+    for types in (["report"], ["other", "report"]):
+        plan = _explain(big_queue, fn, worker="w", task_types=types)
+        (scan,) = _scans(plan)
+        assert scan["Index Name"] == "background_tasks_task_type_created_at_id_idx"
+        assert scan["Actual Rows"] <= 20
+        assert _blocks(plan) < 60, types
+    claimed = bt.claim_next_task(big_queue, "w", task_types=["report"])
+    assert claimed is not None and claimed["task_type"] == "report"
+
+
+def test_claim_of_any_type_reads_the_oldest_pending_task_first(big_queue: Connection) -> None:
+    plan = _explain(big_queue, queries.background_tasks.claim_next_task, worker="w")
+    assert not [n for n in _plan_nodes(plan) if n["Node Type"] == "Sort"]
+    (scan,) = _scans(plan)
+    assert scan["Index Name"] == "background_tasks_created_at_id_pending_idx"
+    assert scan["Actual Rows"] == 1 and _blocks(plan) < 30
+    assert scan.get("Rows Removed by Filter", 0) == 0
+    claimed = bt.claim_next_task(big_queue, "w")
+    assert claimed is not None and claimed["task_type"] == "ics_processing"
 
 
 # --- concurrency -------------------------------------------------------------------
@@ -341,8 +526,8 @@ def test_many_threads_claim_every_task_exactly_once(dsn: str) -> None:
                 start.wait()
                 while (task := bt.claim_next_task(c, name)) is not None:
                     mine.append(task["task_id"])
-                    bt.update_progress(c, task["task_id"], worker=name, progress=50)
-                    bt.complete_task(c, task["task_id"], worker=name)
+                    bt.update_progress(c, task["task_id"], claim_id=task["claim_id"], progress=50)
+                    bt.complete_task(c, task["task_id"], claim_id=task["claim_id"])
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         claimed[name] = mine
@@ -376,7 +561,9 @@ async def test_async_workers_claim_every_task_exactly_once(dsn: str) -> None:
             while (task := await bt.claim_next_task(c, name)) is not None:
                 mine.append(task["task_id"])
                 await asyncio.sleep(0)
-                await bt.complete_task(c, task["task_id"], worker=name, results={"import": 1})
+                await bt.complete_task(
+                    c, task["task_id"], claim_id=task["claim_id"], results={"import": 1}
+                )
             return mine
 
         results = await asyncio.gather(
@@ -404,6 +591,9 @@ def test_migration_0005_down_then_up(dsn: str) -> None:
         "background_tasks_user_session_created_at_id_idx",
         "background_tasks_status_created_at_id_idx",
         "background_tasks_created_at_id_idx",
+        "background_tasks_task_type_created_at_id_idx",
+        "background_tasks_completed_at_idx",
+        "background_tasks_created_at_id_pending_idx",
     }
     migrate.down(dsn, target=version_below(dsn, "0005"))
     assert "background_tasks" not in tables_in(dsn)

@@ -52,6 +52,38 @@ def test_unencodable_input_is_refused(value: Any) -> None:
         pc.input_hash(value)
 
 
+def test_bad_input_data_is_named_as_input_data(conn: Connection) -> None:
+    for call in (
+        lambda: pc.put_entry(conn, "import", {"x": {1}}, 1),
+        lambda: pc.get_entry(conn, "import", {"x": {1}}),
+        lambda: pc.invalidate_entry(conn, "import", {"x": {1}}),
+    ):
+        with pytest.raises(InvalidInput, match=r"^input_data cannot be encoded as JSON"):
+            call()
+    with pytest.raises(InvalidInput, match=r"^input_data contains a NUL character"):
+        pc.put_entry(conn, "import", {"x": "a\x00"}, 1)
+    with pytest.raises(InvalidInput, match=r"^value cannot be encoded"):
+        pc.input_hash({"x": {1}})
+    with pytest.raises(InvalidInput, match=r"^data cannot be encoded"):
+        pc.canonical_json({"x": {1}}, "data")
+
+
+def test_ttl_has_an_upper_bound(conn: Connection) -> None:
+    with pytest.raises(InvalidInput, match=r"ttl must be > 0 and <= 3162240000.0, got 1e\+300"):
+        pc.put_entry(conn, "import", INPUT, 1, ttl=1e300)
+    assert conn.execute("select count(*) as n from pipeline_cache").fetchone() == {"n": 0}
+    conn.rollback()
+    entry = pc.put_entry(conn, "import", INPUT, 1, ttl=pc.MAX_SECONDS)
+    assert entry["expires_at"].year >= entry["created_at"].year + 99
+
+
+def test_long_bad_hashes_are_cut_in_messages(conn: Connection) -> None:
+    with pytest.raises(InvalidInput) as info:
+        pc.get_entry_by_hash(conn, "import", "f" * 10_000)
+    assert str(info.value).startswith("input_hash must be 64 lowercase hex characters, got 'fff")
+    assert str(info.value).endswith("...") and len(str(info.value)) < 300
+
+
 # --- cache entries -----------------------------------------------------------------
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -431,6 +433,191 @@ def test_seed_check_query_lists_plans_with_actual_subtask_counts(conn: Connectio
     rows = {r["id"]: r for r in pm.list_plans_with_subtask_counts(conn)}
     assert rows[full["id"]]["subtask_count"] == 3 and rows[full["id"]]["actual_subtasks"] == 2
     assert rows[empty["id"]]["actual_subtasks"] == 0 and rows[empty["id"]]["is_complete"] is True
+
+
+def test_check_query_pages_by_keyset(conn: Connection) -> None:
+    plans = [_new_plan(conn, SUBTASKS[: i % 3]) for i in range(5)]
+    first = pm.list_plans_with_subtask_counts(conn, limit=2)
+    assert [r["id"] for r in first] == [p["id"] for p in plans[:2]]
+    assert [r["actual_subtasks"] for r in first] == [0, 1]
+    second = pm.list_plans_with_subtask_counts(conn, limit=2, after=first[-1]["id"])
+    assert [r["id"] for r in second] == [p["id"] for p in plans[2:4]]
+    assert [r["actual_subtasks"] for r in second] == [2, 0]
+    last = pm.list_plans_with_subtask_counts(conn, limit=2, after=second[-1]["id"])
+    assert [r["id"] for r in last] == [plans[4]["id"]]
+    assert pm.list_plans_with_subtask_counts(conn, after=plans[4]["id"]) == []
+    assert set(first[0]) == {
+        "id",
+        "plan_id",
+        "original_task",
+        "subtask_count",
+        "is_complete",
+        "actual_subtasks",
+    }
+    assert len(pm.list_plans_with_subtask_counts(conn)) == 5  # default limit 100
+    with pytest.raises(NotFound, match="no plan 'gone' to page after"):
+        pm.list_plans_with_subtask_counts(conn, after="gone")
+    with pytest.raises(InvalidInput, match="limit must be an integer >= 1, got 0"):
+        pm.list_plans_with_subtask_counts(conn, limit=0)
+    with pytest.raises(InvalidInput, match="after must be a string, got 7"):
+        pm.list_plans_with_subtask_counts(conn, after=7)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: pm.get_task_execution(c, 123), "execution_id must be a string, got 123"),
+        (lambda c: pm.get_task_execution(c, "x" * 37), "execution_id is 37 characters long"),
+        (lambda c: pm.list_task_executions(c, ["x"]), r"task_id must be a string, got \['x'\]"),
+        (lambda c: pm.list_task_executions(c, "t" * 101), "task_id is 101 characters long"),
+        (lambda c: pm.delete_task_execution(c, None), "execution_id must be a string, got None"),
+        (lambda c: pm.delete_task_execution(c, "a\x00"), "execution_id contains a NUL"),
+        (lambda c: pm.get_plan(c, 1.5), "plan_id must be a string, got 1.5"),
+        (lambda c: pm.get_plan(c, ""), "plan_id must not be empty"),
+        (lambda c: pm.list_subtasks(c, b"p"), "plan_id must be a string, got b'p'"),
+        (lambda c: pm.list_subtasks(c, "p" * 37), "plan_id is 37 characters long"),
+    ],
+)
+def test_lookups_validate_their_arguments(conn: Connection, call: Any, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        call(conn)
+
+
+def test_long_bad_values_are_cut_in_messages(conn: Connection) -> None:
+    run = pm.start_task_execution(conn, "task_001", "multi-agent")
+    long_list = ["x" * 1000] * 50
+    for subtasks, start in (
+        (b"x" * 10_000, "subtasks must be a list of mappings, got b'xxx"),
+        ([long_list], "subtask #1 must be a mapping, got ['xxx"),
+        (
+            [{"subtask_id": "s1", "description": "d", "agent": "a", "dependencies": "y" * 9999}],
+            "subtask 's1' dependencies must be a list of subtask ids, got 'yyy",
+        ),
+    ):
+        with pytest.raises(InvalidInput) as info:
+            pm.record_plan_created(conn, run["id"], "p", "t", subtasks)  # type: ignore[arg-type]
+        message = str(info.value)
+        assert message.startswith(start) and message.endswith("...") and len(message) < 400
+    with pytest.raises(InvalidInput) as info:
+        pm.finish_task_execution(conn, run["id"], success="z" * 5000)  # type: ignore[arg-type]
+    assert str(info.value).endswith("...") and len(str(info.value)) < 300
+
+
+def test_database_ties_subtask_status_to_its_timestamps(conn: Connection) -> None:
+    plan = _new_plan(conn)
+    pm.start_subtask(conn, plan["id"], "s1")
+    pm.complete_subtask(conn, plan["id"], "s1")
+    pm.start_subtask(conn, plan["id"], "s2")
+    pm.fail_subtask(conn, plan["id"], "s2", error="x")  # failed after it started
+    row = {r["subtask_id"]: r for r in pm.list_subtasks(conn, plan["id"])}
+    assert row["s2"]["started_at"] is not None
+    pm.skip_subtask(conn, plan["id"], "s3")  # every operation's result passes the check
+    for subtask_id, assignment in (
+        ("s1", "status = 'running'"),  # running with completed_at
+        ("s1", "status = 'pending', completed_at = null"),  # pending with started_at
+        ("s1", "started_at = null, duration_seconds = null"),  # completed never started
+        ("s3", "started_at = completed_at"),  # skipped after it started
+        ("s3", "completed_at = null"),  # skipped without an end
+        ("s2", "completed_at = null"),  # failed without an end
+    ):
+        with pytest.raises(
+            psycopg.errors.CheckViolation, match="poc_subtask_executions_timestamps_check"
+        ):
+            conn.execute(
+                f"update poc_subtask_executions set {assignment}"  # noqa: S608
+                " where plan_id = %s and subtask_id = %s",
+                (plan["id"], subtask_id),
+            )
+        conn.rollback()
+    other = _new_plan(conn)
+    pm.fail_subtask(conn, other["id"], "s1", error="never started")  # failed while pending
+    assert pm.get_plan(conn, other["id"])["subtasks"][0]["started_at"] is None  # type: ignore[index]
+
+
+def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def _explain(conn: Connection, fn: Any, **params: Any) -> dict[str, Any]:
+    with psycopg.ClientCursor(conn) as cur:
+        cur.execute("explain (analyze, buffers, format json) " + fn.sql, params)
+        row = cur.fetchone()
+    conn.rollback()
+    assert row is not None
+    doc = row[0] if not isinstance(row, dict) else next(iter(row.values()))
+    return (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]  # type: ignore[no-any-return]
+
+
+def _blocks(plan: dict[str, Any]) -> int:
+    return int(plan["Shared Hit Blocks"] + plan.get("Shared Read Blocks", 0))
+
+
+@pytest.fixture
+def many_plans(conn: Connection) -> Connection:
+    """15,000 complete plans (oldest), then 5,000 open ones, two subtasks each, analyzed."""
+    conn.execute(
+        "insert into poc_task_executions (id, task_id, mode)"
+        " select 'run-' || g, 'task', 'single-agent' from generate_series(1, 20000) as g"
+    )
+    conn.execute(
+        "insert into poc_execution_plans"
+        " (id, task_execution_id, plan_id, original_task, subtask_count, created_at,"
+        "  completed_at, is_complete)"
+        " select 'plan-' || g, 'run-' || g, 'p', 't', 2,"
+        "  now() - interval '1 day' + g * interval '1 ms',"
+        "  case when g <= 15000 then now() end, g <= 15000"
+        " from generate_series(1, 20000) as g"
+    )
+    conn.execute(
+        "insert into poc_subtask_executions"
+        " (plan_id, subtask_id, sequence_number, description, agent)"
+        " select 'plan-' || g, 's' || k, k, 'd', 'a'"
+        " from generate_series(1, 20000) as g cross join generate_series(1, 2) as k"
+    )
+    conn.execute(
+        "update poc_subtask_executions set status = 'skipped', completed_at = now()"
+        " where plan_id in (select id from poc_execution_plans where is_complete)"
+    )
+    conn.execute("analyze poc_execution_plans")
+    conn.execute("analyze poc_subtask_executions")
+    conn.commit()
+    return conn
+
+
+def test_list_open_plans_reads_only_open_plans_in_order(many_plans: Connection) -> None:
+    plan = _explain(many_plans, queries.planning_metrics.list_open_plans, limit=10)
+    nodes = list(_plan_nodes(plan))
+    assert not [n for n in nodes if n["Node Type"] == "Sort"]
+    scans = [n for n in nodes if n.get("Relation Name") == "poc_execution_plans"]
+    assert [n["Index Name"] for n in scans] == ["poc_execution_plans_created_at_id_open_idx"]
+    assert scans[0]["Actual Rows"] == 10 and _blocks(plan) < 20
+    rows = pm.list_open_plans(many_plans, limit=10)
+    assert [r["id"] for r in rows] == [f"plan-{g}" for g in range(15001, 15011)]
+
+
+def test_check_query_page_cost_does_not_grow_with_depth(many_plans: Connection) -> None:
+    fn = queries.planning_metrics.list_plans_with_subtask_counts
+    first = _explain(many_plans, fn, after=None, limit=50)
+    deep = _explain(many_plans, fn, after="plan-19000", limit=50)
+    for plan in (first, deep):
+        nodes = list(_plan_nodes(plan))
+        assert not [n for n in nodes if n["Node Type"] == "Sort"]
+        pages = [
+            n
+            for n in nodes
+            if n.get("Relation Name") == "poc_execution_plans" and n.get("Alias") == "p"
+        ]
+        assert [n["Index Name"] for n in pages] == ["poc_execution_plans_created_at_id_idx"]
+        assert pages[0]["Actual Rows"] == 50
+    assert _blocks(deep) <= _blocks(first) + 10 and _blocks(deep) < 400
+    page = pm.list_plans_with_subtask_counts(many_plans, limit=3, after="plan-19000")
+    assert [(r["id"], r["actual_subtasks"]) for r in page] == [
+        ("plan-19001", 2),
+        ("plan-19002", 2),
+        ("plan-19003", 2),
+    ]
 
 
 def test_list_open_plans_and_status_counts(conn: Connection) -> None:
