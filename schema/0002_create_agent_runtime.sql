@@ -201,7 +201,8 @@ comment on column messages.token_count is
 comment on column messages.metadata_json is 'Caller''s free-form metadata object (message key "metadata").';
 comment on column messages.fingerprint is
     'messages_fingerprint() of role, content, name, tool_call_id and tool_calls (32-byte '
-    'sha256), set by trigger messages_100_set_fingerprint on every insert and update, '
+    'sha256), set by trigger messages_100_set_fingerprint on every insert and on updates '
+    'of those columns (or of fingerprint itself), '
     'whatever the writer gives (the empty default only lets writers omit the column). '
     'save_session compares it with the given messages instead of re-hashing content.';
 
@@ -228,7 +229,9 @@ $$;
 comment on function tg_messages__set_fingerprint() is
     'Trigger function: sets messages.fingerprint from the row (messages_fingerprint).';
 
-create trigger messages_100_set_fingerprint before insert or update on messages
+create trigger messages_100_set_fingerprint
+    before insert or update of role, content, name, tool_call_id, tool_calls, fingerprint
+    on messages
     for each row execute function tg_messages__set_fingerprint();
 
 -- Seed index: a session's messages by time. Serves last_message_at in
