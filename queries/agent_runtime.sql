@@ -387,38 +387,26 @@ order by s.last_activity desc, s.id desc;
 -- Full-text search over the messages of all live sessions: up to row_limit matches
 -- (session_id, seq, role, content, timestamp, rank), best rank first. The query uses web
 -- search syntax ("quoted phrase", or, -not) with the 'simple' configuration.
--- Bounded cost: only the newest `candidates` matches (by messages.id) are ranked and
--- sorted, so a word found in a million messages costs about as much as one found in
--- `candidates`; the trade-off is that the result is the best matches among the newest
--- candidates, and an older message that would rank higher is not seen. Served by
--- messages_content_fts_idx (GIN bitmap scan; same expression as the index), soft-deleted
--- sessions filtered before the candidates are cut (by sessions_pkey or a hash of live
--- sessions), the candidates kept by a top-N sort on id.
+-- Bounded cost: only the newest `candidates` matches (by messages.id, from
+-- messages_search_candidates) are ranked and sorted, so ts_rank runs at most
+-- `candidates` times however common the words are; the trade-off is that the result is
+-- the best matches among the newest candidates, and an older message that would rank
+-- higher is not seen. Served by messages_content_fts_idx (GIN bitmap scan inside
+-- messages_search_candidates), then messages_pkey and sessions_pkey per candidate.
 select
-    c.session_id,
-    c.seq,
-    c.role,
-    c.content,
-    c.timestamp,
-    ts_rank(to_tsvector('simple'::regconfig, left(c.content, 100000)), c.query) as rank
-from (
-    select
-        s.session_id,
-        m.seq,
-        m.role,
-        m.content,
-        m.timestamp,
-        q.query
-    from messages as m
-    cross join websearch_to_tsquery('simple'::regconfig, :query) as q(query)
-    join sessions as s
-        on s.id = m.session_db_id
-    where to_tsvector('simple'::regconfig, left(m.content, 100000)) @@ q.query
-        and s.deleted_at is null
-    order by m.id desc
-    limit :candidates::integer
-) as c
-order by rank desc, c.session_id, c.seq
+    s.session_id,
+    m.seq,
+    m.role,
+    m.content,
+    m.timestamp,
+    ts_rank(to_tsvector('simple'::regconfig, left(m.content, 100000)), q.query) as rank
+from websearch_to_tsquery('simple'::regconfig, :query) as q(query)
+cross join lateral messages_search_candidates(q.query, :candidates::integer) as c(id)
+join messages as m
+    on m.id = c.id
+join sessions as s
+    on s.id = m.session_db_id
+order by rank desc, s.session_id, m.seq
 limit :row_limit::integer;
 
 -- name: search_session_messages(session_id, query, candidates, row_limit)
