@@ -17,9 +17,15 @@ Decisions (the seed leaves them open):
   and empty ``name`` / ``tool_call_id`` / ``tool_calls`` as absent.
 - ``save_session`` takes the whole list, like the seed, but writes only what changed:
   the stored messages are compared with the given list by role, content, name,
-  tool_call_id and tool_calls (not timestamp, token_count or metadata) via server-side
-  digests, so content is never downloaded; the new tail goes in with one INSERT per
-  ``batch_size`` messages. Saving the same list twice stores it once. If the stored list
+  tool_call_id and tool_calls (not timestamp, token_count or metadata) via a 32-byte
+  fingerprint per message, stored in ``messages.fingerprint`` by an insert trigger and
+  recomputed here for the given list, so stored content is neither downloaded nor
+  re-hashed: a save reads 32 bytes per stored message (the given list is still hashed
+  here, SHA-256 at about 1 GB/s, as comparing it needs). tool_calls are compared as jsonb
+  values (key order and number spelling do not matter: ``1e16`` equals
+  ``10000000000000000``, ``1.0`` equals ``1``, ``-0.0`` equals ``0``), through the
+  canonical text of :func:`_canonical_jsonb_text`. The new tail goes in with one INSERT
+  per ``batch_size`` messages. Saving the same list twice stores it once. If the stored list
   is not a prefix of the given one, ``on_mismatch="replace"`` (default, the seed's
   meaning: the given list is the truth) deletes the stored messages from the first
   difference on and inserts the rest; ``on_mismatch="raise"`` raises
@@ -36,6 +42,9 @@ Decisions (the seed leaves them open):
   :func:`get_messages_after` (keyset on ``messages.seq``, cost independent of depth);
   :func:`search_messages` is PostgreSQL full-text search ('simple' configuration, no
   stemming, any language; the first 100,000 characters of each message are indexed).
+  It ranks only the newest ``candidates`` matches (default 1,000), so its cost is
+  bounded however common the words are; the price is that an older, better match
+  beyond them is not returned.
 - Limits (also CHECK constraints): session_id, name, tool_call_id 1..255 characters,
   agent names 1..100, content up to 1,000,000, switch reason up to 10,000; page sizes
   and limits 1..1000.
@@ -49,6 +58,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from functools import cached_property
 from typing import Any, Literal, TypedDict
 
@@ -66,6 +76,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_QUERY_CHARS",
     "MAX_REASON_CHARS",
+    "MAX_SEARCH_CANDIDATES",
     "ROLES",
     "SaveResult",
     "asession_scope",
@@ -106,6 +117,8 @@ MAX_PAGE_SIZE = 1000
 """Largest page_size / limit of any read."""
 MAX_QUERY_CHARS = 1000
 """Longest full-text search query (characters)."""
+MAX_SEARCH_CANDIDATES = 100_000
+"""Most matching messages one search ranks (its ``candidates``)."""
 _MAX_INT4 = 2**31 - 1
 
 session_scope = transaction
@@ -154,15 +167,51 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
 # ---------------------------------------------------------------- messages
 
 
 def _digest(value: str | None) -> bytes:
     return b"\x00" if value is None else b"\x01" + hashlib.sha256(value.encode()).digest()
+
+
+def _jsonb_number(value: int | float) -> str:
+    """A JSON number as jsonb prints ``trim_scale`` of it: plain digits, no trailing
+    fractional zeros, no negative zero (jsonb holds the float's shortest repr exactly)."""
+    if isinstance(value, int):
+        return str(value)
+    d = Decimal(repr(value))
+    if d == 0:
+        return "0"
+    return format(d.normalize(), "f")
+
+
+def _canonical_jsonb_text(value: Any) -> str:
+    """``messages_canonical_json(value)::text`` for a JSON-decoded Python value: jsonb's
+    output (keys by byte length, then bytes; ", " and ": " separators; strings escaped
+    as json.dumps with ensure_ascii=False does) with numbers as :func:`_jsonb_number`."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return _jsonb_number(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_canonical_jsonb_text(x) for x in value) + "]"
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
+        return (
+            "{"
+            + ", ".join(
+                f"{json.dumps(k, ensure_ascii=False)}: {_canonical_jsonb_text(value[k])}"
+                for k in keys
+            )
+            + "}"
+        )
+    raise TypeError(f"not a JSON-decoded value: {value!r:.200}")
 
 
 @dataclass(frozen=True)
@@ -178,16 +227,13 @@ class _Message:
 
     @cached_property
     def fingerprint(self) -> bytes:
-        """The digest list_message_fingerprints computes on the server."""
-        parts = (self.role, self.content, self.name, self.tool_call_id)
+        """messages_fingerprint() of this message: what the insert trigger stores."""
+        calls = None if self.tool_calls is None else _canonical_jsonb_text(self.tool_calls)
+        parts = (self.role, self.content, self.name, self.tool_call_id, calls)
         return hashlib.sha256(b"".join(_digest(p) for p in parts)).digest()
 
     def same_as(self, stored: Mapping[str, Any]) -> bool:
-        if bytes(stored["fingerprint"]) != self.fingerprint:
-            return False
-        if stored["tool_calls"] is None and self.tool_calls is None:
-            return True
-        return _canonical(stored["tool_calls"]) == _canonical(self.tool_calls)
+        return bytes(stored["fingerprint"]) == self.fingerprint
 
     def row(self, seq: int) -> dict[str, Any]:
         row: dict[str, Any] = {"seq": seq, "role": self.role, "content": self.content}
@@ -375,21 +421,24 @@ def get_messages_after(
 
 @operation
 def search_messages(
-    session_id: str | None, query: str, limit: int = 20
+    session_id: str | None, query: str, limit: int = 20, *, candidates: int = 1000
 ) -> Steps[list[dict[str, Any]]]:
     """Full-text search of live sessions' messages (one session, or all when None).
 
     ``query`` uses web search syntax (words, "a phrase", or, -word) with the 'simple'
     configuration (no stemming). Rows: session_id, seq, role, content, timestamp, rank,
-    best first.
+    best first. Only the newest ``candidates`` matching messages (``limit`` ..
+    :data:`MAX_SEARCH_CANDIDATES`) are ranked, so a common word costs no more than a
+    rarer one; the result is the best ``limit`` among those, not among all matches.
     """
     text = v.text(query, "query", max_len=MAX_QUERY_CHARS, blank=False)
     count = v.integer(limit, "limit", lo=1, hi=MAX_PAGE_SIZE)
+    pool = v.integer(candidates, "candidates", lo=count, hi=MAX_SEARCH_CANDIDATES)
     if session_id is None:
-        rows = yield q.agent_runtime.search_messages(query=text, row_limit=count)
+        rows = yield q.agent_runtime.search_messages(query=text, candidates=pool, row_limit=count)
     else:
         rows = yield q.agent_runtime.search_session_messages(
-            session_id=_session_id(session_id), query=text, row_limit=count
+            session_id=_session_id(session_id), query=text, candidates=pool, row_limit=count
         )
     return list(rows)
 

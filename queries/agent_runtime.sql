@@ -40,19 +40,14 @@ where session_id = :session_id
     and (:include_deleted::boolean or deleted_at is null);
 
 -- name: list_message_fingerprints(session_db_id)
--- Every stored message of a session as (seq, fingerprint, tool_calls), in seq order:
--- fingerprint is sha256 over tagged sha256 digests of role, content, name and
--- tool_call_id (UTF-8), which agent_runtime.py recomputes to compare a given list with
--- the stored one without downloading content. Served by messages_session_db_id_seq_key.
+-- Every stored message of a session as (seq, fingerprint), in seq order: fingerprint is
+-- the stored messages.fingerprint (messages_fingerprint of role, content, name,
+-- tool_call_id and canonical tool_calls, set on insert), which agent_runtime.py
+-- recomputes for the given list. Reads 32 bytes per message, never content, so the cost
+-- does not grow with the stored text. Served by messages_session_db_id_seq_key.
 select
     seq,
-    sha256(
-        coalesce('\x01'::bytea || sha256(convert_to(role, 'UTF8')), '\x00'::bytea)
-        || coalesce('\x01'::bytea || sha256(convert_to(content, 'UTF8')), '\x00'::bytea)
-        || coalesce('\x01'::bytea || sha256(convert_to(name, 'UTF8')), '\x00'::bytea)
-        || coalesce('\x01'::bytea || sha256(convert_to(tool_call_id, 'UTF8')), '\x00'::bytea)
-    ) as fingerprint,
-    tool_calls
+    fingerprint
 from messages
 where session_db_id = :session_db_id::bigint
 order by seq;
@@ -67,7 +62,8 @@ where session_db_id = :session_db_id::bigint
 -- name: insert_messages(session_db_id, rows)!
 -- Inserts a batch of messages given as one JSON array of objects (seq, role, content,
 -- timestamp, name, tool_call_id, tool_calls, token_count, metadata) in one statement;
--- a missing timestamp means now(). Returns the row count. Checked by
+-- a missing timestamp means now(); the trigger messages_100_set_fingerprint sets each
+-- row's fingerprint. Returns the row count. Checked by
 -- messages_session_db_id_seq_key (a duplicate seq fails the whole batch).
 insert into messages (
     session_db_id,
@@ -387,11 +383,16 @@ where c.current_agent = :current_agent
     and s.deleted_at is null
 order by s.last_activity desc, s.id desc;
 
--- name: search_messages(query, row_limit)
+-- name: search_messages(query, candidates, row_limit)
 -- Full-text search over the messages of all live sessions: up to row_limit matches
 -- (session_id, seq, role, content, timestamp, rank), best rank first. The query uses web
 -- search syntax ("quoted phrase", or, -not) with the 'simple' configuration.
--- Served by messages_content_fts_idx (GIN; same expression as the index).
+-- Bounded cost: only the newest `candidates` matches (by messages.id, from
+-- messages_search_candidates) are ranked and sorted, so ts_rank runs at most
+-- `candidates` times however common the words are; the trade-off is that the result is
+-- the best matches among the newest candidates, and an older message that would rank
+-- higher is not seen. Served by messages_content_fts_idx (GIN bitmap scan inside
+-- messages_search_candidates), then messages_pkey and sessions_pkey per candidate.
 select
     s.session_id,
     m.seq,
@@ -399,33 +400,46 @@ select
     m.content,
     m.timestamp,
     ts_rank(to_tsvector('simple'::regconfig, left(m.content, 100000)), q.query) as rank
-from messages as m
-cross join websearch_to_tsquery('simple'::regconfig, :query) as q(query)
+from websearch_to_tsquery('simple'::regconfig, :query) as q(query)
+cross join lateral messages_search_candidates(q.query, :candidates::integer) as c(id)
+join messages as m
+    on m.id = c.id
 join sessions as s
     on s.id = m.session_db_id
-where to_tsvector('simple'::regconfig, left(m.content, 100000)) @@ q.query
-    and s.deleted_at is null
 order by rank desc, s.session_id, m.seq
 limit :row_limit::integer;
 
--- name: search_session_messages(session_id, query, row_limit)
+-- name: search_session_messages(session_id, query, candidates, row_limit)
 -- Full-text search within one live session: up to row_limit matches (session_id, seq,
 -- role, content, timestamp, rank), best rank first; web search syntax, 'simple'
--- configuration. Served by messages_content_fts_idx (GIN) combined with the session's
+-- configuration. Bounded cost as in search_messages: only the session's newest
+-- `candidates` matches (by seq) are ranked, so the result is the best among them.
+-- Served by messages_content_fts_idx (GIN) combined with the session's
 -- messages_session_db_id_seq_key range, whichever the planner finds cheaper.
 select
-    s.session_id,
-    m.seq,
-    m.role,
-    m.content,
-    m.timestamp,
-    ts_rank(to_tsvector('simple'::regconfig, left(m.content, 100000)), q.query) as rank
-from messages as m
-cross join websearch_to_tsquery('simple'::regconfig, :query) as q(query)
-join sessions as s
-    on s.id = m.session_db_id
-where to_tsvector('simple'::regconfig, left(m.content, 100000)) @@ q.query
-    and s.session_id = :session_id
-    and s.deleted_at is null
-order by rank desc, m.seq
+    c.session_id,
+    c.seq,
+    c.role,
+    c.content,
+    c.timestamp,
+    ts_rank(to_tsvector('simple'::regconfig, left(c.content, 100000)), c.query) as rank
+from (
+    select
+        s.session_id,
+        m.seq,
+        m.role,
+        m.content,
+        m.timestamp,
+        q.query
+    from messages as m
+    cross join websearch_to_tsquery('simple'::regconfig, :query) as q(query)
+    join sessions as s
+        on s.id = m.session_db_id
+    where to_tsvector('simple'::regconfig, left(m.content, 100000)) @@ q.query
+        and s.session_id = :session_id
+        and s.deleted_at is null
+    order by m.seq desc
+    limit :candidates::integer
+) as c
+order by rank desc, c.seq
 limit :row_limit::integer;

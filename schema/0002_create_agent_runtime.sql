@@ -71,8 +71,80 @@ create index sessions_deleted_at_idx on sessions (deleted_at)
  * messages: the conversation, one row per OpenAI chat message, in the order the caller
  * gave them (seq). save_session appends only the new tail; seq gives a stable order
  * that timestamps cannot (many messages share one transaction time) and a cursor for
- * keyset paging.
+ * keyset paging. fingerprint lets save_session compare a given list with the stored one
+ * by reading 32 bytes per message instead of re-hashing every stored content.
  */
+
+/*
+ * messages_canonical_json: a jsonb value with every number trimmed of trailing
+ * fractional zeros (1.0 -> 1, 0.0 -> 0), so values that jsonb equality calls equal
+ * also print alike. Part of the message fingerprint; agent_runtime.py reproduces its
+ * text (jsonb key order, ", " and ": " separators) on the Python side.
+ */
+create function messages_canonical_json(value jsonb) returns jsonb
+    language sql
+    immutable
+    strict
+    parallel safe
+as $$
+select case jsonb_typeof(value)
+    when 'number' then to_jsonb(trim_scale(value::numeric))
+    when 'array' then coalesce(
+        (
+            select jsonb_agg(messages_canonical_json(e.value) order by e.ord)
+            from jsonb_array_elements(value) with ordinality as e(value, ord)
+        ),
+        '[]'::jsonb
+    )
+    when 'object' then coalesce(
+        (
+            select jsonb_object_agg(e.key, messages_canonical_json(e.value))
+            from jsonb_each(value) as e(key, value)
+        ),
+        '{}'::jsonb
+    )
+    else value
+end
+$$;
+
+comment on function messages_canonical_json(jsonb) is
+    'The jsonb value with numbers trimmed of trailing fractional zeros (trim_scale), so '
+    'jsonb-equal values have the same text. Used by messages_fingerprint.';
+
+/*
+ * messages_fingerprint: sha256 over tagged sha256 digests (\x01 || digest, or \x00 for
+ * null) of role, content, name, tool_call_id (UTF-8) and the text of
+ * messages_canonical_json(tool_calls). agent_runtime.py computes the same bytes for a
+ * given message (_Message.fingerprint); a test checks both sides agree.
+ */
+create function messages_fingerprint(
+    role text,
+    content text,
+    name text,
+    tool_call_id text,
+    tool_calls jsonb
+) returns bytea
+    language sql
+    stable
+    parallel safe
+as $$
+select sha256(
+    coalesce('\x01'::bytea || sha256(convert_to(role, 'UTF8')), '\x00'::bytea)
+    || coalesce('\x01'::bytea || sha256(convert_to(content, 'UTF8')), '\x00'::bytea)
+    || coalesce('\x01'::bytea || sha256(convert_to(name, 'UTF8')), '\x00'::bytea)
+    || coalesce('\x01'::bytea || sha256(convert_to(tool_call_id, 'UTF8')), '\x00'::bytea)
+    || coalesce(
+        '\x01'::bytea
+            || sha256(convert_to(messages_canonical_json(tool_calls)::text, 'UTF8')),
+        '\x00'::bytea
+    )
+)
+$$;
+
+comment on function messages_fingerprint(text, text, text, text, jsonb) is
+    'Digest of what save_session compares (role, content, name, tool_call_id, tool_calls '
+    'as canonical jsonb); stored in messages.fingerprint by tg_messages__set_fingerprint.';
+
 create table messages (
     id bigint generated always as identity,
     session_db_id bigint not null,
@@ -85,6 +157,7 @@ create table messages (
     tool_calls jsonb,
     token_count integer,
     metadata_json jsonb,
+    fingerprint bytea not null default '\x'::bytea,
     constraint messages_pkey primary key (id),
     constraint messages_session_db_id_fkey foreign key (session_db_id)
         references sessions (id) on delete cascade,
@@ -100,7 +173,8 @@ create table messages (
         check (char_length(tool_call_id) between 1 and 255),
     constraint messages_tool_calls_check check (jsonb_typeof(tool_calls) = 'array'),
     constraint messages_token_count_check check (token_count >= 0),
-    constraint messages_metadata_json_check check (jsonb_typeof(metadata_json) = 'object')
+    constraint messages_metadata_json_check check (jsonb_typeof(metadata_json) = 'object'),
+    constraint messages_fingerprint_check check (octet_length(fingerprint) = 32)
 );
 
 comment on table messages is
@@ -125,6 +199,40 @@ comment on column messages.token_count is
     'Tokens of this message as counted by the caller; null when not counted. Summed by '
     'get_session_stats.';
 comment on column messages.metadata_json is 'Caller''s free-form metadata object (message key "metadata").';
+comment on column messages.fingerprint is
+    'messages_fingerprint() of role, content, name, tool_call_id and tool_calls (32-byte '
+    'sha256), set by trigger messages_100_set_fingerprint on every insert and on updates '
+    'of those columns (or of fingerprint itself), '
+    'whatever the writer gives (the empty default only lets writers omit the column). '
+    'save_session compares it with the given messages instead of re-hashing content.';
+
+/*
+ * tg_messages__set_fingerprint: keeps messages.fingerprint in step with the columns it
+ * digests for every writer (save_session, the SQLite importer's COPY, plain SQL). A
+ * trigger, not a generated column: convert_to is only STABLE.
+ */
+create function tg_messages__set_fingerprint() returns trigger
+    language plpgsql
+as $$
+begin
+    new.fingerprint := messages_fingerprint(
+        new.role,
+        new.content,
+        new.name,
+        new.tool_call_id,
+        new.tool_calls
+    );
+    return new;
+end
+$$;
+
+comment on function tg_messages__set_fingerprint() is
+    'Trigger function: sets messages.fingerprint from the row (messages_fingerprint).';
+
+create trigger messages_100_set_fingerprint
+    before insert or update of role, content, name, tool_call_id, tool_calls, fingerprint
+    on messages
+    for each row execute function tg_messages__set_fingerprint();
 
 -- Seed index: a session's messages by time. Serves last_message_at in
 -- get_session_stats (max(timestamp) per session) and the foreign key's cascade.
@@ -141,6 +249,45 @@ create index idx_role_timestamp on messages (role, timestamp);
 -- expression to use the index.
 create index messages_content_fts_idx on messages
     using gin (to_tsvector('simple'::regconfig, left(content, 100000)));
+
+/*
+ * messages_search_candidates: ids of the newest `candidates` messages of live sessions
+ * matching a full-text query, newest first; search_messages ranks only these, so its
+ * ts_rank and sort cost is bounded however common the words are. The function pins the
+ * plan to the GIN index (messages_content_fts_idx, a bitmap scan): left to itself the
+ * planner either walks messages_pkey backwards until it has `candidates` matches, which
+ * parses every message when its estimate is wrong (a phrase or "a -b" of common words:
+ * 11 s over a million rows), or parses every row in a sequential scan, because it cannot
+ * know that a plain GIN tsquery match needs no recheck. The bitmap scan still visits
+ * every match, but without parsing content (about 0.5 s for a million matches). ROWS 100
+ * (the default is 1000) keeps the caller reading the candidates by messages_pkey rather
+ * than hashing all messages when the table is small.
+ */
+create function messages_search_candidates(query tsquery, candidates integer)
+returns setof bigint
+    language sql
+    stable
+    parallel safe
+    rows 100
+    set enable_seqscan = off
+    set enable_indexscan = off
+as $$
+select m.id
+from messages as m
+where to_tsvector('simple'::regconfig, left(m.content, 100000)) @@ query
+    and exists (
+        select
+        from sessions as s
+        where s.id = m.session_db_id
+            and s.deleted_at is null
+    )
+order by m.id desc
+limit candidates
+$$;
+
+comment on function messages_search_candidates(tsquery, integer) is
+    'Ids of the newest `candidates` messages of live sessions matching the query, by a '
+    'bitmap scan of messages_content_fts_idx (planner pinned by SET); see search_messages.';
 
 /*
  * agent_contexts: which agent currently handles a session, one row per session, with
@@ -219,5 +366,9 @@ create index idx_context_switched on agent_switches (context_db_id, switched_at)
 -- migrate:down
 drop table agent_switches;
 drop table agent_contexts;
+drop function messages_search_candidates(tsquery, integer);
 drop table messages;
+drop function tg_messages__set_fingerprint();
+drop function messages_fingerprint(text, text, text, text, jsonb);
+drop function messages_canonical_json(jsonb);
 drop table sessions;

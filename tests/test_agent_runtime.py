@@ -292,6 +292,115 @@ def test_tool_calls_are_compared_as_json(conn: Connection) -> None:
     assert ar.save_session(conn, "s1", [{**msg, "tool_calls": other}])["deleted"] == 1
 
 
+# Numbers and key orders whose Python JSON text differs from jsonb's: 1e16 is '1e+16' in
+# Python and 10000000000000000 in jsonb, -0.0 is 0.0, keys are reordered by length.
+ODD_TOOL_CALLS = [
+    {
+        "id": "call_n",
+        "type": "function",
+        "function": {"name": "calc", "arguments": "{}"},
+        "zeta": 1e16,
+        "a": [1.0, -0.0, 2**70, -(2**64), 1.5e-7, 5e-324, 1e300, True, None],
+        "nested": {"bb": {"y": 1, "x": [0.5, 3.0]}, "é": "ü\n\u0001", "a": {}},
+    }
+]
+
+
+def test_tool_calls_with_odd_numbers_save_idempotently(conn: Connection) -> None:
+    msgs = [*_msgs(2), {"role": "assistant", "content": None, "tool_calls": ODD_TOOL_CALLS}]
+    assert ar.save_session(conn, "s1", msgs)["inserted"] == 3
+    ids = _rows(conn, "select id from messages order by seq")
+    for _ in range(3):
+        out = ar.save_session(conn, "s1", msgs)
+        assert out == {"session_id": "s1", "kept": 3, "inserted": 0, "deleted": 0}
+    # the reloaded list (jsonb's spelling: 10000000000000000, 0.0) is the same list too
+    loaded = ar.load_session(conn, "s1")
+    assert loaded is not None
+    assert loaded["messages"][2]["tool_calls"][0]["zeta"] == 10**16
+    assert ar.save_session(conn, "s1", loaded["messages"])["kept"] == 3
+    # equal as jsonb values: 1 for 1.0, 0 for -0.0, 10**16 for 1e16, other key order
+    call = json.loads(json.dumps(ODD_TOOL_CALLS[0]))
+    call["a"][0], call["a"][1], call["zeta"] = 1, 0, 10**16
+    same = {**msgs[2], "tool_calls": [dict(reversed(list(call.items())))]}
+    assert ar.save_session(conn, "s1", [*msgs[:2], same])["kept"] == 3
+    assert _rows(conn, "select id from messages order by seq") == ids
+    # a real difference still counts
+    call["a"][0] = 2
+    changed = {**msgs[2], "tool_calls": [call]}
+    assert ar.save_session(conn, "s1", [*msgs[:2], changed])["deleted"] == 1
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        CHAT[0],
+        CHAT[1],
+        CHAT[3],
+        {"role": "assistant", "content": None, "tool_calls": TOOL_CALLS},
+        {"role": "assistant", "content": "x", "tool_calls": ODD_TOOL_CALLS},
+        {"role": "user", "content": 'Привет, 世界 🎉 \t"q" \\ \u007f\u2028'},
+        {"role": "assistant", "content": "", "tool_calls": [{"": [], "k": {}, "ключ": -1.25e-9}]},
+    ],
+)
+def test_python_fingerprint_matches_the_servers(conn: Connection, message: Any) -> None:
+    m = ar._message(0, message)
+    ar.save_session(conn, "s1", [message])
+    stored = _one(conn, "select fingerprint from messages")
+    calls = None if m.tool_calls is None else json.dumps(m.tool_calls)  # Python's spelling
+    computed = _one(
+        conn,
+        "select messages_fingerprint(%s, %s, %s, %s, %s::jsonb)",
+        m.role,
+        m.content,
+        m.name,
+        m.tool_call_id,
+        calls,
+    )
+    assert bytes(stored) == bytes(computed) == m.fingerprint
+
+
+def test_fingerprint_is_stored_for_every_writer(conn: Connection) -> None:
+    # plain SQL (as the SQLite importer's COPY) names no fingerprint: the trigger sets it
+    conn.execute("insert into sessions (session_id) values ('raw')")
+    conn.execute(
+        "insert into messages (session_db_id, seq, role, content, tool_calls) "
+        "select id, 0, 'assistant', 'hi', '[{\"b\": 1e16, \"a\": 1.0}]' from sessions"
+    )
+    conn.commit()
+    given = [{"role": "assistant", "content": "hi", "tool_calls": [{"a": 1, "b": 1e16}]}]
+    assert ar.save_session(conn, "raw", given)["kept"] == 1
+    # an update keeps it in step; a writer cannot set a wrong one
+    conn.execute("update messages set content = 'changed', fingerprint = '\\x00'::bytea")
+    conn.commit()
+    assert ar.save_session(conn, "raw", given) == {
+        "session_id": "raw",
+        "kept": 0,
+        "inserted": 1,
+        "deleted": 1,
+    }
+
+
+def test_save_reads_only_seq_and_fingerprint(conn: Connection) -> None:
+    ar.save_session(conn, "s1", CHAT)
+    db_id = _one(conn, "select id from sessions")
+    with psycopg.ClientCursor(conn) as cur:
+        cur.execute(
+            "explain (verbose, format json) " + queries.agent_runtime.list_message_fingerprints.sql,
+            {"session_db_id": db_id},
+        )
+        row = cur.fetchone()
+    conn.commit()
+    assert row is not None
+    plan = next(iter(row.values()))[0]["Plan"]
+    outputs = {tuple(n.get("Output", [])) for n in _plan_nodes(plan)}
+    # no content, no hashing at read time: the stored 32 bytes and the position
+    assert all(
+        set(o) <= {"seq", "fingerprint", "m.seq", "messages.seq", "messages.fingerprint"}
+        for o in outputs
+    ), outputs
+    assert not any("convert_to" in c or "sha256" in c for o in outputs for c in o)
+
+
 def test_concurrent_saves_of_one_new_session_store_it_once(dsn: str) -> None:
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
@@ -510,12 +619,97 @@ def test_keyset_page_uses_the_seq_index_and_cost_does_not_grow_with_depth(big: C
     assert [m["seq"] for m in page["messages"]] == list(range(19_901, 19_951))
 
 
+def _nested_plans(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """EXPLAIN ANALYZE plans of the statements run inside functions called by ``sql``
+    (auto_explain, sent to this client as NOTICEs)."""
+    notes: list[str] = []
+    handler = notes.append
+    conn.add_notice_handler(lambda d: handler(d.message_primary or ""))
+    try:
+        conn.execute("load 'auto_explain'")
+    except psycopg.Error as exc:
+        conn.rollback()
+        pytest.skip(f"auto_explain is not available on this server: {exc}")
+    for name, value in {
+        "log_min_duration": "0",
+        "log_nested_statements": "on",
+        "log_analyze": "on",
+        "log_level": "notice",
+        "log_format": "json",
+    }.items():
+        conn.execute(f"set local auto_explain.{name} = {value}")
+    with psycopg.ClientCursor(conn) as cur:
+        cur.execute(sql, params)
+        cur.fetchall()
+    conn.rollback()
+    docs = [json.loads(n[n.index("{") :]) for n in notes if "plan:" in n]
+    # the caller's own statement names the function; the nested ones do not
+    return [d["Plan"] for d in docs if "messages_search_candidates" not in d["Query Text"]]
+
+
 def test_full_text_search_uses_the_gin_index(big: Connection) -> None:
-    plan = _explain(big, queries.agent_runtime.search_messages, query="zanzibar", row_limit=20)
+    params = {"query": "zanzibar", "candidates": 1000, "row_limit": 20}
+    (plan,) = _nested_plans(big, queries.agent_runtime.search_messages.sql, params)
     used = {n.get("Index Name") for n in _plan_nodes(plan)}
     assert "messages_content_fts_idx" in used
     hits = ar.search_messages(big, None, "zanzibar")
     assert sorted(h["seq"] for h in hits) == [17, 9990, 19963]
+
+
+@pytest.mark.parametrize("fn", ["search_messages", "search_session_messages"])
+def test_search_ranks_a_bounded_number_of_common_word_matches(big: Connection, fn: str) -> None:
+    # "step" is in every one of the 50,000 messages (20,000 in session big-0)
+    params: dict[str, Any] = {"query": "step", "candidates": 100, "row_limit": 20}
+    if fn == "search_session_messages":
+        params["session_id"] = "big-0"
+    query = getattr(queries.agent_runtime, fn)
+    nodes = list(_plan_nodes(_explain(big, query, **params)))
+    ranked = [n for n in nodes if n["Node Type"] == "Sort" and "ts_rank" in str(n["Sort Key"])]
+    assert len(ranked) == 1
+    # ts_rank and the final sort see at most `candidates` rows, not every match
+    fed = sum(c["Actual Rows"] * c["Actual Loops"] for c in ranked[0]["Plans"])
+    assert 0 < fed <= 100
+    assert all(n["Node Type"] != "Sort" or n["Sort Method"] == "top-N heapsort" for n in nodes)
+    sid = None if fn == "search_messages" else "big-0"
+    hits = ar.search_messages(big, sid, "step", limit=20, candidates=100)
+    assert len(hits) == 20
+    if sid == "big-0":
+        assert all(h["seq"] >= 19_900 for h in hits)  # among the session's newest 100
+        return
+    # across all sessions: the candidates come from the GIN index (a bitmap scan, no
+    # parsing of every message), cut by a top-N sort; messages are then read by id
+    for scan in (n for n in nodes if n.get("Relation Name") == "messages"):
+        assert scan["Index Name"] == "messages_pkey"
+        assert scan["Actual Rows"] * scan["Actual Loops"] <= 100
+    (inner,) = _nested_plans(big, query.sql, params)
+    inside = list(_plan_nodes(inner))
+    scans = [n for n in inside if n.get("Relation Name") == "messages"]
+    assert [n["Node Type"] for n in scans] == ["Bitmap Heap Scan"]
+    assert scans[0]["Actual Rows"] * scans[0]["Actual Loops"] == 50_000  # every match...
+    assert scans[0]["Plans"][0]["Index Name"] == "messages_content_fts_idx"
+    assert (
+        "Rows Removed by Index Recheck" not in scans[0]
+        or not scans[0]["Rows Removed by Index Recheck"]
+    )
+    sorts = [n for n in inside if n["Node Type"] == "Sort"]
+    assert [n["Sort Method"] for n in sorts] == ["top-N heapsort"]  # ...but no full sort
+    assert inner["Actual Rows"] == 100
+
+
+def test_search_with_an_excluded_common_word_uses_the_gin_index(big: Connection) -> None:
+    # the planner would walk messages_pkey backwards for "step -deploy" (it expects
+    # many matches) and parse every message; the function keeps the bitmap scan
+    params = {"query": "step -deploy -refactor -migration -review -benchmark"}
+    params |= {"candidates": 100, "row_limit": 20}
+    (inner,) = _nested_plans(big, queries.agent_runtime.search_messages.sql, params)
+    scans = [n for n in _plan_nodes(inner) if n.get("Relation Name") == "messages"]
+    assert [n["Node Type"] for n in scans] == ["Bitmap Heap Scan"]
+    assert ar.search_messages(big, None, params["query"]) == []
+
+
+def test_search_candidates_must_cover_the_limit(conn: Connection) -> None:
+    with pytest.raises(InvalidInput, match="candidates must be between 20 and 100000, got 5"):
+        ar.search_messages(conn, None, "x", limit=20, candidates=5)
 
 
 def test_stats_read_only_the_sessions_messages_by_index(big: Connection) -> None:
