@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from catalog import tables_in, version_below
+from plans import explain, plan_nodes
 from psycopg import pq
 
 from pydal_lite import InvalidInput, NotFound, connect, migrate, queries
@@ -392,7 +393,7 @@ def test_save_reads_only_seq_and_fingerprint(conn: Connection) -> None:
     conn.commit()
     assert row is not None
     plan = next(iter(row.values()))[0]["Plan"]
-    outputs = {tuple(n.get("Output", [])) for n in _plan_nodes(plan)}
+    outputs = {tuple(n.get("Output", [])) for n in plan_nodes(plan)}
     # no content, no hashing at read time: the stored 32 bytes and the position
     assert all(
         set(o) <= {"seq", "fingerprint", "m.seq", "messages.seq", "messages.fingerprint"}
@@ -547,22 +548,6 @@ def test_long_content_is_stored_and_its_start_is_searchable(conn: Connection) ->
 # ---------------------------------------------------------------- big table plans
 
 
-def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _plan_nodes(child)
-
-
-def _explain(conn: Connection, fn: Any, **params: Any) -> dict[str, Any]:
-    with psycopg.ClientCursor(conn) as cur:
-        cur.execute("explain (analyze, buffers, format json) " + fn.sql, params)
-        row = cur.fetchone()
-    conn.commit()
-    assert row is not None
-    doc = row[0] if not isinstance(row, dict) else next(iter(row.values()))
-    return (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 def big(conn: Connection) -> Connection:
     """50,000 messages: one 20,000-message session and 150 sessions of 200, analyzed."""
@@ -596,23 +581,23 @@ def big(conn: Connection) -> Connection:
 
 def test_keyset_page_uses_the_seq_index_and_cost_does_not_grow_with_depth(big: Connection) -> None:
     fn = queries.agent_runtime.list_session_messages_after
-    shallow = _explain(big, fn, session_id="big-0", after_seq=-1, row_limit=51)
-    deep = _explain(big, fn, session_id="big-0", after_seq=19_900, row_limit=51)
+    shallow = explain(big, fn, session_id="big-0", after_seq=-1, row_limit=51)
+    deep = explain(big, fn, session_id="big-0", after_seq=19_900, row_limit=51)
     for plan in (shallow, deep):
-        scans = [n for n in _plan_nodes(plan) if n.get("Relation Name") == "messages"]
+        scans = [n for n in plan_nodes(plan) if n.get("Relation Name") == "messages"]
         assert [n["Index Name"] for n in scans] == ["messages_session_db_id_seq_key"]
         assert scans[0]["Actual Rows"] <= 51
     blocks = [p["Shared Hit Blocks"] + p.get("Shared Read Blocks", 0) for p in (shallow, deep)]
     assert blocks[1] <= blocks[0] + 5 and blocks[1] < 60
     # the same depth by page number walks all the skipped rows
-    paged = _explain(
+    paged = explain(
         big,
         queries.agent_runtime.list_session_messages_page,
         session_id="big-0",
         page_size=50,
         page_offset=19_900,
     )
-    scan = next(n for n in _plan_nodes(paged) if n.get("Relation Name") == "messages")
+    scan = next(n for n in plan_nodes(paged) if n.get("Relation Name") == "messages")
     assert scan["Actual Rows"] >= 19_900
     assert paged["Shared Hit Blocks"] + paged.get("Shared Read Blocks", 0) > 5 * blocks[1]
     page = ar.get_messages_after(big, "big-0", after_seq=19_900, limit=50)
@@ -650,7 +635,7 @@ def _nested_plans(conn: Connection, sql: str, params: dict[str, Any]) -> list[di
 def test_full_text_search_uses_the_gin_index(big: Connection) -> None:
     params = {"query": "zanzibar", "candidates": 1000, "row_limit": 20}
     (plan,) = _nested_plans(big, queries.agent_runtime.search_messages.sql, params)
-    used = {n.get("Index Name") for n in _plan_nodes(plan)}
+    used = {n.get("Index Name") for n in plan_nodes(plan)}
     assert "messages_content_fts_idx" in used
     hits = ar.search_messages(big, None, "zanzibar")
     assert sorted(h["seq"] for h in hits) == [17, 9990, 19963]
@@ -663,7 +648,7 @@ def test_search_ranks_a_bounded_number_of_common_word_matches(big: Connection, f
     if fn == "search_session_messages":
         params["session_id"] = "big-0"
     query = getattr(queries.agent_runtime, fn)
-    nodes = list(_plan_nodes(_explain(big, query, **params)))
+    nodes = list(plan_nodes(explain(big, query, **params)))
     ranked = [n for n in nodes if n["Node Type"] == "Sort" and "ts_rank" in str(n["Sort Key"])]
     assert len(ranked) == 1
     # ts_rank and the final sort see at most `candidates` rows, not every match
@@ -682,7 +667,7 @@ def test_search_ranks_a_bounded_number_of_common_word_matches(big: Connection, f
         assert scan["Index Name"] == "messages_pkey"
         assert scan["Actual Rows"] * scan["Actual Loops"] <= 100
     (inner,) = _nested_plans(big, query.sql, params)
-    inside = list(_plan_nodes(inner))
+    inside = list(plan_nodes(inner))
     scans = [n for n in inside if n.get("Relation Name") == "messages"]
     assert [n["Node Type"] for n in scans] == ["Bitmap Heap Scan"]
     assert scans[0]["Actual Rows"] * scans[0]["Actual Loops"] == 50_000  # every match...
@@ -702,7 +687,7 @@ def test_search_with_an_excluded_common_word_uses_the_gin_index(big: Connection)
     params = {"query": "step -deploy -refactor -migration -review -benchmark"}
     params |= {"candidates": 100, "row_limit": 20}
     (inner,) = _nested_plans(big, queries.agent_runtime.search_messages.sql, params)
-    scans = [n for n in _plan_nodes(inner) if n.get("Relation Name") == "messages"]
+    scans = [n for n in plan_nodes(inner) if n.get("Relation Name") == "messages"]
     assert [n["Node Type"] for n in scans] == ["Bitmap Heap Scan"]
     assert ar.search_messages(big, None, params["query"]) == []
 
@@ -713,8 +698,8 @@ def test_search_candidates_must_cover_the_limit(conn: Connection) -> None:
 
 
 def test_stats_read_only_the_sessions_messages_by_index(big: Connection) -> None:
-    plan = _explain(big, queries.agent_runtime.get_session_stats, session_id="big-0")
-    used = {n.get("Index Name") for n in _plan_nodes(plan)}
+    plan = explain(big, queries.agent_runtime.get_session_stats, session_id="big-0")
+    used = {n.get("Index Name") for n in plan_nodes(plan)}
     # (sessions itself has 151 rows: a sequential scan of it is the right plan)
     assert used & {"idx_session_timestamp", "messages_session_db_id_seq_key"}
     stats = ar.get_session_stats(big, "big-0")

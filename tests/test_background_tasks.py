@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from catalog import snapshot, tables_in, version_below
+from plans import explain, plan_nodes
 
 from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, queries
 from pydal_lite import background_tasks as bt
@@ -411,28 +410,11 @@ def test_long_bad_values_are_cut_in_messages(conn: Connection) -> None:
 # --- indexes (EXPLAIN) -------------------------------------------------------------
 
 
-def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _plan_nodes(child)
-
-
-def _explain(conn: Connection, fn: Any, **params: Any) -> dict[str, Any]:
-    """EXPLAIN ANALYZE of a named query; rolled back, so writes leave no trace."""
-    with psycopg.ClientCursor(conn) as cur:
-        cur.execute("explain (analyze, buffers, format json) " + fn.sql, params)
-        row = cur.fetchone()
-    conn.rollback()
-    assert row is not None
-    doc = row[0] if not isinstance(row, dict) else next(iter(row.values()))
-    return (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]  # type: ignore[no-any-return]
-
-
 def _scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
     """The plan's reads of background_tasks, except the update's own lookup by id."""
     return [
         n
-        for n in _plan_nodes(plan)
+        for n in plan_nodes(plan)
         if n.get("Relation Name") == "background_tasks"
         and n["Node Type"].endswith("Scan")
         and n.get("Index Name") != "background_tasks_pkey"
@@ -468,10 +450,10 @@ def big_queue(conn: Connection) -> Connection:
 
 
 def test_purge_reads_only_old_finished_tasks_by_index(big_queue: Connection) -> None:
-    plan = _explain(
+    plan = explain(
         big_queue, queries.background_tasks.purge_finished_tasks, older_than_seconds=7 * 86400.0
     )
-    nodes = list(_plan_nodes(plan))
+    nodes = list(plan_nodes(plan))
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"]
     # an index scan, or a bitmap scan of the index (its heap node has no index name)
     assert "background_tasks_completed_at_idx" in {n.get("Index Name") for n in nodes}
@@ -488,7 +470,7 @@ def test_purge_reads_only_old_finished_tasks_by_index(big_queue: Connection) -> 
 def test_claim_of_a_type_skips_pending_tasks_of_other_types(big_queue: Connection) -> None:
     fn = queries.background_tasks.claim_next_task_of_types
     for types in (["report"], ["other", "report"]):
-        plan = _explain(big_queue, fn, worker="w", task_types=types)
+        plan = explain(big_queue, fn, worker="w", task_types=types)
         (scan,) = _scans(plan)
         assert scan["Index Name"] == "background_tasks_task_type_created_at_id_idx"
         assert scan["Actual Rows"] <= 20
@@ -498,8 +480,8 @@ def test_claim_of_a_type_skips_pending_tasks_of_other_types(big_queue: Connectio
 
 
 def test_claim_of_any_type_reads_the_oldest_pending_task_first(big_queue: Connection) -> None:
-    plan = _explain(big_queue, queries.background_tasks.claim_next_task, worker="w")
-    assert not [n for n in _plan_nodes(plan) if n["Node Type"] == "Sort"]
+    plan = explain(big_queue, queries.background_tasks.claim_next_task, worker="w")
+    assert not [n for n in plan_nodes(plan) if n["Node Type"] == "Sort"]
     (scan,) = _scans(plan)
     assert scan["Index Name"] == "background_tasks_created_at_id_pending_idx"
     assert scan["Actual Rows"] == 1 and _blocks(plan) < 30

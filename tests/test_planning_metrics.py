@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from catalog import snapshot, tables_in, version_below
+from plans import explain, plan_nodes
 
 from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, operation, queries
 from pydal_lite import planning_metrics as pm
@@ -534,22 +533,6 @@ def test_database_ties_subtask_status_to_its_timestamps(conn: Connection) -> Non
     assert pm.get_plan(conn, other["id"])["subtasks"][0]["started_at"] is None  # type: ignore[index]
 
 
-def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _plan_nodes(child)
-
-
-def _explain(conn: Connection, fn: Any, **params: Any) -> dict[str, Any]:
-    with psycopg.ClientCursor(conn) as cur:
-        cur.execute("explain (analyze, buffers, format json) " + fn.sql, params)
-        row = cur.fetchone()
-    conn.rollback()
-    assert row is not None
-    doc = row[0] if not isinstance(row, dict) else next(iter(row.values()))
-    return (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]  # type: ignore[no-any-return]
-
-
 def _blocks(plan: dict[str, Any]) -> int:
     return int(plan["Shared Hit Blocks"] + plan.get("Shared Read Blocks", 0))
 
@@ -587,8 +570,8 @@ def many_plans(conn: Connection) -> Connection:
 
 
 def test_list_open_plans_reads_only_open_plans_in_order(many_plans: Connection) -> None:
-    plan = _explain(many_plans, queries.planning_metrics.list_open_plans, limit=10)
-    nodes = list(_plan_nodes(plan))
+    plan = explain(many_plans, queries.planning_metrics.list_open_plans, limit=10)
+    nodes = list(plan_nodes(plan))
     assert not [n for n in nodes if n["Node Type"] == "Sort"]
     scans = [n for n in nodes if n.get("Relation Name") == "poc_execution_plans"]
     assert [n["Index Name"] for n in scans] == ["poc_execution_plans_created_at_id_open_idx"]
@@ -599,10 +582,10 @@ def test_list_open_plans_reads_only_open_plans_in_order(many_plans: Connection) 
 
 def test_check_query_page_cost_does_not_grow_with_depth(many_plans: Connection) -> None:
     fn = queries.planning_metrics.list_plans_with_subtask_counts
-    first = _explain(many_plans, fn, after=None, limit=50)
-    deep = _explain(many_plans, fn, after="plan-19000", limit=50)
+    first = explain(many_plans, fn, after=None, limit=50)
+    deep = explain(many_plans, fn, after="plan-19000", limit=50)
     for plan in (first, deep):
-        nodes = list(_plan_nodes(plan))
+        nodes = list(plan_nodes(plan))
         assert not [n for n in nodes if n["Node Type"] == "Sort"]
         pages = [
             n
