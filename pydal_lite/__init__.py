@@ -4,6 +4,10 @@
 - :mod:`pydal_lite.queries` / :mod:`pydal_lite.aqueries`: named queries from ``queries/``
 - :mod:`pydal_lite.connection`: connections, pools, transaction scopes
 - :mod:`pydal_lite.operation`: multi-query operations, one source for sync and async
+- domains: :mod:`~pydal_lite.agent_runtime`, :mod:`~pydal_lite.planning_metrics`,
+  :mod:`~pydal_lite.pipeline_cache`, :mod:`~pydal_lite.background_tasks`,
+  :mod:`~pydal_lite.event_planning`, :mod:`~pydal_lite.shrinkage`
+- :mod:`pydal_lite.import_sqlite`: legacy SQLite data into the migrated schema
 """
 
 from .connection import (
