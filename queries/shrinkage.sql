@@ -40,7 +40,8 @@ from materials
 where code = :code;
 
 -- name: insert_calculation_method(code, name, description)<!
--- The new calculation_methods row (all columns).
+-- The new calculation_methods row (all columns). calculation_methods_pkey (code) rejects
+-- a duplicate code.
 insert into calculation_methods (
     code,
     name,
@@ -58,7 +59,8 @@ returning
     created_at;
 
 -- name: insert_coefficient_type(code, name, unit, description)<!
--- The new coefficient_types row (all columns).
+-- The new coefficient_types row (all columns). coefficient_types_pkey (code) rejects a
+-- duplicate code.
 insert into coefficient_types (
     code,
     name,
@@ -80,7 +82,8 @@ returning
 
 -- name: insert_calculation(material_id, method_code, parameters, period_start, period_end)<!
 -- The new calculations row (all columns), status pending. The foreign keys
--- calculations_material_id_fkey / calculations_method_code_fkey check the parents.
+-- calculations_material_id_fkey / calculations_method_code_fkey check the parents
+-- (through materials_pkey and calculation_methods_pkey).
 insert into calculations (
     material_id,
     method_code,
