@@ -64,10 +64,11 @@ from typing import Any, Literal, TypedDict
 
 from psycopg.types.json import Jsonb
 
+from . import sql
 from . import validate as v
 from .connection import atransaction, transaction
 from .errors import InvalidInput, NotFound
-from .operation import Steps, operation, q
+from .runtime import Steps, operation
 
 __all__ = [
     "MAX_AGENT_CHARS",
@@ -329,11 +330,11 @@ def save_session(
     policy = _on_mismatch(on_mismatch)
     batch = v.integer(batch_size, "batch_size", lo=1, hi=100_000)
 
-    session = yield q.agent_runtime.upsert_session(session_id=sid, last_activity=when)
+    session = yield from sql.agent_runtime.upsert_session(session_id=sid, last_activity=when)
     if session is None:
         raise InvalidInput(f"session {sid!r} is soft-deleted; restore_session() it before saving")
     db_id = session["id"]
-    stored = yield q.agent_runtime.list_message_fingerprints(session_db_id=db_id)
+    stored = yield from sql.agent_runtime.list_message_fingerprints(session_db_id=db_id)
     keep = _first_difference(given, stored, lambda g, s: g.same_as(s))
     deleted = 0
     if keep < len(stored):
@@ -344,7 +345,7 @@ def save_session(
                 else f"{len(given)} messages given but {len(stored)} are stored"
             )
             raise InvalidInput(f"session {sid!r}: {what} (on_mismatch='raise')")
-        deleted = yield q.agent_runtime.delete_messages_from(
+        deleted = yield from sql.agent_runtime.delete_messages_from(
             session_db_id=db_id, from_seq=stored[keep]["seq"]
         )
         log.info("session %r: replaced %s stored messages from index %s", sid, deleted, keep)
@@ -354,7 +355,9 @@ def save_session(
         raise InvalidInput(f"session {sid!r}: too many messages ({next_seq + len(tail)})")
     for start in range(0, len(tail), batch):
         rows = [m.row(next_seq + start + i) for i, m in enumerate(tail[start : start + batch])]
-        yield q.agent_runtime.insert_messages(session_db_id=db_id, rows=Jsonb(rows, dumps=_dumps))
+        yield from sql.agent_runtime.insert_messages(
+            session_db_id=db_id, rows=Jsonb(rows, dumps=_dumps)
+        )
     return {"session_id": sid, "kept": keep, "inserted": len(tail), "deleted": deleted}
 
 
@@ -366,10 +369,12 @@ def load_session(session_id: str, *, include_deleted: bool = False) -> Steps[dic
     is_active, deleted_at.
     """
     sid = _session_id(session_id)
-    row = yield q.agent_runtime.get_session(session_id=sid, include_deleted=bool(include_deleted))
+    row = yield from sql.agent_runtime.get_session(
+        session_id=sid, include_deleted=bool(include_deleted)
+    )
     if row is None:
         return None
-    rows = yield q.agent_runtime.list_session_messages(session_db_id=row["id"])
+    rows = yield from sql.agent_runtime.list_session_messages(session_db_id=row["id"])
     return {
         "session_id": row["session_id"],
         "messages": [_chat_shape(r) for r in rows],
@@ -392,7 +397,7 @@ def get_messages_paginated(
     sid = _session_id(session_id)
     size = v.integer(page_size, "page_size", lo=1, hi=MAX_PAGE_SIZE)
     number = v.integer(page, "page", lo=1, hi=_MAX_INT4 // size + 1)
-    rows = yield q.agent_runtime.list_session_messages_page(
+    rows = yield from sql.agent_runtime.list_session_messages_page(
         session_id=sid, page_size=size, page_offset=(number - 1) * size
     )
     return [_chat_shape(r) for r in rows]
@@ -411,7 +416,7 @@ def get_messages_after(
     sid = _session_id(session_id)
     count = v.integer(limit, "limit", lo=1, hi=MAX_PAGE_SIZE)
     after = -1 if after_seq is None else v.integer(after_seq, "after_seq", lo=0, hi=_MAX_INT4)
-    rows = yield q.agent_runtime.list_session_messages_after(
+    rows = yield from sql.agent_runtime.list_session_messages_after(
         session_id=sid, after_seq=after, row_limit=count + 1
     )
     more = len(rows) > count
@@ -435,9 +440,11 @@ def search_messages(
     count = v.integer(limit, "limit", lo=1, hi=MAX_PAGE_SIZE)
     pool = v.integer(candidates, "candidates", lo=count, hi=MAX_SEARCH_CANDIDATES)
     if session_id is None:
-        rows = yield q.agent_runtime.search_messages(query=text, candidates=pool, row_limit=count)
+        rows = yield from sql.agent_runtime.search_messages(
+            query=text, candidates=pool, row_limit=count
+        )
     else:
-        rows = yield q.agent_runtime.search_session_messages(
+        rows = yield from sql.agent_runtime.search_session_messages(
             session_id=_session_id(session_id), query=text, candidates=pool, row_limit=count
         )
     return list(rows)
@@ -448,7 +455,7 @@ def get_session_stats(session_id: str) -> Steps[dict[str, Any] | None]:
     """message_count, total_tokens, last_message_at, created_at and last_activity of a
     live session (with its session_id), or None."""
     sid = _session_id(session_id)
-    row = yield q.agent_runtime.get_session_stats(session_id=sid)
+    row = yield from sql.agent_runtime.get_session_stats(session_id=sid)
     return dict(row) if row is not None else None
 
 
@@ -464,9 +471,9 @@ def delete_session(session_id: str, soft: bool = True) -> Steps[bool]:
     """
     sid = _session_id(session_id)
     if soft:
-        count = yield q.agent_runtime.soft_delete_session(session_id=sid)
+        count = yield from sql.agent_runtime.soft_delete_session(session_id=sid)
     else:
-        count = yield q.agent_runtime.delete_session(session_id=sid)
+        count = yield from sql.agent_runtime.delete_session(session_id=sid)
     return bool(count)
 
 
@@ -474,7 +481,7 @@ def delete_session(session_id: str, soft: bool = True) -> Steps[bool]:
 def restore_session(session_id: str) -> Steps[bool]:
     """Make a soft-deleted session live again (last_activity becomes now()); False when
     it is unknown or not deleted."""
-    count = yield q.agent_runtime.restore_session(session_id=_session_id(session_id))
+    count = yield from sql.agent_runtime.restore_session(session_id=_session_id(session_id))
     return bool(count)
 
 
@@ -486,9 +493,9 @@ def list_all_sessions(
     active first; ``limit`` None means all."""
     count = None if limit is None else v.integer(limit, "limit", lo=1, hi=2**62)
     if include_deleted:
-        rows = yield q.agent_runtime.list_all_session_ids(row_limit=count)
+        rows = yield from sql.agent_runtime.list_all_session_ids(row_limit=count)
     else:
-        rows = yield q.agent_runtime.list_live_session_ids(row_limit=count)
+        rows = yield from sql.agent_runtime.list_live_session_ids(row_limit=count)
     return [r["session_id"] for r in rows]
 
 
@@ -496,7 +503,7 @@ def list_all_sessions(
 def cleanup_old_sessions(max_age_hours: float = 24) -> Steps[int]:
     """Soft-delete live sessions idle for more than ``max_age_hours``; returns how many."""
     hours = _max_age(max_age_hours, "max_age_hours")
-    count = yield q.agent_runtime.soft_delete_idle_sessions(max_age_hours=hours)
+    count = yield from sql.agent_runtime.soft_delete_idle_sessions(max_age_hours=hours)
     if count:
         log.info("soft-deleted %s sessions idle for more than %s hours", count, hours)
     return int(count)
@@ -507,7 +514,7 @@ def hard_delete_old_sessions(days_old: float = 30) -> Steps[int]:
     """Permanently delete sessions soft-deleted more than ``days_old`` days ago (with
     their messages, contexts and switches); returns how many sessions."""
     days = _max_age(days_old, "days_old")
-    count = yield q.agent_runtime.delete_expired_sessions(days_old=days)
+    count = yield from sql.agent_runtime.delete_expired_sessions(days_old=days)
     if count:
         log.info("hard-deleted %s sessions soft-deleted more than %s days ago", count, days)
     return int(count)
@@ -607,7 +614,7 @@ def save_agent_context(
     v.integer(count, "switch_count", lo=0, hi=_MAX_INT4)
     policy = _on_mismatch(on_mismatch)
 
-    ctx = yield q.agent_runtime.upsert_agent_context(
+    ctx = yield from sql.agent_runtime.upsert_agent_context(
         session_id=sid,
         current_agent=agent,
         created_at=created,
@@ -616,7 +623,7 @@ def save_agent_context(
     )
     if ctx is None:
         raise NotFound(f"session {sid!r} not found (unknown or soft-deleted)")
-    stored = yield q.agent_runtime.list_context_switches(context_db_id=ctx["id"])
+    stored = yield from sql.agent_runtime.list_context_switches(context_db_id=ctx["id"])
     keep = _first_difference(switches, stored, lambda g, s: g.same_as(s))
     deleted = 0
     if keep < len(stored):
@@ -625,13 +632,13 @@ def save_agent_context(
                 f"session {sid!r}: agent_history[{keep}] differs from the stored history "
                 f"({len(switches)} given, {len(stored)} stored; on_mismatch='raise')"
             )
-        deleted = yield q.agent_runtime.delete_switches_from(
+        deleted = yield from sql.agent_runtime.delete_switches_from(
             context_db_id=ctx["id"], from_id=stored[keep]["id"]
         )
     tail = switches[keep:]
     if tail:
         rows = [s.row(i) for i, s in enumerate(tail)]
-        yield q.agent_runtime.insert_switches(
+        yield from sql.agent_runtime.insert_switches(
             context_db_id=ctx["id"], rows=Jsonb(rows, dumps=_dumps)
         )
     return {"session_id": sid, "kept": keep, "inserted": len(tail), "deleted": deleted}
@@ -646,10 +653,10 @@ def load_agent_context(session_id: str) -> Steps[dict[str, Any] | None]:
     switch_count.
     """
     sid = _session_id(session_id)
-    ctx = yield q.agent_runtime.get_agent_context(session_id=sid)
+    ctx = yield from sql.agent_runtime.get_agent_context(session_id=sid)
     if ctx is None:
         return None
-    rows = yield q.agent_runtime.list_context_history(context_db_id=ctx["id"])
+    rows = yield from sql.agent_runtime.list_context_history(context_db_id=ctx["id"])
     history = [
         {
             "from": r["from_agent"],
@@ -677,7 +684,7 @@ def get_agent_switch_history(session_id: str, limit: int = 100) -> Steps[list[di
     to_agent, switched_at, reason, metadata ({} when none)."""
     sid = _session_id(session_id)
     count = v.integer(limit, "limit", lo=1, hi=MAX_PAGE_SIZE)
-    rows = yield q.agent_runtime.list_agent_switches(session_id=sid, row_limit=count)
+    rows = yield from sql.agent_runtime.list_agent_switches(session_id=sid, row_limit=count)
     return list(rows)
 
 
@@ -686,5 +693,5 @@ def list_sessions_by_agent(current_agent: str) -> Steps[list[str]]:
     """session_id of every live session now handled by ``current_agent``, most recently
     active first."""
     agent = _agent(current_agent, "current_agent")
-    rows = yield q.agent_runtime.list_sessions_by_agent(current_agent=agent)
+    rows = yield from sql.agent_runtime.list_sessions_by_agent(current_agent=agent)
     return [r["session_id"] for r in rows]

@@ -34,10 +34,11 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from . import sql
 from . import validate as v
 from .errors import InvalidInput, InvalidTransition, NotFound
-from .operation import Steps, operation, q
 from .pipeline_cache import MAX_SECONDS, STAGES, check_session_id, check_stage
+from .runtime import Steps, operation
 
 logger = logging.getLogger("pydal_lite.background_tasks")
 
@@ -91,7 +92,7 @@ def _task_type(value: Any) -> str:
 
 
 def _not_held(task_id: str, claim_id: str, action: str) -> Steps[None]:
-    current = yield q.background_tasks.get_task(task_id=task_id)
+    current = yield from sql.background_tasks.get_task(task_id=task_id)
     if current is None:
         raise NotFound(f"no background task {task_id!r}")
     if current["status"] != "running":
@@ -124,7 +125,7 @@ def enqueue_task(
         if not isinstance(flag, bool):
             raise InvalidInput(f"{name} must be a bool, got {v.shown(flag)}")
     data = v.json_value({} if input_data is None else input_data, "input_data")
-    row = yield q.background_tasks.insert_task(
+    row = yield from sql.background_tasks.insert_task(
         user_session=user_session,
         task_type=task_type,
         input_data=data,
@@ -137,7 +138,7 @@ def enqueue_task(
 @operation
 def get_task(task_id: str | uuid.UUID) -> Steps[dict[str, Any] | None]:
     """One task by its public id, or None."""
-    row = yield q.background_tasks.get_task(task_id=_task_id(task_id))
+    row = yield from sql.background_tasks.get_task(task_id=_task_id(task_id))
     return None if row is None else dict(row)
 
 
@@ -156,12 +157,12 @@ def claim_next_task(
     if isinstance(task_types, str):
         raise InvalidInput(f"task_types must be a list of task types, got {v.shown(task_types)}")
     if task_types is None:
-        row = yield q.background_tasks.claim_next_task(worker=worker)
+        row = yield from sql.background_tasks.claim_next_task(worker=worker)
     else:
         types = [_task_type(t) for t in task_types]
         if not types:
             raise InvalidInput("task_types must not be empty (use None for any type)")
-        row = yield q.background_tasks.claim_next_task_of_types(
+        row = yield from sql.background_tasks.claim_next_task_of_types(
             worker=worker, task_types=sorted(set(types))
         )
     if row is not None:
@@ -195,7 +196,7 @@ def update_progress(
     if stage_result is not None and stage is None:
         raise InvalidInput("stage_result needs the stage it belongs to")
     result = None if stage_result is None else v.json_value(stage_result, "stage_result")
-    row = yield q.background_tasks.update_progress(
+    row = yield from sql.background_tasks.update_progress(
         task_id=tid, claim_id=cid, progress=progress, stage=stage, stage_result=result
     )
     if row is None:
@@ -225,7 +226,7 @@ def complete_task(
         check_stage(stage)
         if value is not None:
             columns[f"{stage}_result"] = v.json_value(value, f"results[{stage!r}]")
-    row = yield q.background_tasks.complete_task(task_id=tid, claim_id=cid, **columns)
+    row = yield from sql.background_tasks.complete_task(task_id=tid, claim_id=cid, **columns)
     if row is None:
         yield from _not_held(tid, cid, "complete")
     return dict(row)
@@ -239,7 +240,7 @@ def fail_task(
     tid = _task_id(task_id)
     cid = _claim_id(claim_id)
     v.text(error, "error")
-    row = yield q.background_tasks.fail_task(task_id=tid, claim_id=cid, error_message=error)
+    row = yield from sql.background_tasks.fail_task(task_id=tid, claim_id=cid, error_message=error)
     if row is None:
         yield from _not_held(tid, cid, "fail")
     return dict(row)
@@ -255,9 +256,9 @@ def cancel_task(task_id: str | uuid.UUID, *, reason: str | None = None) -> Steps
     tid = _task_id(task_id)
     if reason is not None:
         v.text(reason, "reason", min_len=0)
-    row = yield q.background_tasks.cancel_task(task_id=tid, reason=reason)
+    row = yield from sql.background_tasks.cancel_task(task_id=tid, reason=reason)
     if row is None:
-        current = yield q.background_tasks.get_task(task_id=tid)
+        current = yield from sql.background_tasks.get_task(task_id=tid)
         if current is None:
             raise NotFound(f"no background task {tid!r}")
         raise InvalidTransition(
@@ -276,7 +277,7 @@ def list_tasks_by_session(
     if status is not None:
         v.one_of(status, "status", STATUSES)
     v.integer(limit, "limit", lo=1, bits=32)
-    rows = yield q.background_tasks.list_tasks_by_session(
+    rows = yield from sql.background_tasks.list_tasks_by_session(
         user_session=user_session, status=status, limit=limit
     )
     return [dict(r) for r in rows]
@@ -286,14 +287,14 @@ def list_tasks_by_session(
 def list_recent_tasks(*, limit: int = 100) -> Steps[list[dict[str, Any]]]:
     """The newest tasks of all sessions (without their data), newest first."""
     v.integer(limit, "limit", lo=1, bits=32)
-    rows = yield q.background_tasks.list_recent_tasks(limit=limit)
+    rows = yield from sql.background_tasks.list_recent_tasks(limit=limit)
     return [dict(r) for r in rows]
 
 
 @operation
 def count_tasks_by_status() -> Steps[dict[str, int]]:
     """Number of tasks per status (every status present as a key)."""
-    rows = yield q.background_tasks.count_tasks_by_status()
+    rows = yield from sql.background_tasks.count_tasks_by_status()
     counts = dict.fromkeys(STATUSES, 0)
     counts.update({r["status"]: int(r["tasks"]) for r in rows})
     return counts
@@ -314,7 +315,7 @@ def reclaim_stale_tasks(
     """
     stale = v.number(stale_after, "stale_after", lo=1.0, hi=MAX_SECONDS)
     v.integer(max_attempts, "max_attempts", lo=1, bits=32)
-    rows = yield q.background_tasks.reclaim_stale_tasks(
+    rows = yield from sql.background_tasks.reclaim_stale_tasks(
         stale_seconds=stale, max_attempts=max_attempts
     )
     for r in rows:
@@ -334,5 +335,5 @@ def purge_finished_tasks(*, older_than: float = 7 * 24 * 3600.0) -> Steps[int]:
     ``older_than`` is 0 .. :data:`~pydal_lite.pipeline_cache.MAX_SECONDS`.
     """
     seconds = v.number(older_than, "older_than", lo=0, hi=MAX_SECONDS)
-    count = yield q.background_tasks.purge_finished_tasks(older_than_seconds=seconds)
+    count = yield from sql.background_tasks.purge_finished_tasks(older_than_seconds=seconds)
     return int(count)

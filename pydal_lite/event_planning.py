@@ -27,9 +27,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from . import sql
 from . import validate as v
 from .errors import InvalidInput, InvalidTransition, NotFound
-from .operation import Steps, operation, q
+from .runtime import Steps, operation
 
 __all__ = [
     "RESOLUTIONS",
@@ -162,7 +163,7 @@ def create_event_plan(title: str, *, event_date: date | None = None) -> Steps[Ro
     v.text(title, "title", blank=False)
     if event_date is not None and not isinstance(event_date, date):
         raise InvalidInput(f"event_date must be a date or None, got {event_date!r}")
-    row: Row = yield q.event_planning.insert_event_plan(title=title, event_date=event_date)
+    row: Row = yield from sql.event_planning.insert_event_plan(title=title, event_date=event_date)
     return row
 
 
@@ -183,7 +184,7 @@ def add_vendor(
         v.number(rating, "rating", lo=0, hi=5)
     if price_from is not None:
         v.number(price_from, "price_from", lo=0)
-    row: Row = yield q.event_planning.insert_vendor(
+    row: Row = yield from sql.event_planning.insert_vendor(
         name=name,
         service_type=service_type,
         location_city=location_city,
@@ -198,7 +199,7 @@ def find_vendors(service_type: str, city: str, *, limit: int = 20) -> Steps[list
     """Active vendors of ``service_type`` in ``city`` (any case), best rated first."""
     v.one_of(service_type, "service_type", SERVICE_TYPES)
     v.text(city, "city", min_len=0)
-    rows: list[Row] = yield q.event_planning.list_vendors(
+    rows: list[Row] = yield from sql.event_planning.list_vendors(
         service_type=service_type, city=city, limit=_limit(limit)
     )
     return rows
@@ -215,7 +216,9 @@ def start_run(
     event = v.uuid_value(event_id, "event_id")
     summary = v.json_object(processing_summary or {}, "processing_summary")
     try:
-        row: Row = yield q.event_planning.insert_run(event_id=event, processing_summary=summary)
+        row: Row = yield from sql.event_planning.insert_run(
+            event_id=event, processing_summary=summary
+        )
     except psycopg.errors.ForeignKeyViolation:
         raise NotFound(f"no event plan {str(event)!r}") from None
     log.info("started task management run %s for event plan %s", row["id"], event)
@@ -225,7 +228,7 @@ def start_run(
 @operation
 def get_run(run_id: int) -> Steps[Row]:
     """One run by id; NotFound if there is none."""
-    row: Row | None = yield q.event_planning.get_run(run_id=_run_id(run_id))
+    row: Row | None = yield from sql.event_planning.get_run(run_id=_run_id(run_id))
     if row is None:
         raise NotFound(f"no task management run {run_id!r}")
     return row
@@ -254,7 +257,7 @@ def set_run_status(
     summary = None
     if processing_summary is not None:
         summary = v.json_object(processing_summary, "processing_summary")
-    row: Row | None = yield q.event_planning.update_run_status(
+    row: Row | None = yield from sql.event_planning.update_run_status(
         run_id=run_id,
         status=status,
         from_statuses=sources,
@@ -262,7 +265,7 @@ def set_run_status(
         processing_summary=summary,
     )
     if row is None:
-        current: Row | None = yield q.event_planning.get_run(run_id=run_id)
+        current: Row | None = yield from sql.event_planning.get_run(run_id=run_id)
         if current is None:
             raise NotFound(f"no task management run {run_id!r}")
         raise InvalidTransition(
@@ -278,7 +281,7 @@ def run_summary(run_id: int) -> Steps[Row]:
     """Counts of one run: ``task_count``, ``error_count``, ``review_count`` and
     ``conflicts_by_status`` (``{"unresolved": n, "resolved": n, "ignored": n}``),
     with the run's ``status`` and times. NotFound if the run does not exist."""
-    row: Row | None = yield q.event_planning.get_run_summary(run_id=_run_id(run_id))
+    row: Row | None = yield from sql.event_planning.get_run_summary(run_id=_run_id(run_id))
     if row is None:
         raise NotFound(f"no task management run {run_id!r}")
     return row
@@ -304,7 +307,7 @@ def upsert_tasks(
     total = 0
     for batch in _batches(rows, size):
         try:
-            count: int = yield q.event_planning.upsert_extended_tasks(
+            count: int = yield from sql.event_planning.upsert_extended_tasks(
                 run_id=run_id, rows=Jsonb(batch)
             )
         except psycopg.errors.ForeignKeyViolation:
@@ -317,7 +320,7 @@ def upsert_tasks(
 def find_tasks(run_id: int, filter: Mapping[str, Any], *, limit: int = 100) -> Steps[list[Row]]:
     """Tasks of a run whose document contains ``filter`` (``task_data @> filter``)."""
     wanted = v.json_object(filter, "filter")
-    rows: list[Row] = yield q.event_planning.find_tasks(
+    rows: list[Row] = yield from sql.event_planning.find_tasks(
         run_id=_run_id(run_id), filter=wanted, limit=_limit(limit)
     )
     return rows
@@ -328,7 +331,7 @@ def list_tasks_with_errors(
     run_id: int, *, after_task_id: str = "", limit: int = 100
 ) -> Steps[list[Row]]:
     """Tasks of a run flagged ``has_errors``, by task_id after ``after_task_id``."""
-    rows: list[Row] = yield q.event_planning.list_tasks_with_errors(
+    rows: list[Row] = yield from sql.event_planning.list_tasks_with_errors(
         run_id=_run_id(run_id),
         after_task_id=_cursor(after_task_id, "after_task_id"),
         limit=_limit(limit),
@@ -341,7 +344,7 @@ def list_tasks_for_review(
     run_id: int, *, after_task_id: str = "", limit: int = 100
 ) -> Steps[list[Row]]:
     """Tasks of a run flagged ``requires_manual_review``, by task_id after ``after_task_id``."""
-    rows: list[Row] = yield q.event_planning.list_tasks_for_review(
+    rows: list[Row] = yield from sql.event_planning.list_tasks_for_review(
         run_id=_run_id(run_id),
         after_task_id=_cursor(after_task_id, "after_task_id"),
         limit=_limit(limit),
@@ -368,7 +371,7 @@ def upsert_conflicts(
     total = 0
     for batch in _batches(rows, size):
         try:
-            count: int = yield q.event_planning.upsert_task_conflicts(
+            count: int = yield from sql.event_planning.upsert_task_conflicts(
                 run_id=run_id, rows=Jsonb(batch)
             )
         except psycopg.errors.ForeignKeyViolation:
@@ -381,7 +384,7 @@ def upsert_conflicts(
 def find_conflicts(run_id: int, filter: Mapping[str, Any], *, limit: int = 100) -> Steps[list[Row]]:
     """Conflicts of a run whose document contains ``filter`` (``conflict_data @> filter``)."""
     wanted = v.json_object(filter, "filter")
-    rows: list[Row] = yield q.event_planning.find_conflicts(
+    rows: list[Row] = yield from sql.event_planning.find_conflicts(
         run_id=_run_id(run_id), filter=wanted, limit=_limit(limit)
     )
     return rows
@@ -392,7 +395,7 @@ def list_unresolved_conflicts(
     run_id: int, *, after_conflict_id: str = "", limit: int = 100
 ) -> Steps[list[Row]]:
     """Unresolved conflicts of a run, by conflict_id after ``after_conflict_id``."""
-    rows: list[Row] = yield q.event_planning.list_unresolved_conflicts(
+    rows: list[Row] = yield from sql.event_planning.list_unresolved_conflicts(
         run_id=_run_id(run_id),
         after_conflict_id=_cursor(after_conflict_id, "after_conflict_id"),
         limit=_limit(limit),
@@ -410,11 +413,11 @@ def resolve_conflict(run_id: int, conflict_id: str, *, status: str = "resolved")
     run_id = _run_id(run_id)
     conflict_id = _text_id(conflict_id, "conflict_id")
     v.one_of(status, "status", RESOLUTIONS)
-    row: Row | None = yield q.event_planning.resolve_conflict(
+    row: Row | None = yield from sql.event_planning.resolve_conflict(
         run_id=run_id, conflict_id=conflict_id, resolution_status=status
     )
     if row is None:
-        current: Row | None = yield q.event_planning.get_conflict(
+        current: Row | None = yield from sql.event_planning.get_conflict(
             run_id=run_id, conflict_id=conflict_id
         )
         if current is None:

@@ -24,9 +24,10 @@ from typing import Any, Final
 
 from psycopg.types.json import Jsonb
 
+from . import sql
 from . import validate as v
 from .errors import InvalidInput, NotFound
-from .operation import Steps, operation, q
+from .runtime import Steps, operation
 
 logger = logging.getLogger("pydal_lite.pipeline_cache")
 
@@ -96,7 +97,7 @@ def get_entry(stage: str, input_data: Any) -> Steps[dict[str, Any] | None]:
     """The live entry of ``stage`` for ``input_data`` (hashed here), or None on a miss."""
     check_stage(stage)
     key = input_hash(input_data, "input_data")
-    row = yield q.pipeline_cache.get_entry(stage=stage, input_hash=key)
+    row = yield from sql.pipeline_cache.get_entry(stage=stage, input_hash=key)
     return None if row is None else dict(row)
 
 
@@ -105,7 +106,7 @@ def get_entry_by_hash(stage: str, input_hash: str) -> Steps[dict[str, Any] | Non
     """The live entry of ``stage`` for an already computed ``input_hash``, or None."""
     check_stage(stage)
     check_hash(input_hash)
-    row = yield q.pipeline_cache.get_entry(stage=stage, input_hash=input_hash)
+    row = yield from sql.pipeline_cache.get_entry(stage=stage, input_hash=input_hash)
     return None if row is None else dict(row)
 
 
@@ -122,7 +123,7 @@ def put_entry(
     key = input_hash(input_data, "input_data")
     result = v.json_value(result_data, "result_data")
     seconds = None if ttl is None else v.number(ttl, "ttl", positive=True, hi=MAX_SECONDS)
-    row = yield q.pipeline_cache.upsert_entry(
+    row = yield from sql.pipeline_cache.upsert_entry(
         stage=stage,
         input_hash=key,
         input_data=Jsonb(input_data),
@@ -137,7 +138,7 @@ def invalidate_entry(stage: str, input_data: Any) -> Steps[bool]:
     """Delete the entry of ``stage`` for ``input_data``; True if there was one."""
     check_stage(stage)
     key = input_hash(input_data, "input_data")
-    count = yield q.pipeline_cache.delete_entry(stage=stage, input_hash=key)
+    count = yield from sql.pipeline_cache.delete_entry(stage=stage, input_hash=key)
     return bool(count)
 
 
@@ -145,14 +146,14 @@ def invalidate_entry(stage: str, input_data: Any) -> Steps[bool]:
 def invalidate_stage(stage: str) -> Steps[int]:
     """Delete every entry of ``stage``; returns how many."""
     check_stage(stage)
-    count = yield q.pipeline_cache.delete_stage_entries(stage=stage)
+    count = yield from sql.pipeline_cache.delete_stage_entries(stage=stage)
     return int(count)
 
 
 @operation
 def purge_expired_entries() -> Steps[int]:
     """Delete every expired entry; returns how many."""
-    count = yield q.pipeline_cache.purge_expired_entries()
+    count = yield from sql.pipeline_cache.purge_expired_entries()
     logger.debug("purged %d expired cache entries", count)
     return int(count)
 
@@ -161,7 +162,7 @@ def purge_expired_entries() -> Steps[int]:
 def list_entries_by_hash(input_hash: str) -> Steps[list[dict[str, Any]]]:
     """The live entries of every stage for one input hash, by stage."""
     check_hash(input_hash)
-    rows = yield q.pipeline_cache.list_entries_by_hash(input_hash=input_hash)
+    rows = yield from sql.pipeline_cache.list_entries_by_hash(input_hash=input_hash)
     return [dict(r) for r in rows]
 
 
@@ -185,7 +186,7 @@ def record_user_session(
     for name, value in hashes.items():
         if value is not None:
             check_hash(value, name)
-    row = yield q.pipeline_cache.upsert_user_session(session_id=session_id, **hashes)
+    row = yield from sql.pipeline_cache.upsert_user_session(session_id=session_id, **hashes)
     return dict(row)
 
 
@@ -193,7 +194,7 @@ def record_user_session(
 def get_user_session(session_id: str) -> Steps[dict[str, Any] | None]:
     """One user session (``last_accessed`` untouched), or None."""
     check_session_id(session_id)
-    row = yield q.pipeline_cache.get_user_session(session_id=session_id)
+    row = yield from sql.pipeline_cache.get_user_session(session_id=session_id)
     return None if row is None else dict(row)
 
 
@@ -201,7 +202,7 @@ def get_user_session(session_id: str) -> Steps[dict[str, Any] | None]:
 def touch_user_session(session_id: str) -> Steps[dict[str, Any]]:
     """Set ``last_accessed`` to now; returns the row. NotFound for an unknown session."""
     check_session_id(session_id)
-    row = yield q.pipeline_cache.touch_user_session(session_id=session_id)
+    row = yield from sql.pipeline_cache.touch_user_session(session_id=session_id)
     if row is None:
         raise NotFound(f"no user session {session_id!r}")
     return dict(row)
@@ -216,5 +217,5 @@ def get_session_results(session_id: str) -> Steps[dict[str, Any] | None]:
     when that stage has no live entry).
     """
     check_session_id(session_id)
-    row = yield q.pipeline_cache.get_session_results(session_id=session_id)
+    row = yield from sql.pipeline_cache.get_session_results(session_id=session_id)
     return None if row is None else dict(row)

@@ -41,9 +41,10 @@ from typing import Any, Final
 
 from psycopg import errors as pgerrors
 
+from . import sql
 from . import validate as v
 from .errors import InvalidInput, InvalidTransition, NotFound
-from .operation import Steps, operation, q
+from .runtime import Steps, operation
 
 logger = logging.getLogger("pydal_lite.planning_metrics")
 
@@ -173,7 +174,7 @@ def start_task_execution(
     v.text(execution_id, "execution_id", max_len=_ID_LEN, min_len=0, nullable=True)
     meta = v.json_object({} if metadata is None else metadata, "metadata")
     try:
-        row = yield q.planning_metrics.insert_task_execution(
+        row = yield from sql.planning_metrics.insert_task_execution(
             id=execution_id, task_id=task_id, mode=mode, metadata=meta
         )
     except pgerrors.UniqueViolation:
@@ -203,7 +204,7 @@ def finish_task_execution(
         v.integer(tokens, "tokens", lo=0)
     v.text(error, "error", min_len=0, nullable=True)
     meta = v.json_object({} if metadata is None else metadata, "metadata")
-    row = yield q.planning_metrics.finish_task_execution(
+    row = yield from sql.planning_metrics.finish_task_execution(
         id=execution_id,
         status="completed" if error is None else "failed",
         success=success,
@@ -212,7 +213,7 @@ def finish_task_execution(
         metadata=meta,
     )
     if row is None:
-        current = yield q.planning_metrics.get_task_execution(id=execution_id)
+        current = yield from sql.planning_metrics.get_task_execution(id=execution_id)
         if current is None:
             raise NotFound(f"no task execution {execution_id!r}")
         raise InvalidTransition(
@@ -225,7 +226,7 @@ def finish_task_execution(
 def get_task_execution(execution_id: str) -> Steps[dict[str, Any] | None]:
     """One task execution, or None."""
     v.text(execution_id, "execution_id", max_len=_ID_LEN)
-    row = yield q.planning_metrics.get_task_execution(id=execution_id)
+    row = yield from sql.planning_metrics.get_task_execution(id=execution_id)
     return None if row is None else dict(row)
 
 
@@ -233,7 +234,7 @@ def get_task_execution(execution_id: str) -> Steps[dict[str, Any] | None]:
 def list_task_executions(task_id: str) -> Steps[list[dict[str, Any]]]:
     """Every execution of one benchmark task, by mode then start time."""
     v.text(task_id, "task_id", max_len=_TASK_ID_LEN)
-    rows = yield q.planning_metrics.list_task_executions(task_id=task_id)
+    rows = yield from sql.planning_metrics.list_task_executions(task_id=task_id)
     return [dict(r) for r in rows]
 
 
@@ -241,7 +242,7 @@ def list_task_executions(task_id: str) -> Steps[list[dict[str, Any]]]:
 def delete_task_execution(execution_id: str) -> Steps[bool]:
     """Delete an execution with its plan and subtasks (cascade); True if it existed."""
     v.text(execution_id, "execution_id", max_len=_ID_LEN)
-    count = yield q.planning_metrics.delete_task_execution(id=execution_id)
+    count = yield from sql.planning_metrics.delete_task_execution(id=execution_id)
     return bool(count)
 
 
@@ -272,11 +273,11 @@ def record_plan_created(
     rows = _validate_subtasks(subtasks)
     meta = v.json_object(metadata, "metadata", nullable=True)
     batch = v.json_value(rows, "subtasks")
-    found = yield q.planning_metrics.lock_task_execution(id=task_execution_id)
+    found = yield from sql.planning_metrics.lock_task_execution(id=task_execution_id)
     if found is None:
         raise NotFound(f"no task execution {task_execution_id!r}")
     try:
-        plan = yield q.planning_metrics.insert_plan(
+        plan = yield from sql.planning_metrics.insert_plan(
             task_execution_id=task_execution_id,
             plan_id=plan_id,
             original_task=original_task,
@@ -285,8 +286,8 @@ def record_plan_created(
         )
     except pgerrors.UniqueViolation:
         raise InvalidInput(f"task execution {task_execution_id!r} already has a plan") from None
-    inserted = yield q.planning_metrics.insert_subtasks(plan_id=plan["id"], subtasks=batch)
-    done = yield q.planning_metrics.complete_plan_if_done(plan_id=plan["id"])
+    inserted = yield from sql.planning_metrics.insert_subtasks(plan_id=plan["id"], subtasks=batch)
+    done = yield from sql.planning_metrics.complete_plan_if_done(plan_id=plan["id"])
     out = dict(done if done is not None else plan)
     out["subtasks"] = sorted(
         (dict(r) for r in inserted), key=lambda r: (r["sequence_number"], r["subtask_id"])
@@ -299,10 +300,10 @@ def record_plan_created(
 def get_plan(plan_id: str) -> Steps[dict[str, Any] | None]:
     """A plan with its ``subtasks`` (in sequence order), or None."""
     v.text(plan_id, "plan_id", max_len=_ID_LEN)
-    plan = yield q.planning_metrics.get_plan(plan_id=plan_id)
+    plan = yield from sql.planning_metrics.get_plan(plan_id=plan_id)
     if plan is None:
         return None
-    subtasks = yield q.planning_metrics.list_subtasks(plan_id=plan_id)
+    subtasks = yield from sql.planning_metrics.list_subtasks(plan_id=plan_id)
     return {**plan, "subtasks": [dict(r) for r in subtasks]}
 
 
@@ -310,7 +311,7 @@ def get_plan(plan_id: str) -> Steps[dict[str, Any] | None]:
 def list_subtasks(plan_id: str) -> Steps[list[dict[str, Any]]]:
     """A plan's subtasks in sequence order (empty for an unknown plan)."""
     v.text(plan_id, "plan_id", max_len=_ID_LEN)
-    rows = yield q.planning_metrics.list_subtasks(plan_id=plan_id)
+    rows = yield from sql.planning_metrics.list_subtasks(plan_id=plan_id)
     return [dict(r) for r in rows]
 
 
@@ -318,7 +319,7 @@ def list_subtasks(plan_id: str) -> Steps[list[dict[str, Any]]]:
 def list_open_plans(*, limit: int = 100) -> Steps[list[dict[str, Any]]]:
     """Plans not complete yet, oldest first."""
     v.integer(limit, "limit", lo=1)
-    rows = yield q.planning_metrics.list_open_plans(limit=limit)
+    rows = yield from sql.planning_metrics.list_open_plans(limit=limit)
     return [dict(r) for r in rows]
 
 
@@ -334,9 +335,9 @@ def list_plans_with_subtask_counts(
     """
     v.integer(limit, "limit", lo=1, bits=32)
     v.text(after, "after", max_len=_ID_LEN, nullable=True)
-    rows = yield q.planning_metrics.list_plans_with_subtask_counts(limit=limit, after=after)
+    rows = yield from sql.planning_metrics.list_plans_with_subtask_counts(limit=limit, after=after)
     if not rows and after is not None:
-        found = yield q.planning_metrics.get_plan(plan_id=after)
+        found = yield from sql.planning_metrics.get_plan(plan_id=after)
         if found is None:
             raise NotFound(f"no plan {after!r} to page after")
     return [dict(r) for r in rows]
@@ -345,7 +346,7 @@ def list_plans_with_subtask_counts(
 @operation
 def count_subtasks_by_status() -> Steps[dict[str, int]]:
     """Number of subtasks per status across all plans (every status present as a key)."""
-    rows = yield q.planning_metrics.count_subtasks_by_status()
+    rows = yield from sql.planning_metrics.count_subtasks_by_status()
     counts = dict.fromkeys(SUBTASK_STATUSES, 0)
     counts.update({r["status"]: int(r["subtasks"]) for r in rows})
     return counts
@@ -362,7 +363,7 @@ def _subtask_ref(plan_id: str, subtask_id: str) -> None:
 def _explain_refusal(
     plan_id: str, subtask_id: str, action: str, allowed: tuple[str, ...]
 ) -> Steps[None]:
-    current = yield q.planning_metrics.get_subtask(plan_id=plan_id, subtask_id=subtask_id)
+    current = yield from sql.planning_metrics.get_subtask(plan_id=plan_id, subtask_id=subtask_id)
     if current is None:
         raise NotFound(f"no subtask {subtask_id!r} in plan {plan_id!r}")
     raise InvalidTransition(
@@ -378,7 +379,7 @@ def start_subtask(plan_id: str, subtask_id: str) -> Steps[dict[str, Any]]:
     NotFound if the subtask does not exist; InvalidInput if it is not pending.
     """
     _subtask_ref(plan_id, subtask_id)
-    row = yield q.planning_metrics.start_subtask(plan_id=plan_id, subtask_id=subtask_id)
+    row = yield from sql.planning_metrics.start_subtask(plan_id=plan_id, subtask_id=subtask_id)
     if row is None:
         yield from _explain_refusal(plan_id, subtask_id, "start", ("pending",))
     return dict(row)
@@ -386,13 +387,13 @@ def start_subtask(plan_id: str, subtask_id: str) -> Steps[dict[str, Any]]:
 
 def _end_subtask(plan_id: str, step: Any, action: str, allowed: tuple[str, ...]) -> Steps[Any]:
     # The plan row lock serialises the "was this the last open subtask?" decision.
-    plan = yield q.planning_metrics.lock_plan(plan_id=plan_id)
+    plan = yield from sql.planning_metrics.lock_plan(plan_id=plan_id)
     if plan is None:
         raise NotFound(f"no plan {plan_id!r}")
-    row = yield step
+    row = yield from step
     if row is None:
         yield from _explain_refusal(plan_id, step.params["subtask_id"], action, allowed)
-    completed = yield q.planning_metrics.complete_plan_if_done(plan_id=plan_id)
+    completed = yield from sql.planning_metrics.complete_plan_if_done(plan_id=plan_id)
     if completed is not None:
         logger.debug("plan %s complete", plan_id)
     return dict(row)
@@ -409,7 +410,7 @@ def complete_subtask(
     """
     _subtask_ref(plan_id, subtask_id)
     v.text(result, "result", min_len=0, nullable=True)
-    step = q.planning_metrics.complete_subtask(
+    step = sql.planning_metrics.complete_subtask(
         plan_id=plan_id, subtask_id=subtask_id, result=result
     )
     row: dict[str, Any] = yield from _end_subtask(plan_id, step, "complete", ("running",))
@@ -425,7 +426,7 @@ def fail_subtask(plan_id: str, subtask_id: str, *, error: str) -> Steps[dict[str
     """
     _subtask_ref(plan_id, subtask_id)
     v.text(error, "error")
-    step = q.planning_metrics.fail_subtask(plan_id=plan_id, subtask_id=subtask_id, error=error)
+    step = sql.planning_metrics.fail_subtask(plan_id=plan_id, subtask_id=subtask_id, error=error)
     row: dict[str, Any] = yield from _end_subtask(plan_id, step, "fail", ("pending", "running"))
     return row
 
@@ -440,7 +441,7 @@ def skip_subtask(
     """
     _subtask_ref(plan_id, subtask_id)
     v.text(reason, "reason", min_len=0, nullable=True)
-    step = q.planning_metrics.skip_subtask(plan_id=plan_id, subtask_id=subtask_id, reason=reason)
+    step = sql.planning_metrics.skip_subtask(plan_id=plan_id, subtask_id=subtask_id, reason=reason)
     row: dict[str, Any] = yield from _end_subtask(plan_id, step, "skip", ("pending",))
     return row
 
@@ -458,7 +459,7 @@ def get_plan_metrics(plan_id: str) -> Steps[dict[str, Any]]:
     duration total/avg/max and ``completion_ratio``). NotFound for an unknown plan.
     """
     v.text(plan_id, "plan_id", max_len=_ID_LEN)
-    row = yield q.planning_metrics.get_plan_metrics(plan_id=plan_id)
+    row = yield from sql.planning_metrics.get_plan_metrics(plan_id=plan_id)
     if row is None:
         raise NotFound(f"no plan {plan_id!r}")
     out = {k: v for k, v in row.items() if k not in SUBTASK_STATUSES}

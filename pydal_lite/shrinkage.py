@@ -25,9 +25,10 @@ from typing import Any
 
 import psycopg
 
+from . import sql
 from . import validate as v
 from .errors import InvalidInput, InvalidTransition, NotFound
-from .operation import CopyIn, Steps, operation, q
+from .runtime import CopyIn, Steps, operation
 
 __all__ = [
     "CALCULATION_STATUSES",
@@ -158,7 +159,7 @@ def create_material(
     v.text(unit, "unit", blank=False)
     v.one_of(kind, "kind", MATERIAL_KINDS)
     try:
-        row = yield q.shrinkage.insert_material(code=code, name=name, kind=kind, unit=unit)
+        row = yield from sql.shrinkage.insert_material(code=code, name=name, kind=kind, unit=unit)
     except psycopg.errors.UniqueViolation:
         raise InvalidInput(f"material code {code!r} already exists") from None
     return dict(row)
@@ -171,7 +172,9 @@ def create_calculation_method(
     """Insert a calculation method and return its row."""
     _code("code", code)
     v.text(name, "name", blank=False)
-    row = yield q.shrinkage.insert_calculation_method(code=code, name=name, description=description)
+    row = yield from sql.shrinkage.insert_calculation_method(
+        code=code, name=name, description=description
+    )
     return dict(row)
 
 
@@ -183,7 +186,7 @@ def create_coefficient_type(
     _code("code", code)
     v.text(name, "name", blank=False)
     v.text(unit, "unit", blank=False)
-    row = yield q.shrinkage.insert_coefficient_type(
+    row = yield from sql.shrinkage.insert_coefficient_type(
         code=code, name=name, unit=unit, description=description
     )
     return dict(row)
@@ -210,7 +213,7 @@ def create_calculation(
         raise InvalidInput(f"period_end must be after period_start, got {start!r} .. {end!r}")
     params = v.json_object({} if parameters is None else parameters, "parameters")
     try:
-        row = yield q.shrinkage.insert_calculation(
+        row = yield from sql.shrinkage.insert_calculation(
             material_id=material_id,
             method_code=method_code,
             parameters=params,
@@ -228,7 +231,7 @@ def create_calculation(
 def get_calculation(calculation_id: int) -> Steps[dict[str, Any]]:
     """The calculation's row; NotFound if there is none."""
     _id("calculation_id", calculation_id)
-    row = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
+    row = yield from sql.shrinkage.get_calculation(calculation_id=calculation_id)
     if row is None:
         raise NotFound(f"no calculation with id {calculation_id!r}")
     return dict(row)
@@ -238,7 +241,7 @@ def get_calculation(calculation_id: int) -> Steps[dict[str, Any]]:
 def list_material_calculations(material_id: int) -> Steps[list[dict[str, Any]]]:
     """The material's calculations, newest period first."""
     _id("material_id", material_id)
-    rows = yield q.shrinkage.list_material_calculations(material_id=material_id)
+    rows = yield from sql.shrinkage.list_material_calculations(material_id=material_id)
     return list(rows)
 
 
@@ -262,14 +265,14 @@ def set_calculation_status(
     payload = v.json_object(result, "result", nullable=True)
     if error is not None and status != "failed":
         raise InvalidInput(f"error is only recorded with status 'failed', got {status!r}")
-    current = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
+    current = yield from sql.shrinkage.get_calculation(calculation_id=calculation_id)
     if current is None:
         raise NotFound(f"no calculation with id {calculation_id!r}")
     if status not in STATUS_TRANSITIONS[current["status"]]:
         raise InvalidTransition(
             f"calculation {calculation_id!r} cannot move from {current['status']!r} to {status!r}"
         )
-    row = yield q.shrinkage.update_calculation_status(
+    row = yield from sql.shrinkage.update_calculation_status(
         calculation_id=calculation_id,
         from_status=current["status"],
         status=status,
@@ -287,7 +290,7 @@ def set_calculation_status(
 def delete_calculation(calculation_id: int) -> Steps[int]:
     """Delete a calculation and its data series; returns 1, or 0 if it did not exist."""
     _id("calculation_id", calculation_id)
-    count = yield q.shrinkage.delete_calculation(calculation_id=calculation_id)
+    count = yield from sql.shrinkage.delete_calculation(calculation_id=calculation_id)
     return int(count)
 
 
@@ -304,11 +307,11 @@ def ingest_calculation_data(calculation_id: int, points: Iterable[Sequence[Any]]
     cases nothing of this call is written.
     """
     _id("calculation_id", calculation_id)
-    found = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
+    found = yield from sql.shrinkage.get_calculation(calculation_id=calculation_id)
     if found is None:
         raise NotFound(f"no calculation with id {calculation_id!r}")
     try:
-        count = yield CopyIn(_COPY_DATA, _data_rows(calculation_id, points))
+        count = yield from CopyIn(_COPY_DATA, _data_rows(calculation_id, points))
     except psycopg.errors.UniqueViolation as exc:
         raise InvalidInput(
             f"calculation {calculation_id!r} already has a point: {_duplicate(exc)}"
@@ -326,7 +329,7 @@ def ingest_coefficients(material_id: int, values: Iterable[Sequence[Any]]) -> St
     """
     _id("material_id", material_id)
     try:
-        count = yield CopyIn(_COPY_COEFFICIENTS, _coefficient_rows(material_id, values))
+        count = yield from CopyIn(_COPY_COEFFICIENTS, _coefficient_rows(material_id, values))
     except psycopg.errors.UniqueViolation as exc:
         raise InvalidInput(
             f"material {material_id!r} already has a coefficient value: {_duplicate(exc)}"
@@ -346,7 +349,7 @@ def list_calculation_data(
     """The calculation's rows with since <= observed_at < until, in time order."""
     _id("calculation_id", calculation_id)
     start, end = _range(since, until)
-    rows = yield q.shrinkage.list_calculation_data(
+    rows = yield from sql.shrinkage.list_calculation_data(
         calculation_id=calculation_id, since=start, until=end
     )
     return list(rows)
@@ -371,14 +374,14 @@ def list_downsampled_calculation_data(
         v.aware_datetime(since, "since")
     elif until is not None:
         v.aware_datetime(until, "until")
-    calc = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
+    calc = yield from sql.shrinkage.get_calculation(calculation_id=calculation_id)
     if calc is None:
         raise NotFound(f"no calculation with id {calculation_id!r}")
     start, end = _range(
         calc["period_start"] if since is None else since,
         calc["period_end"] if until is None else until,
     )
-    rows = yield q.shrinkage.list_downsampled_calculation_data(
+    rows = yield from sql.shrinkage.list_downsampled_calculation_data(
         calculation_id=calculation_id, bucket=bucket, since=start, until=end
     )
     return list(rows)
@@ -392,7 +395,7 @@ def list_metric_buckets(
     _code("metric", metric)
     _bucket(bucket)
     start, end = _range(since, until)
-    rows = yield q.shrinkage.list_metric_buckets(
+    rows = yield from sql.shrinkage.list_metric_buckets(
         metric=metric, bucket=bucket, since=start, until=end
     )
     return list(rows)
@@ -406,7 +409,7 @@ def get_coefficient_as_of(
     _id("material_id", material_id)
     _code("coefficient_code", coefficient_code)
     v.aware_datetime(at, "at")
-    row = yield q.shrinkage.get_coefficient_as_of(
+    row = yield from sql.shrinkage.get_coefficient_as_of(
         material_id=material_id, coefficient_code=coefficient_code, at=at
     )
     return None if row is None else dict(row)
@@ -417,5 +420,5 @@ def list_coefficients_as_of(material_id: int, *, at: datetime) -> Steps[list[dic
     """Every coefficient of the material as in force at ``at``, by coefficient code."""
     _id("material_id", material_id)
     v.aware_datetime(at, "at")
-    rows = yield q.shrinkage.list_coefficients_as_of(material_id=material_id, at=at)
+    rows = yield from sql.shrinkage.list_coefficients_as_of(material_id=material_id, at=at)
     return list(rows)
