@@ -92,7 +92,7 @@ async def insert_event_plan(
 async def get_event_plan(
     conn: AsyncConnection[Any],
     *,
-    event_id: UUID,
+    event_id: UUID | str,
 ) -> GetEventPlanRow | None:
     """One event plan by id, or nothing. Served by event_plans_pkey."""
     return await arun(
@@ -165,7 +165,7 @@ async def list_vendors_by_name(
 async def insert_run(
     conn: AsyncConnection[Any],
     *,
-    event_id: UUID,
+    event_id: UUID | str,
     processing_summary: JsonParam,
 ) -> InsertRunRow | None:
     """Starts a task management run (status initialized) for an event plan; returns the new
@@ -197,7 +197,7 @@ async def get_run(
 async def list_runs_for_event(
     conn: AsyncConnection[Any],
     *,
-    event_id: UUID,
+    event_id: UUID | str,
 ) -> list[ListRunsForEventRow]:
     """The runs of one event plan, newest first.
     Served by task_management_runs_event_id_run_timestamp_idx (backward scan).

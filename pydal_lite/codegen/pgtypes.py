@@ -48,6 +48,7 @@ _SCALARS: dict[str, tuple[str, str | None]] = {
 # Parameter types wider than what comes back: psycopg dumps these Python values too.
 _PARAM_SCALARS: dict[str, tuple[str, str | None]] = {
     "numeric": ("Decimal | float", "decimal"),
+    "uuid": ("UUID | str", "uuid"),
     "json": ("JsonParam", "..runtime.steps"),
     "jsonb": ("JsonParam", "..runtime.steps"),
 }

@@ -82,7 +82,7 @@ def insert_task(
 def get_task(
     conn: Connection[Any],
     *,
-    task_id: UUID,
+    task_id: UUID | str,
 ) -> GetTaskRow | None:
     """One task by its public id, or nothing. Served by background_tasks_task_id_key."""
     return run(
@@ -140,8 +140,8 @@ def update_progress(
     progress: int | None,
     stage: str | None,
     stage_result: JsonParam | None,
-    task_id: UUID,
-    claim_id: UUID,
+    task_id: UUID | str,
+    claim_id: UUID | str,
 ) -> UpdateProgressRow | None:
     """For a running task whose current claim is :claim_id: sets progress (null keeps it),
     current_stage (null keeps it), stores stage_result in that stage's result column
@@ -167,8 +167,8 @@ def complete_task(
     import_result: JsonParam | None,
     enrich_result: JsonParam | None,
     analyze_result: JsonParam | None,
-    task_id: UUID,
-    claim_id: UUID,
+    task_id: UUID | str,
+    claim_id: UUID | str,
 ) -> CompleteTaskRow | None:
     """Ends a running task whose current claim is :claim_id as completed: progress 100,
     completed_at = now(), claimed_by and claim_id cleared; each non-null result replaces
@@ -192,8 +192,8 @@ def fail_task(
     conn: Connection[Any],
     *,
     error_message: str,
-    task_id: UUID,
-    claim_id: UUID,
+    task_id: UUID | str,
+    claim_id: UUID | str,
 ) -> FailTaskRow | None:
     """Ends a running task whose current claim is :claim_id as failed with :error_message;
     completed_at = now(), claimed_by and claim_id cleared. Returns the task, or nothing
@@ -214,7 +214,7 @@ def cancel_task(
     conn: Connection[Any],
     *,
     reason: str,
-    task_id: UUID,
+    task_id: UUID | str,
 ) -> CancelTaskRow | None:
     """Cancels a pending or running task: cancelled, completed_at = now(), claimed_by and
     claim_id cleared, :reason (may be null) in error_message. Returns the task, or

@@ -92,7 +92,7 @@ def insert_event_plan(
 def get_event_plan(
     conn: Connection[Any],
     *,
-    event_id: UUID,
+    event_id: UUID | str,
 ) -> GetEventPlanRow | None:
     """One event plan by id, or nothing. Served by event_plans_pkey."""
     return run(
@@ -165,7 +165,7 @@ def list_vendors_by_name(
 def insert_run(
     conn: Connection[Any],
     *,
-    event_id: UUID,
+    event_id: UUID | str,
     processing_summary: JsonParam,
 ) -> InsertRunRow | None:
     """Starts a task management run (status initialized) for an event plan; returns the new
@@ -197,7 +197,7 @@ def get_run(
 def list_runs_for_event(
     conn: Connection[Any],
     *,
-    event_id: UUID,
+    event_id: UUID | str,
 ) -> list[ListRunsForEventRow]:
     """The runs of one event plan, newest first.
     Served by task_management_runs_event_id_run_timestamp_idx (backward scan).

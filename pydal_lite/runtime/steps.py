@@ -25,6 +25,7 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Json, Jsonb
 from typing_extensions import LiteralString
 
+from ..errors import PydalError
 from .loader import LoadedQuery, installed_query
 
 R = TypeVar("R")
@@ -32,8 +33,9 @@ R = TypeVar("R")
 JsonValue: TypeAlias = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
 """What a ``json``/``jsonb`` column holds once psycopg has loaded it."""
 
-JsonParam: TypeAlias = Mapping[str, Any] | Sequence[Any] | str | int | float | bool
-"""What a ``json``/``jsonb`` parameter accepts (wrapped in psycopg's ``Jsonb`` for you)."""
+JsonParam: TypeAlias = Mapping[str, Any] | Sequence[Any] | str | int | float | bool | Json | Jsonb
+"""What a ``json``/``jsonb`` parameter accepts: plain values are wrapped in psycopg's
+``Jsonb`` for you; a ``Json``/``Jsonb`` made by the caller passes through as it is."""
 
 _LOCKING = re.compile(r"\bfor\s+(no\s+key\s+)?(update|share|key\s+share)\b", re.IGNORECASE)
 _READS = frozenset({Op.SELECT, Op.SELECT_ONE, Op.SELECT_VALUE})
@@ -44,14 +46,18 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def jsonb(value: JsonParam | None) -> Jsonb | None:
+def jsonb(value: JsonParam | None) -> Json | Jsonb | None:
     """A ``jsonb`` parameter: None stays SQL NULL, anything else is sent as JSON."""
-    return None if value is None else Jsonb(value, dumps=_dumps)
+    if value is None or isinstance(value, (Json, Jsonb)):
+        return value
+    return Jsonb(value, dumps=_dumps)
 
 
-def json_(value: JsonParam | None) -> Json | None:
-    """A ``json`` parameter: None stays SQL NULL, anything else is sent as JSON."""
-    return None if value is None else Json(value, dumps=_dumps)
+def present(row: R | None, query: str) -> R:
+    """The row an ``insert ... returning`` (or any query sure to find one) gave back."""
+    if row is None:
+        raise PydalError(f"{query} returned no row")
+    return row
 
 
 class Query:

@@ -94,7 +94,7 @@ _get_task = Query("background_tasks", "get_task", SQLOperationType.SELECT_ONE)
 
 def get_task(
     *,
-    task_id: UUID,
+    task_id: UUID | str,
 ) -> Step[GetTaskRow | None]:
     """One task by its public id, or nothing. Served by background_tasks_task_id_key."""
     return Step(
@@ -237,8 +237,8 @@ def update_progress(
     progress: int | None,
     stage: str | None,
     stage_result: JsonParam | None,
-    task_id: UUID,
-    claim_id: UUID,
+    task_id: UUID | str,
+    claim_id: UUID | str,
 ) -> Step[UpdateProgressRow | None]:
     """For a running task whose current claim is :claim_id: sets progress (null keeps it),
     current_stage (null keeps it), stores stage_result in that stage's result column
@@ -291,8 +291,8 @@ def complete_task(
     import_result: JsonParam | None,
     enrich_result: JsonParam | None,
     analyze_result: JsonParam | None,
-    task_id: UUID,
-    claim_id: UUID,
+    task_id: UUID | str,
+    claim_id: UUID | str,
 ) -> Step[CompleteTaskRow | None]:
     """Ends a running task whose current claim is :claim_id as completed: progress 100,
     completed_at = now(), claimed_by and claim_id cleared; each non-null result replaces
@@ -343,8 +343,8 @@ _fail_task = Query("background_tasks", "fail_task", SQLOperationType.INSERT_RETU
 def fail_task(
     *,
     error_message: str,
-    task_id: UUID,
-    claim_id: UUID,
+    task_id: UUID | str,
+    claim_id: UUID | str,
 ) -> Step[FailTaskRow | None]:
     """Ends a running task whose current claim is :claim_id as failed with :error_message;
     completed_at = now(), claimed_by and claim_id cleared. Returns the task, or nothing
@@ -392,7 +392,7 @@ _cancel_task = Query("background_tasks", "cancel_task", SQLOperationType.INSERT_
 def cancel_task(
     *,
     reason: str,
-    task_id: UUID,
+    task_id: UUID | str,
 ) -> Step[CancelTaskRow | None]:
     """Cancels a pending or running task: cancelled, completed_at = now(), claimed_by and
     claim_id cleared, :reason (may be null) in error_message. Returns the task, or

@@ -57,7 +57,7 @@ _get_event_plan = Query("event_planning", "get_event_plan", SQLOperationType.SEL
 
 def get_event_plan(
     *,
-    event_id: UUID,
+    event_id: UUID | str,
 ) -> Step[GetEventPlanRow | None]:
     """One event plan by id, or nothing. Served by event_plans_pkey."""
     return Step(
@@ -188,7 +188,7 @@ _insert_run = Query("event_planning", "insert_run", SQLOperationType.INSERT_RETU
 
 def insert_run(
     *,
-    event_id: UUID,
+    event_id: UUID | str,
     processing_summary: JsonParam,
 ) -> Step[InsertRunRow | None]:
     """Starts a task management run (status initialized) for an event plan; returns the new
@@ -250,7 +250,7 @@ _list_runs_for_event = Query("event_planning", "list_runs_for_event", SQLOperati
 
 def list_runs_for_event(
     *,
-    event_id: UUID,
+    event_id: UUID | str,
 ) -> Step[list[ListRunsForEventRow]]:
     """The runs of one event plan, newest first.
     Served by task_management_runs_event_id_run_timestamp_idx (backward scan).
