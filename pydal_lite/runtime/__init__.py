@@ -7,7 +7,7 @@
 """
 
 from .operation import Operation, operation
-from .steps import CopyIn, JsonParam, JsonValue, Query, Step, Steps, arun, run
+from .steps import CopyIn, JsonParam, JsonValue, Query, Step, Steps, arun, present, run
 
 __all__ = [
     "CopyIn",
@@ -19,5 +19,6 @@ __all__ = [
     "Steps",
     "arun",
     "operation",
+    "present",
     "run",
 ]
