@@ -62,13 +62,12 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any, Literal, TypedDict
 
-from psycopg.types.json import Jsonb
-
 from . import sql
 from . import validate as v
 from .connection import atransaction, transaction
 from .errors import InvalidInput, NotFound
 from .runtime import Steps, operation
+from .sql.agent_runtime import ListAgentSwitchesRow, SearchMessagesRow
 
 __all__ = [
     "MAX_AGENT_CHARS",
@@ -146,8 +145,12 @@ def _session_id(value: Any) -> str:
     return v.text(value, "session_id", max_len=MAX_ID_CHARS)
 
 
-def _agent(value: Any, what: str, *, nullable: bool = False) -> str | None:
-    return v.text(value, what, max_len=MAX_AGENT_CHARS, nullable=nullable)
+def _agent(value: Any, what: str) -> str:
+    return v.text(value, what, max_len=MAX_AGENT_CHARS)
+
+
+def _optional_agent(value: Any, what: str) -> str | None:
+    return v.text(value, what, max_len=MAX_AGENT_CHARS, nullable=True)
 
 
 def _max_age(value: Any, what: str) -> float:
@@ -161,11 +164,6 @@ def _metadata(value: Any, what: str) -> dict[str, Any] | None:
 
 def _on_mismatch(value: Any) -> OnMismatch:
     return v.one_of(value, "on_mismatch", ("replace", "raise"))
-
-
-def _dumps(value: Any) -> str:
-    # Unescaped UTF-8 (values passed validate.text/json_text): a third of the bytes for Cyrillic.
-    return json.dumps(value, ensure_ascii=False)
 
 
 # ---------------------------------------------------------------- messages
@@ -355,9 +353,7 @@ def save_session(
         raise InvalidInput(f"session {sid!r}: too many messages ({next_seq + len(tail)})")
     for start in range(0, len(tail), batch):
         rows = [m.row(next_seq + start + i) for i, m in enumerate(tail[start : start + batch])]
-        yield from sql.agent_runtime.insert_messages(
-            session_db_id=db_id, rows=Jsonb(rows, dumps=_dumps)
-        )
+        yield from sql.agent_runtime.insert_messages(session_db_id=db_id, rows=rows)
     return {"session_id": sid, "kept": keep, "inserted": len(tail), "deleted": deleted}
 
 
@@ -427,7 +423,7 @@ def get_messages_after(
 @operation
 def search_messages(
     session_id: str | None, query: str, limit: int = 20, *, candidates: int = 1000
-) -> Steps[list[dict[str, Any]]]:
+) -> Steps[list[SearchMessagesRow]]:
     """Full-text search of live sessions' messages (one session, or all when None).
 
     ``query`` uses web search syntax (words, "a phrase", or, -word) with the 'simple'
@@ -447,7 +443,7 @@ def search_messages(
         rows = yield from sql.agent_runtime.search_session_messages(
             session_id=_session_id(session_id), query=text, candidates=pool, row_limit=count
         )
-    return list(rows)
+    return rows
 
 
 @operation
@@ -562,10 +558,9 @@ def _switches(history: Any, current_agent: str) -> list[_Switch]:
         if not isinstance(h, Mapping):
             raise InvalidInput(f"{where} must be a dict, got {h!r:.200}")
         to_agent = _agent(h.get("to", current_agent), f"{where}.to")
-        assert to_agent is not None
         out.append(
             _Switch(
-                from_agent=_agent(h.get("from"), f"{where}.from", nullable=True),
+                from_agent=_optional_agent(h.get("from"), f"{where}.from"),
                 to_agent=to_agent,
                 reason=v.text(
                     h.get("reason"),
@@ -638,9 +633,7 @@ def save_agent_context(
     tail = switches[keep:]
     if tail:
         rows = [s.row(i) for i, s in enumerate(tail)]
-        yield from sql.agent_runtime.insert_switches(
-            context_db_id=ctx["id"], rows=Jsonb(rows, dumps=_dumps)
-        )
+        yield from sql.agent_runtime.insert_switches(context_db_id=ctx["id"], rows=rows)
     return {"session_id": sid, "kept": keep, "inserted": len(tail), "deleted": deleted}
 
 
@@ -679,13 +672,15 @@ def load_agent_context(session_id: str) -> Steps[dict[str, Any] | None]:
 
 
 @operation
-def get_agent_switch_history(session_id: str, limit: int = 100) -> Steps[list[dict[str, Any]]]:
+def get_agent_switch_history(
+    session_id: str, limit: int = 100
+) -> Steps[list[ListAgentSwitchesRow]]:
     """Up to ``limit`` switches of a live session, newest first: id, from_agent,
     to_agent, switched_at, reason, metadata ({} when none)."""
     sid = _session_id(session_id)
     count = v.integer(limit, "limit", lo=1, hi=MAX_PAGE_SIZE)
     rows = yield from sql.agent_runtime.list_agent_switches(session_id=sid, row_limit=count)
-    return list(rows)
+    return rows
 
 
 @operation

@@ -28,7 +28,21 @@ import psycopg
 from . import sql
 from . import validate as v
 from .errors import InvalidInput, InvalidTransition, NotFound
-from .runtime import CopyIn, Steps, operation
+from .runtime import CopyIn, Steps, operation, present
+from .sql.shrinkage import (
+    GetCalculationRow,
+    GetCoefficientAsOfRow,
+    InsertCalculationMethodRow,
+    InsertCalculationRow,
+    InsertCoefficientTypeRow,
+    InsertMaterialRow,
+    ListCalculationDataRow,
+    ListCoefficientsAsOfRow,
+    ListDownsampledCalculationDataRow,
+    ListMaterialCalculationsRow,
+    ListMetricBucketsRow,
+    UpdateCalculationStatusRow,
+)
 
 __all__ = [
     "CALCULATION_STATUSES",
@@ -152,7 +166,7 @@ def _duplicate(exc: psycopg.Error) -> str:
 @operation
 def create_material(
     code: str, name: str, *, unit: str, kind: str = "material"
-) -> Steps[dict[str, Any]]:
+) -> Steps[InsertMaterialRow]:
     """Insert a material (or storage object) and return its row."""
     _code("code", code, _MATERIAL_CODE)
     v.text(name, "name", blank=False)
@@ -162,26 +176,26 @@ def create_material(
         row = yield from sql.shrinkage.insert_material(code=code, name=name, kind=kind, unit=unit)
     except psycopg.errors.UniqueViolation:
         raise InvalidInput(f"material code {code!r} already exists") from None
-    return dict(row)
+    return present(row, "insert_material")
 
 
 @operation
 def create_calculation_method(
     code: str, name: str, *, description: str = ""
-) -> Steps[dict[str, Any]]:
+) -> Steps[InsertCalculationMethodRow]:
     """Insert a calculation method and return its row."""
     _code("code", code)
     v.text(name, "name", blank=False)
     row = yield from sql.shrinkage.insert_calculation_method(
         code=code, name=name, description=description
     )
-    return dict(row)
+    return present(row, "insert_calculation_method")
 
 
 @operation
 def create_coefficient_type(
     code: str, name: str, *, unit: str, description: str = ""
-) -> Steps[dict[str, Any]]:
+) -> Steps[InsertCoefficientTypeRow]:
     """Insert a coefficient type and return its row."""
     _code("code", code)
     v.text(name, "name", blank=False)
@@ -189,7 +203,7 @@ def create_coefficient_type(
     row = yield from sql.shrinkage.insert_coefficient_type(
         code=code, name=name, unit=unit, description=description
     )
-    return dict(row)
+    return present(row, "insert_coefficient_type")
 
 
 # -- calculations -----------------------------------------------------------------
@@ -203,7 +217,7 @@ def create_calculation(
     period_start: datetime,
     period_end: datetime,
     parameters: dict[str, Any] | None = None,
-) -> Steps[dict[str, Any]]:
+) -> Steps[InsertCalculationRow]:
     """Record a pending calculation of a material over [period_start, period_end)."""
     _id("material_id", material_id)
     _code("method_code", method_code)
@@ -224,25 +238,25 @@ def create_calculation(
         if exc.diag.constraint_name == "calculations_method_code_fkey":
             raise NotFound(f"no calculation method {method_code!r}") from None
         raise NotFound(f"no material with id {material_id!r}") from None
-    return dict(row)
+    return present(row, "insert_calculation")
 
 
 @operation
-def get_calculation(calculation_id: int) -> Steps[dict[str, Any]]:
+def get_calculation(calculation_id: int) -> Steps[GetCalculationRow]:
     """The calculation's row; NotFound if there is none."""
     _id("calculation_id", calculation_id)
     row = yield from sql.shrinkage.get_calculation(calculation_id=calculation_id)
     if row is None:
         raise NotFound(f"no calculation with id {calculation_id!r}")
-    return dict(row)
+    return row
 
 
 @operation
-def list_material_calculations(material_id: int) -> Steps[list[dict[str, Any]]]:
+def list_material_calculations(material_id: int) -> Steps[list[ListMaterialCalculationsRow]]:
     """The material's calculations, newest period first."""
     _id("material_id", material_id)
     rows = yield from sql.shrinkage.list_material_calculations(material_id=material_id)
-    return list(rows)
+    return rows
 
 
 @operation
@@ -252,7 +266,7 @@ def set_calculation_status(
     *,
     result: dict[str, Any] | None = None,
     error: str | None = None,
-) -> Steps[dict[str, Any]]:
+) -> Steps[UpdateCalculationStatusRow]:
     """Move a calculation along STATUS_TRANSITIONS and return the updated row.
 
     ``result`` (a JSON object) is stored when given; ``error`` is meant for ``failed``.
@@ -283,7 +297,7 @@ def set_calculation_status(
         raise InvalidTransition(
             f"calculation {calculation_id!r} changed status while moving it to {status!r}"
         )
-    return dict(row)
+    return row
 
 
 @operation
@@ -345,14 +359,14 @@ def ingest_coefficients(material_id: int, values: Iterable[Sequence[Any]]) -> St
 @operation
 def list_calculation_data(
     calculation_id: int, *, since: datetime, until: datetime
-) -> Steps[list[dict[str, Any]]]:
+) -> Steps[list[ListCalculationDataRow]]:
     """The calculation's rows with since <= observed_at < until, in time order."""
     _id("calculation_id", calculation_id)
     start, end = _range(since, until)
     rows = yield from sql.shrinkage.list_calculation_data(
         calculation_id=calculation_id, since=start, until=end
     )
-    return list(rows)
+    return rows
 
 
 @operation
@@ -362,7 +376,7 @@ def list_downsampled_calculation_data(
     bucket: timedelta,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> Steps[list[dict[str, Any]]]:
+) -> Steps[list[ListDownsampledCalculationDataRow]]:
     """The calculation's series at ``bucket`` resolution: per bucket and metric the
     samples, avg, min, max and last value. ``since``/``until`` default to the
     calculation's period."""
@@ -384,13 +398,13 @@ def list_downsampled_calculation_data(
     rows = yield from sql.shrinkage.list_downsampled_calculation_data(
         calculation_id=calculation_id, bucket=bucket, since=start, until=end
     )
-    return list(rows)
+    return rows
 
 
 @operation
 def list_metric_buckets(
     metric: str, *, bucket: timedelta, since: datetime, until: datetime
-) -> Steps[list[dict[str, Any]]]:
+) -> Steps[list[ListMetricBucketsRow]]:
     """Aggregates of one metric over all calculations, per time bucket and material."""
     _code("metric", metric)
     _bucket(bucket)
@@ -398,13 +412,13 @@ def list_metric_buckets(
     rows = yield from sql.shrinkage.list_metric_buckets(
         metric=metric, bucket=bucket, since=start, until=end
     )
-    return list(rows)
+    return rows
 
 
 @operation
 def get_coefficient_as_of(
     material_id: int, coefficient_code: str, *, at: datetime
-) -> Steps[dict[str, Any] | None]:
+) -> Steps[GetCoefficientAsOfRow | None]:
     """The coefficient's row in force at ``at`` (newest valid_from <= at), or None."""
     _id("material_id", material_id)
     _code("coefficient_code", coefficient_code)
@@ -412,13 +426,15 @@ def get_coefficient_as_of(
     row = yield from sql.shrinkage.get_coefficient_as_of(
         material_id=material_id, coefficient_code=coefficient_code, at=at
     )
-    return None if row is None else dict(row)
+    return row
 
 
 @operation
-def list_coefficients_as_of(material_id: int, *, at: datetime) -> Steps[list[dict[str, Any]]]:
+def list_coefficients_as_of(
+    material_id: int, *, at: datetime
+) -> Steps[list[ListCoefficientsAsOfRow]]:
     """Every coefficient of the material as in force at ``at``, by coefficient code."""
     _id("material_id", material_id)
     v.aware_datetime(at, "at")
     rows = yield from sql.shrinkage.list_coefficients_as_of(material_id=material_id, at=at)
-    return list(rows)
+    return rows

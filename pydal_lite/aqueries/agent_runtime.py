@@ -256,7 +256,7 @@ async def get_session_stats(
 async def list_live_session_ids(
     conn: AsyncConnection[Any],
     *,
-    row_limit: int,
+    row_limit: int | None,
 ) -> list[ListLiveSessionIdsRow]:
     """session_id of every live session, most recently active first (row_limit null = all).
     Served by sessions_last_activity_idx (partial, live rows only; backward scan).
@@ -272,7 +272,7 @@ async def list_live_session_ids(
 async def list_all_session_ids(
     conn: AsyncConnection[Any],
     *,
-    row_limit: int,
+    row_limit: int | None,
 ) -> list[ListAllSessionIdsRow]:
     """session_id of every session, live and soft-deleted, most recently active first
     (row_limit null = all). A full scan and sort, as listing everything needs.

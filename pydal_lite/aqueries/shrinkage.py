@@ -195,7 +195,7 @@ async def update_calculation_status(
     *,
     status: str,
     result: JsonParam | None,
-    error: str,
+    error: str | None,
     calculation_id: int,
     from_status: str,
 ) -> UpdateCalculationStatusRow | None:

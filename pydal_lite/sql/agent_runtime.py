@@ -304,7 +304,7 @@ _list_live_session_ids = Query("agent_runtime", "list_live_session_ids", SQLOper
 
 def list_live_session_ids(
     *,
-    row_limit: int,
+    row_limit: int | None,
 ) -> Step[list[ListLiveSessionIdsRow]]:
     """session_id of every live session, most recently active first (row_limit null = all).
     Served by sessions_last_activity_idx (partial, live rows only; backward scan).
@@ -328,7 +328,7 @@ _list_all_session_ids = Query("agent_runtime", "list_all_session_ids", SQLOperat
 
 def list_all_session_ids(
     *,
-    row_limit: int,
+    row_limit: int | None,
 ) -> Step[list[ListAllSessionIdsRow]]:
     """session_id of every session, live and soft-deleted, most recently active first
     (row_limit null = all). A full scan and sort, as listing everything needs.

@@ -286,7 +286,7 @@ def update_calculation_status(
     *,
     status: str,
     result: JsonParam | None,
-    error: str,
+    error: str | None,
     calculation_id: int,
     from_status: str,
 ) -> Step[UpdateCalculationStatusRow | None]:
