@@ -77,7 +77,7 @@ def insert_event_plan(
     conn: Connection[Any],
     *,
     title: str,
-    event_date: date,
+    event_date: date | None,
 ) -> InsertEventPlanRow | None:
     """Creates an event plan; returns the new row. Primary key event_plans_pkey."""
     return run(
@@ -109,8 +109,8 @@ def insert_vendor(
     name: str,
     service_type: str,
     location_city: str,
-    rating: Decimal | float,
-    price_from: Decimal | float,
+    rating: Decimal | float | None,
+    price_from: Decimal | float | None,
 ) -> InsertVendorRow | None:
     """Adds a vendor (active); returns the new row. Primary key vendors_pkey."""
     return run(

@@ -30,7 +30,7 @@ _insert_event_plan = Query("event_planning", "insert_event_plan", SQLOperationTy
 def insert_event_plan(
     *,
     title: str,
-    event_date: date,
+    event_date: date | None,
 ) -> Step[InsertEventPlanRow | None]:
     """Creates an event plan; returns the new row. Primary key event_plans_pkey."""
     return Step(
@@ -90,8 +90,8 @@ def insert_vendor(
     name: str,
     service_type: str,
     location_city: str,
-    rating: Decimal | float,
-    price_from: Decimal | float,
+    rating: Decimal | float | None,
+    price_from: Decimal | float | None,
 ) -> Step[InsertVendorRow | None]:
     """Adds a vendor (active); returns the new row. Primary key vendors_pkey."""
     return Step(
@@ -613,10 +613,10 @@ class GetRunSummaryRow(TypedDict):
     status: str
     run_timestamp: datetime
     updated_at: datetime
-    task_count: int | None
-    error_count: int | None
-    review_count: int | None
-    conflicts_by_status: JsonValue | None
+    task_count: int
+    error_count: int
+    review_count: int
+    conflicts_by_status: JsonValue
 
 
 _get_run_summary = Query("event_planning", "get_run_summary", SQLOperationType.SELECT_ONE)

@@ -67,7 +67,7 @@ def upsert_entry(
     input_hash: str,
     input_data: JsonParam,
     result_data: JsonParam,
-    ttl_seconds: float,
+    ttl_seconds: float | None,
 ) -> Step[UpsertEntryRow | None]:
     """Stores the result of a stage for an input, replacing any entry (live or expired)
     for the same (stage, input_hash); expires_at = now() + ttl_seconds, or never when
@@ -224,9 +224,9 @@ _upsert_user_session = Query(
 def upsert_user_session(
     *,
     session_id: str,
-    import_hash: str,
-    enrich_hash: str,
-    analyze_hash: str,
+    import_hash: str | None,
+    enrich_hash: str | None,
+    analyze_hash: str | None,
 ) -> Step[UpsertUserSessionRow | None]:
     """Creates the session or updates it: each non-null hash replaces the stored one, null
     keeps it; last_accessed = now(). Returns the row. Served by
