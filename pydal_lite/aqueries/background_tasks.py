@@ -213,7 +213,7 @@ async def fail_task(
 async def cancel_task(
     conn: AsyncConnection[Any],
     *,
-    reason: str,
+    reason: str | None,
     task_id: UUID | str,
 ) -> CancelTaskRow | None:
     """Cancels a pending or running task: cancelled, completed_at = now(), claimed_by and

@@ -111,7 +111,7 @@ async def finish_task_execution(
     status: str,
     success: bool,
     tokens: int | None,
-    error: str,
+    error: str | None,
     metadata: JsonParam,
     id: str,
 ) -> FinishTaskExecutionRow | None:
@@ -203,7 +203,7 @@ async def insert_plan(
     plan_id: str,
     original_task: str,
     subtask_count: int,
-    metadata: JsonParam,
+    metadata: JsonParam | None,
 ) -> InsertPlanRow | None:
     """Inserts an open plan for a task execution and returns it. Served by
     poc_execution_plans_pkey and poc_execution_plans_task_execution_id_key (one plan per
@@ -440,7 +440,7 @@ async def start_subtask(
 async def complete_subtask(
     conn: AsyncConnection[Any],
     *,
-    result: str,
+    result: str | None,
     plan_id: str,
     subtask_id: str,
 ) -> CompleteSubtaskRow | None:
@@ -484,7 +484,7 @@ async def fail_subtask(
 async def skip_subtask(
     conn: AsyncConnection[Any],
     *,
-    reason: str,
+    reason: str | None,
     plan_id: str,
     subtask_id: str,
 ) -> SkipSubtaskRow | None:

@@ -213,7 +213,7 @@ def fail_task(
 def cancel_task(
     conn: Connection[Any],
     *,
-    reason: str,
+    reason: str | None,
     task_id: UUID | str,
 ) -> CancelTaskRow | None:
     """Cancels a pending or running task: cancelled, completed_at = now(), claimed_by and

@@ -111,7 +111,7 @@ def finish_task_execution(
     status: str,
     success: bool,
     tokens: int | None,
-    error: str,
+    error: str | None,
     metadata: JsonParam,
     id: str,
 ) -> FinishTaskExecutionRow | None:
@@ -203,7 +203,7 @@ def insert_plan(
     plan_id: str,
     original_task: str,
     subtask_count: int,
-    metadata: JsonParam,
+    metadata: JsonParam | None,
 ) -> InsertPlanRow | None:
     """Inserts an open plan for a task execution and returns it. Served by
     poc_execution_plans_pkey and poc_execution_plans_task_execution_id_key (one plan per
@@ -440,7 +440,7 @@ def start_subtask(
 def complete_subtask(
     conn: Connection[Any],
     *,
-    result: str,
+    result: str | None,
     plan_id: str,
     subtask_id: str,
 ) -> CompleteSubtaskRow | None:
@@ -484,7 +484,7 @@ def fail_subtask(
 def skip_subtask(
     conn: Connection[Any],
     *,
-    reason: str,
+    reason: str | None,
     plan_id: str,
     subtask_id: str,
 ) -> SkipSubtaskRow | None:

@@ -391,7 +391,7 @@ _cancel_task = Query("background_tasks", "cancel_task", SQLOperationType.INSERT_
 
 def cancel_task(
     *,
-    reason: str,
+    reason: str | None,
     task_id: UUID | str,
 ) -> Step[CancelTaskRow | None]:
     """Cancels a pending or running task: cancelled, completed_at = now(), claimed_by and

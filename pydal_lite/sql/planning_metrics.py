@@ -84,7 +84,7 @@ def finish_task_execution(
     status: str,
     success: bool,
     tokens: int | None,
-    error: str,
+    error: str | None,
     metadata: JsonParam,
     id: str,
 ) -> Step[FinishTaskExecutionRow | None]:
@@ -240,7 +240,7 @@ def insert_plan(
     plan_id: str,
     original_task: str,
     subtask_count: int,
-    metadata: JsonParam,
+    metadata: JsonParam | None,
 ) -> Step[InsertPlanRow | None]:
     """Inserts an open plan for a task execution and returns it. Served by
     poc_execution_plans_pkey and poc_execution_plans_task_execution_id_key (one plan per
@@ -721,7 +721,7 @@ _complete_subtask = Query("planning_metrics", "complete_subtask", SQLOperationTy
 
 def complete_subtask(
     *,
-    result: str,
+    result: str | None,
     plan_id: str,
     subtask_id: str,
 ) -> Step[CompleteSubtaskRow | None]:
@@ -807,7 +807,7 @@ _skip_subtask = Query("planning_metrics", "skip_subtask", SQLOperationType.INSER
 
 def skip_subtask(
     *,
-    reason: str,
+    reason: str | None,
     plan_id: str,
     subtask_id: str,
 ) -> Step[SkipSubtaskRow | None]:
@@ -835,13 +835,13 @@ class GetPlanMetricsRow(TypedDict):
     is_complete: bool
     created_at: datetime
     completed_at: datetime | None
-    total_subtasks: int | None
-    pending: int | None
-    running: int | None
-    completed: int | None
-    failed: int | None
-    skipped: int | None
-    total_duration_seconds: float | None
+    total_subtasks: int
+    pending: int
+    running: int
+    completed: int
+    failed: int
+    skipped: int
+    total_duration_seconds: float
     avg_duration_seconds: float | None
     max_duration_seconds: float | None
     completion_ratio: float | None
