@@ -40,7 +40,7 @@ SUBTASKS = [
 
 
 # the module, not the function pydal_lite.runtime re-exports under the same name
-runtime_operation = importlib.import_module("pydal_lite.runtime.operation")
+runtime_operation = importlib.import_module("pydal_lite.runtime.operations")
 
 
 def _count(conn: Connection, table: str) -> int:

@@ -25,6 +25,7 @@ from .. import migrate
 from ..dsn import with_database
 from ..errors import PydalError
 from ..runtime.loader import LoadedQuery
+from .pgtypes import cursor
 from .plan import PlanFacts, plan_facts
 
 _PYFORMAT = re.compile(r"%\((\w+)\)s|%%")
@@ -128,7 +129,11 @@ def _explain(conn: psycopg.Connection[Any], nparams: int) -> PlanFacts | None:
     try:
         with conn.transaction():
             conn.execute("set local plan_cache_mode = force_generic_plan")
-            row = conn.execute(f"explain (verbose, format json) {execute}".encode()).fetchone()
+            row = (
+                cursor(conn)
+                .execute(f"explain (verbose, format json) {execute}".encode())
+                .fetchone()
+            )
     except psycopg.Error:
         return None
     if row is None:

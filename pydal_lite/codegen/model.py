@@ -22,7 +22,7 @@ from aiosql.types import SQLOperationType as Op
 
 from ..errors import PydalError
 from .describe import Described
-from .pgtypes import PyType, TypeInfo
+from .pgtypes import PyType, TypeInfo, cursor
 from .plan import never_null
 
 KNOWN_DIRECTIVES = frozenset({"nonnull", "nullable", "nullable-params"})
@@ -138,26 +138,38 @@ def _columns(
 
 
 def _attribute(types: TypeInfo, relation: str, column: str) -> tuple[int, int, bool]:
-    row = types.conn.execute(
-        "select a.attrelid::int, a.attnum::int, a.attnotnull from pg_attribute a"
-        " where a.attrelid = to_regclass(%s) and a.attname = %s",
-        (relation, column),
-    ).fetchone()
+    row = (
+        cursor(types.conn)
+        .execute(
+            "select a.attrelid::int, a.attnum::int, a.attnotnull from pg_attribute a"
+            " where a.attrelid = to_regclass(%s) and a.attname = %s",
+            (relation, column),
+        )
+        .fetchone()
+    )
     return (row[0], row[1], row[2]) if row else (0, 0, False)
 
 
 def _attnotnull(types: TypeInfo, table_oid: int, column: int) -> bool:
-    row = types.conn.execute(
-        "select attnotnull from pg_attribute where attrelid = %s and attnum = %s",
-        (table_oid, column),
-    ).fetchone()
+    row = (
+        cursor(types.conn)
+        .execute(
+            "select attnotnull from pg_attribute where attrelid = %s and attnum = %s",
+            (table_oid, column),
+        )
+        .fetchone()
+    )
     return bool(row and row[0])
 
 
 def _relname(types: TypeInfo, table_oid: int) -> str:
-    row = types.conn.execute(
-        "select n.nspname || '.' || c.relname from pg_class c"
-        " join pg_namespace n on n.oid = c.relnamespace where c.oid = %s",
-        (table_oid,),
-    ).fetchone()
+    row = (
+        cursor(types.conn)
+        .execute(
+            "select n.nspname || '.' || c.relname from pg_class c"
+            " join pg_namespace n on n.oid = c.relnamespace where c.oid = %s",
+            (table_oid,),
+        )
+        .fetchone()
+    )
     return str(row[0]) if row else ""

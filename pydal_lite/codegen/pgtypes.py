@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg.rows import TupleRow, tuple_row
 
 _SCALARS: dict[str, tuple[str, str | None]] = {
     # type name -> (python expression, module to import it from)
@@ -56,6 +57,11 @@ _CHECK_IN = re.compile(r"^CHECK \(\(?\(?(\w+) = ANY \(ARRAY\[(.*)\]\)\)?\)\)$")
 _CHECK_VALUE = re.compile(r"^'((?:[^']|'')*)'::[\w ]+$")
 
 
+def cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[TupleRow]:
+    # Whatever the connection's row factory, catalog rows are read as tuples here.
+    return conn.cursor(row_factory=tuple_row)
+
+
 @dataclass(frozen=True)
 class PyType:
     """A Python type expression and the names it needs imported."""
@@ -75,20 +81,28 @@ class TypeInfo:
 
     def _load(self, oid: int) -> tuple[str, str, int, int, str]:
         if oid not in self._types:
-            row = self.conn.execute(
-                "select typname, typtype::text, typelem::int, typbasetype::int,"
-                " typcategory::text from pg_type where oid = %s",
-                (oid,),
-            ).fetchone()
+            row = (
+                cursor(self.conn)
+                .execute(
+                    "select typname, typtype::text, typelem::int, typbasetype::int,"
+                    " typcategory::text from pg_type where oid = %s",
+                    (oid,),
+                )
+                .fetchone()
+            )
             self._types[oid] = row if row else (f"oid {oid}", "b", 0, 0, "U")
         return self._types[oid]
 
     def _enum_labels(self, oid: int) -> list[str]:
         if oid not in self._enums:
-            rows = self.conn.execute(
-                "select enumlabel from pg_enum where enumtypid = %s order by enumsortorder",
-                (oid,),
-            ).fetchall()
+            rows = (
+                cursor(self.conn)
+                .execute(
+                    "select enumlabel from pg_enum where enumtypid = %s order by enumsortorder",
+                    (oid,),
+                )
+                .fetchall()
+            )
             self._enums[oid] = [r[0] for r in rows]
         return self._enums[oid]
 
@@ -116,11 +130,15 @@ class TypeInfo:
         """``Literal[...]`` of a ``CHECK (col = ANY (ARRAY[...]))`` on one text column."""
         if not table_oid or not column:
             return None
-        rows = self.conn.execute(
-            "select pg_get_constraintdef(oid) from pg_constraint"
-            " where conrelid = %s and contype = 'c' and conkey = array[%s]::int2[]",
-            (table_oid, column),
-        ).fetchall()
+        rows = (
+            cursor(self.conn)
+            .execute(
+                "select pg_get_constraintdef(oid) from pg_constraint"
+                " where conrelid = %s and contype = 'c' and conkey = array[%s]::int2[]",
+                (table_oid, column),
+            )
+            .fetchall()
+        )
         for (definition,) in rows:
             m = _CHECK_IN.match(definition)
             if not m:

@@ -2,7 +2,7 @@
 
 A generated step function (``pydal_lite.sql.<file>.<query>(...)``) returns a
 :class:`Step` typed with its result; ``run(conn, step)`` / ``await arun(aconn, step)``
-execute it, and inside an :func:`~pydal_lite.runtime.operation.operation`
+execute it, and inside an :func:`~pydal_lite.runtime.operations.operation`
 ``row = yield from step`` hands it to the runner and gives mypy the row type.
 
 Results follow the aiosql suffix, in one table (:data:`_FETCH`): none -> list of rows,
@@ -161,6 +161,11 @@ _AFETCH: dict[Op, Callable[[Any], Any]] = {
 }
 
 
+def _params(query: Query, step: Step[Any]) -> Any:
+    # Scripts go without parameters, so psycopg leaves their % alone.
+    return None if query.operation is Op.SCRIPT else step.params
+
+
 def _note(exc: BaseException, query: Query) -> None:
     # The traceback then names the query and where it is written (3.11+; the SQL's
     # leading /* pydal_lite:file.query */ tag names it in server logs on any version).
@@ -183,7 +188,7 @@ def run_step(conn: psycopg.Connection[Any], step: AnyStep) -> Any:
             if query.operation is Op.INSERT_UPDATE_DELETE_MANY:
                 cur.executemany(query.sql, step.params)  # type: ignore[arg-type]
             else:
-                cur.execute(query.sql, step.params)  # type: ignore[arg-type]
+                cur.execute(query.sql, _params(query, step))
             return fetch(cur)
     except psycopg.Error as exc:
         _note(exc, query)
@@ -206,7 +211,7 @@ async def arun_step(conn: psycopg.AsyncConnection[Any], step: AnyStep) -> Any:
             if query.operation is Op.INSERT_UPDATE_DELETE_MANY:
                 await cur.executemany(query.sql, step.params)  # type: ignore[arg-type]
             else:
-                await cur.execute(query.sql, step.params)  # type: ignore[arg-type]
+                await cur.execute(query.sql, _params(query, step))
             return await afetch(cur) if afetch else fetch(cur)
     except psycopg.Error as exc:
         _note(exc, query)
