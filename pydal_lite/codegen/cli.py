@@ -16,7 +16,7 @@ from .generate import PACKAGE_DIR, Generated, generate
 from .render import HEADER, PACKAGES
 
 _BLOCK = re.compile(r"^(?:async def |def |class )?(\w+)", re.MULTILINE)
-_GENERATED_MARK = HEADER.split("{file}")[0]
+_GENERATED_MARK = HEADER.split(" from ")[0]
 
 EPILOG = """\
 Each query in queries/*.sql is prepared on a scratch database (created, migrated with

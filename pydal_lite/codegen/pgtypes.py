@@ -53,7 +53,9 @@ _PARAM_SCALARS: dict[str, tuple[str, str | None]] = {
     "json": ("JsonParam", "..runtime.steps"),
     "jsonb": ("JsonParam", "..runtime.steps"),
 }
-_CHECK_IN = re.compile(r"^CHECK \(\(?\(?(\w+) = ANY \(ARRAY\[(.*)\]\)\)?\)\)$")
+_CHECK_IN = re.compile(
+    r"^CHECK \(+\(?(\w+)\)?(?:::[\w ]+)? = ANY \(+ARRAY\[(.*?)\](?:\)::[\w ]+\[\])?\)+$"
+)
 _CHECK_VALUE = re.compile(r"^'((?:[^']|'')*)'::[\w ]+$")
 
 

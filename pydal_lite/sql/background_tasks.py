@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
+from typing import Literal, TypedDict
 from uuid import UUID
 
 from aiosql.types import SQLOperationType
@@ -19,13 +19,13 @@ class InsertTaskRow(TypedDict):
     task_id: UUID
     user_session: str
     task_type: str
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
     input_data: JsonValue
     import_result: JsonValue | None
     enrich_result: JsonValue | None
     analyze_result: JsonValue | None
     progress: int
-    current_stage: str | None
+    current_stage: Literal["import", "enrich", "analyze"] | None
     error_message: str | None
     created_at: datetime
     started_at: datetime | None
@@ -70,13 +70,13 @@ class GetTaskRow(TypedDict):
     task_id: UUID
     user_session: str
     task_type: str
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
     input_data: JsonValue
     import_result: JsonValue | None
     enrich_result: JsonValue | None
     analyze_result: JsonValue | None
     progress: int
-    current_stage: str | None
+    current_stage: Literal["import", "enrich", "analyze"] | None
     error_message: str | None
     created_at: datetime
     started_at: datetime | None
@@ -111,13 +111,13 @@ class ClaimNextTaskRow(TypedDict):
     task_id: UUID
     user_session: str
     task_type: str
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
     input_data: JsonValue
     import_result: JsonValue | None
     enrich_result: JsonValue | None
     analyze_result: JsonValue | None
     progress: int
-    current_stage: str | None
+    current_stage: Literal["import", "enrich", "analyze"] | None
     error_message: str | None
     created_at: datetime
     started_at: datetime | None
@@ -159,13 +159,13 @@ class ClaimNextTaskOfTypesRow(TypedDict):
     task_id: UUID
     user_session: str
     task_type: str
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
     input_data: JsonValue
     import_result: JsonValue | None
     enrich_result: JsonValue | None
     analyze_result: JsonValue | None
     progress: int
-    current_stage: str | None
+    current_stage: Literal["import", "enrich", "analyze"] | None
     error_message: str | None
     created_at: datetime
     started_at: datetime | None
@@ -210,13 +210,13 @@ class UpdateProgressRow(TypedDict):
     task_id: UUID
     user_session: str
     task_type: str
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
     input_data: JsonValue
     import_result: JsonValue | None
     enrich_result: JsonValue | None
     analyze_result: JsonValue | None
     progress: int
-    current_stage: str | None
+    current_stage: Literal["import", "enrich", "analyze"] | None
     error_message: str | None
     created_at: datetime
     started_at: datetime | None
@@ -264,13 +264,13 @@ class CompleteTaskRow(TypedDict):
     task_id: UUID
     user_session: str
     task_type: str
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
     input_data: JsonValue
     import_result: JsonValue | None
     enrich_result: JsonValue | None
     analyze_result: JsonValue | None
     progress: int
-    current_stage: str | None
+    current_stage: Literal["import", "enrich", "analyze"] | None
     error_message: str | None
     created_at: datetime
     started_at: datetime | None
@@ -318,13 +318,13 @@ class FailTaskRow(TypedDict):
     task_id: UUID
     user_session: str
     task_type: str
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
     input_data: JsonValue
     import_result: JsonValue | None
     enrich_result: JsonValue | None
     analyze_result: JsonValue | None
     progress: int
-    current_stage: str | None
+    current_stage: Literal["import", "enrich", "analyze"] | None
     error_message: str | None
     created_at: datetime
     started_at: datetime | None
@@ -367,13 +367,13 @@ class CancelTaskRow(TypedDict):
     task_id: UUID
     user_session: str
     task_type: str
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
     input_data: JsonValue
     import_result: JsonValue | None
     enrich_result: JsonValue | None
     analyze_result: JsonValue | None
     progress: int
-    current_stage: str | None
+    current_stage: Literal["import", "enrich", "analyze"] | None
     error_message: str | None
     created_at: datetime
     started_at: datetime | None
@@ -413,13 +413,13 @@ class ListTasksBySessionRow(TypedDict):
     task_id: UUID
     user_session: str
     task_type: str
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
     input_data: JsonValue
     import_result: JsonValue | None
     enrich_result: JsonValue | None
     analyze_result: JsonValue | None
     progress: int
-    current_stage: str | None
+    current_stage: Literal["import", "enrich", "analyze"] | None
     error_message: str | None
     created_at: datetime
     started_at: datetime | None
@@ -460,9 +460,9 @@ class ListRecentTasksRow(TypedDict):
     task_id: UUID
     user_session: str
     task_type: str
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
     progress: int
-    current_stage: str | None
+    current_stage: Literal["import", "enrich", "analyze"] | None
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -491,7 +491,7 @@ def list_recent_tasks(
 class CountTasksByStatusRow(TypedDict):
     """A row of ``count_tasks_by_status``."""
 
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
     tasks: int
 
 
@@ -509,7 +509,7 @@ class ReclaimStaleTasksRow(TypedDict):
     """A row of ``reclaim_stale_tasks``."""
 
     task_id: UUID
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "cancelled"]
     claimed_by: str | None
     attempts: int
 

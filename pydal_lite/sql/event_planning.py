@@ -177,7 +177,7 @@ class InsertRunRow(TypedDict):
     event_id: UUID
     run_timestamp: datetime
     processing_summary: JsonValue
-    status: str
+    status: Literal["initialized", "processing", "completed", "failed"]
     error_log: str | None
     created_at: datetime
     updated_at: datetime
@@ -210,7 +210,7 @@ class GetRunRow(TypedDict):
     event_id: UUID
     run_timestamp: datetime
     processing_summary: JsonValue
-    status: str
+    status: Literal["initialized", "processing", "completed", "failed"]
     error_log: str | None
     created_at: datetime
     updated_at: datetime
@@ -239,7 +239,7 @@ class ListRunsForEventRow(TypedDict):
     event_id: UUID
     run_timestamp: datetime
     processing_summary: JsonValue
-    status: str
+    status: Literal["initialized", "processing", "completed", "failed"]
     error_log: str | None
     created_at: datetime
     updated_at: datetime
@@ -270,7 +270,7 @@ class UpdateRunStatusRow(TypedDict):
     event_id: UUID
     run_timestamp: datetime
     processing_summary: JsonValue
-    status: str
+    status: Literal["initialized", "processing", "completed", "failed"]
     error_log: str | None
     created_at: datetime
     updated_at: datetime
@@ -467,7 +467,7 @@ class FindConflictsRow(TypedDict):
     task_management_run_id: int
     conflict_id: str
     conflict_data: JsonValue
-    resolution_status: str
+    resolution_status: Literal["unresolved", "resolved", "ignored"]
     resolved_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -503,7 +503,7 @@ class ListUnresolvedConflictsRow(TypedDict):
     task_management_run_id: int
     conflict_id: str
     conflict_data: JsonValue
-    resolution_status: str
+    resolution_status: Literal["unresolved", "resolved", "ignored"]
     resolved_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -543,7 +543,7 @@ class ResolveConflictRow(TypedDict):
     task_management_run_id: int
     conflict_id: str
     conflict_data: JsonValue
-    resolution_status: str
+    resolution_status: Literal["unresolved", "resolved", "ignored"]
     resolved_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -579,7 +579,7 @@ class GetConflictRow(TypedDict):
     task_management_run_id: int
     conflict_id: str
     conflict_data: JsonValue
-    resolution_status: str
+    resolution_status: Literal["unresolved", "resolved", "ignored"]
     resolved_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -610,7 +610,7 @@ class GetRunSummaryRow(TypedDict):
 
     id: int
     event_id: UUID
-    status: str
+    status: Literal["initialized", "processing", "completed", "failed"]
     run_timestamp: datetime
     updated_at: datetime
     task_count: int

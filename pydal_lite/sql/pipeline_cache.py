@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 from aiosql.types import SQLOperationType
 
@@ -16,7 +16,7 @@ class GetEntryRow(TypedDict):
     """A row of ``get_entry``."""
 
     id: int
-    stage: str
+    stage: Literal["import", "enrich", "analyze"]
     input_hash: str
     input_data: JsonValue
     result_data: JsonValue
@@ -49,7 +49,7 @@ class UpsertEntryRow(TypedDict):
     """A row of ``upsert_entry``."""
 
     id: int
-    stage: str
+    stage: Literal["import", "enrich", "analyze"]
     input_hash: str
     input_data: JsonValue
     result_data: JsonValue
@@ -146,7 +146,7 @@ class ListEntriesByHashRow(TypedDict):
     """A row of ``list_entries_by_hash``."""
 
     id: int
-    stage: str
+    stage: Literal["import", "enrich", "analyze"]
     input_hash: str
     input_data: JsonValue
     result_data: JsonValue
@@ -177,7 +177,7 @@ class ListOldestEntriesRow(TypedDict):
     """A row of ``list_oldest_entries``."""
 
     id: int
-    stage: str
+    stage: Literal["import", "enrich", "analyze"]
     input_hash: str
     created_at: datetime
     updated_at: datetime

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 from aiosql.types import SQLOperationType
 
@@ -17,8 +17,8 @@ class InsertTaskExecutionRow(TypedDict):
 
     id: str
     task_id: str
-    mode: str
-    status: str
+    mode: Literal["single-agent", "multi-agent"]
+    status: Literal["running", "completed", "failed"]
     started_at: datetime
     completed_at: datetime | None
     duration_seconds: float | None
@@ -61,8 +61,8 @@ class FinishTaskExecutionRow(TypedDict):
 
     id: str
     task_id: str
-    mode: str
-    status: str
+    mode: Literal["single-agent", "multi-agent"]
+    status: Literal["running", "completed", "failed"]
     started_at: datetime
     completed_at: datetime | None
     duration_seconds: float | None
@@ -111,8 +111,8 @@ class GetTaskExecutionRow(TypedDict):
 
     id: str
     task_id: str
-    mode: str
-    status: str
+    mode: Literal["single-agent", "multi-agent"]
+    status: Literal["running", "completed", "failed"]
     started_at: datetime
     completed_at: datetime | None
     duration_seconds: float | None
@@ -166,8 +166,8 @@ class ListTaskExecutionsRow(TypedDict):
 
     id: str
     task_id: str
-    mode: str
-    status: str
+    mode: Literal["single-agent", "multi-agent"]
+    status: Literal["running", "completed", "failed"]
     started_at: datetime
     completed_at: datetime | None
     duration_seconds: float | None
@@ -268,7 +268,7 @@ class InsertSubtasksRow(TypedDict):
     description: str
     agent: str
     estimated_time: str | None
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "skipped"]
     started_at: datetime | None
     completed_at: datetime | None
     duration_seconds: float | None
@@ -529,7 +529,7 @@ class GetSubtaskRow(TypedDict):
     description: str
     agent: str
     estimated_time: str | None
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "skipped"]
     started_at: datetime | None
     completed_at: datetime | None
     duration_seconds: float | None
@@ -568,7 +568,7 @@ class ListSubtasksRow(TypedDict):
     description: str
     agent: str
     estimated_time: str | None
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "skipped"]
     started_at: datetime | None
     completed_at: datetime | None
     duration_seconds: float | None
@@ -603,7 +603,7 @@ class ListSubtasksByAgentRow(TypedDict):
     description: str
     agent: str
     estimated_time: str | None
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "skipped"]
     started_at: datetime | None
     completed_at: datetime | None
     duration_seconds: float | None
@@ -639,7 +639,7 @@ def list_subtasks_by_agent(
 class CountSubtasksByStatusRow(TypedDict):
     """A row of ``count_subtasks_by_status``."""
 
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "skipped"]
     subtasks: int
 
 
@@ -667,7 +667,7 @@ class StartSubtaskRow(TypedDict):
     description: str
     agent: str
     estimated_time: str | None
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "skipped"]
     started_at: datetime | None
     completed_at: datetime | None
     duration_seconds: float | None
@@ -707,7 +707,7 @@ class CompleteSubtaskRow(TypedDict):
     description: str
     agent: str
     estimated_time: str | None
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "skipped"]
     started_at: datetime | None
     completed_at: datetime | None
     duration_seconds: float | None
@@ -750,7 +750,7 @@ class FailSubtaskRow(TypedDict):
     description: str
     agent: str
     estimated_time: str | None
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "skipped"]
     started_at: datetime | None
     completed_at: datetime | None
     duration_seconds: float | None
@@ -793,7 +793,7 @@ class SkipSubtaskRow(TypedDict):
     description: str
     agent: str
     estimated_time: str | None
-    status: str
+    status: Literal["pending", "running", "completed", "failed", "skipped"]
     started_at: datetime | None
     completed_at: datetime | None
     duration_seconds: float | None
