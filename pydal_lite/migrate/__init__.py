@@ -14,20 +14,24 @@ from __future__ import annotations
 from typing import Any
 
 from .connect import connect
-from .files import Migration, load_dir, parse_file, split_statements
-from .runner import HistoryEvent, Migrator, Options, VersionStatus
+from .files import Migration, SchemaFolder, load_dir, parse_file, read_dir
+from .runner import HistoryEvent, Migrator, Options, Outcome, VersionStatus
+from .sqlsplit import split_statements
 
 __all__ = [
     "HistoryEvent",
     "Migration",
     "Migrator",
     "Options",
+    "Outcome",
+    "SchemaFolder",
     "VersionStatus",
     "connect",
     "down",
     "history",
     "load_dir",
     "parse_file",
+    "read_dir",
     "split_statements",
     "status",
     "up",
