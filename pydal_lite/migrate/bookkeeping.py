@@ -260,6 +260,17 @@ class Bookkeeping:
         self.conn.execute(self.q("delete from {progress} where version = %s"), (version,))
         self.event(version, name, direction, checksum, who, ms)
 
+    def adopt(self, version: str, name: str, checksum: str, who: str) -> None:
+        """Record ``version`` as applied by ``baseline`` (nothing was run)."""
+        self.conn.execute(
+            self.q(
+                "insert into {versions} (version, name, checksum, applied_by, execution_ms)"
+                " values (%s, %s, %s, %s, 0)"
+            ),
+            (version, name, checksum, who),
+        )
+        self.event(version, name, "baseline", checksum, who, 0.0)
+
     def set_checksum(self, version: str, checksum: str) -> None:
         self.conn.execute(
             self.q("update {versions} set checksum = %s where version = %s"), (checksum, version)
