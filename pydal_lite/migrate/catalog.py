@@ -33,7 +33,7 @@ _QUERIES = [
            format_type(a.atttypid, a.atttypmod)
            || case when a.attnotnull then ' not null' else '' end
            || coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')
-           || case when a.attidentity <> '' then ' identity ' || a.attidentity else '' end
+           || case when a.attidentity <> '' then ' identity ' || a.attidentity::text else '' end
     from pg_attribute a
     join pg_class c on c.oid = a.attrelid
     join pg_namespace n on n.oid = c.relnamespace
