@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .commands import (
+from .commands import run_command
+from .output import (
     EXIT_BACKUP,
     EXIT_CONNECT,
     EXIT_DRIFT,
@@ -17,7 +18,6 @@ from .commands import (
     EXIT_OK,
     EXIT_PENDING,
     EXIT_USAGE,
-    run_command,
 )
 
 __all__ = [

@@ -35,17 +35,21 @@ from .errors import (
     UnknownVersion,
 )
 from .files import read_dir
-from .output import Output, history_lines, status_lines
+from .offline import embedded_command, new_command
+from .output import (
+    EXIT_BACKUP,
+    EXIT_CONNECT,
+    EXIT_DRIFT,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PENDING,
+    EXIT_USAGE,
+    Output,
+    fail,
+    history_lines,
+    status_lines,
+)
 from .runner import Migrator, Options
-from .scaffold import new_migration, reads_elsewhere, target_dir
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_DRIFT = 3
-EXIT_CONNECT = 4
-EXIT_BACKUP = 5
-EXIT_PENDING = 6
 
 _READS_FILES = {"up", "down", "status", "version", "verify", "baseline"}
 
@@ -58,26 +62,19 @@ def run_command(command: str, args: argparse.Namespace) -> int:
         io.closing_note()
 
 
-def _fail(io: Output, args: argparse.Namespace, code: int, message: str, **extra: Any) -> int:
-    io.err(f"error: {message}")
-    if args.json:
-        io.json({"ok": False, "exit_code": code, "error": message, **extra})
-    return code
-
-
 def _run(command: str, args: argparse.Namespace, io: Output) -> int:
     if command == "new":
-        return _new(args, io)
+        return new_command(args, io)
     if command == "embedded":
-        return _embedded(args, io)
+        return embedded_command(args, io)
     try:
         folder = (
             read_dir(args.schema_dir or default_schema_dir()) if command in _READS_FILES else None
         )
     except MigrationFileError as exc:
-        return _fail(io, args, EXIT_USAGE, str(exc))
+        return fail(io, args.json, EXIT_USAGE, str(exc))
     except FileNotFoundError as exc:
-        return _fail(io, args, EXIT_USAGE, f"{exc}: pass --schema-dir")
+        return fail(io, args.json, EXIT_USAGE, f"{exc}: pass --schema-dir")
     try:
         resolved = resolve(args.dsn)
         psql = None
@@ -88,7 +85,7 @@ def _run(command: str, args: argparse.Namespace, io: Output) -> int:
             io.err("  stop it with: python -m pydal_lite.migrate embedded stop")
         conn = connect(resolved.dsn, wait=args.wait)
     except (psycopg.OperationalError, ConfigurationError, EmbeddedServerError) as exc:
-        return _fail(io, args, EXIT_CONNECT, redact(str(exc)))
+        return fail(io, args.json, EXIT_CONNECT, redact(str(exc)))
     options = Options(
         schema_dir=args.schema_dir,
         lock_timeout=args.lock_timeout,
@@ -109,7 +106,7 @@ def _run(command: str, args: argparse.Namespace, io: Output) -> int:
             if code is None:
                 raise
             done = [o.as_json() for o in migrator.outcomes]
-            return _fail(io, args, code, message, command=command, outcomes=done)
+            return fail(io, args.json, code, message, command=command, outcomes=done)
 
 
 def explain(exc: Exception) -> tuple[int | None, str]:
@@ -264,46 +261,11 @@ def _dump(args: argparse.Namespace, migrator: Migrator, dsn: str, io: Output) ->
     try:
         args.file.write_text(text, encoding="utf-8")
     except OSError as exc:
-        return _fail(io, args, EXIT_USAGE, f"dump: cannot write {str(args.file)!r}: {exc.strerror}")
+        return fail(
+            io, args.json, EXIT_USAGE, f"dump: cannot write {str(args.file)!r}: {exc.strerror}"
+        )
     if args.json:
         io.json({"ok": True, "command": "dump", "file": str(args.file), "bytes": len(text)})
     else:
         io.err(f"schema written to {args.file}")
-    return EXIT_OK
-
-
-def _new(args: argparse.Namespace, io: Output) -> int:
-    try:
-        folder = target_dir(args.schema_dir)
-        path = new_migration(folder, args.name)
-    except MigrationError as exc:
-        hint = "" if args.schema_dir else " (--schema-dir DIR names the folder)"
-        return _fail(io, args, EXIT_USAGE, f"{exc}{hint}")
-    elsewhere = reads_elsewhere(folder) if args.schema_dir is None else None
-    if elsewhere is not None:
-        io.err(f"note: the other commands read {elsewhere} unless given --schema-dir {folder}")
-    if args.json:
-        io.json({"ok": True, "command": "new", "path": str(path)})
-    else:
-        io.line(str(path))
-    return EXIT_OK
-
-
-def _embedded(args: argparse.Namespace, io: Output) -> int:
-    datadir = embedded.default_datadir()
-    try:
-        if args.action == "stop":
-            stopped = embedded.stop_running(datadir)
-            message = "stopped" if stopped else "no server was running"
-            io.line(f"embedded PostgreSQL in {datadir}: {message}")
-            return EXIT_OK
-    except EmbeddedServerError as exc:
-        return _fail(io, args, EXIT_CONNECT, str(exc))
-    dsn = embedded.running_dsn(datadir)
-    if args.json:
-        io.json({"datadir": str(datadir), "running": dsn is not None, "dsn": dsn})
-    elif dsn is None:
-        io.line(f"embedded PostgreSQL in {datadir}: not running")
-    else:
-        io.line(f"embedded PostgreSQL in {datadir}: running; connect with: psql '{dsn}'")
     return EXIT_OK

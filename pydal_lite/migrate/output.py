@@ -16,6 +16,14 @@ from typing import Any, TextIO
 from .bookkeeping import HistoryEvent
 from .plan import VersionStatus
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_DRIFT = 3
+EXIT_CONNECT = 4
+EXIT_BACKUP = 5
+EXIT_PENDING = 6
+
 
 class Output:
     """Line-oriented stdout/stderr that never raises for a reader that went away."""
@@ -58,6 +66,14 @@ class Output:
                 f"note: standard output was closed early (broken pipe); {self.dropped} "
                 "line(s) of output were dropped, the run itself was not interrupted"
             )
+
+
+def fail(io: Output, as_json: bool, code: int, message: str, **extra: Any) -> int:
+    """Report an error on stderr (and as a JSON object with ``--json``); return ``code``."""
+    io.err(f"error: {message}")
+    if as_json:
+        io.json({"ok": False, "exit_code": code, "error": message, **extra})
+    return code
 
 
 def _silence(stream: TextIO) -> None:
