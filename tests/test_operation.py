@@ -135,9 +135,7 @@ def test_a_failing_query_names_itself_and_its_file_line(empty_dsn: str) -> None:
         for i, text in enumerate(Path(schema_dir().parent / "queries" / "server.sql").open(), 1)
         if "name: get_schema_version" in text
     )
-    assert e.value.__notes__ == [
-        f"in query server.get_schema_version (queries/server.sql:{line})"
-    ]
+    assert e.value.__notes__ == [f"in query server.get_schema_version (queries/server.sql:{line})"]
 
 
 def test_query_text_carries_its_name_tag_to_pg_stat_activity(conn: Connection, dsn: str) -> None:

@@ -10,8 +10,7 @@ import pytest
 from aiosql.types import SQLOperationType as Op
 
 from pydal_lite.connection import AsyncConnection, Connection
-from pydal_lite.runtime import Query, Step, arun, run
-from pydal_lite.runtime import loader
+from pydal_lite.runtime import Query, Step, arun, loader, run
 from pydal_lite.runtime.loader import QueryFileError, read_file
 
 PROBE_SQL = """\
