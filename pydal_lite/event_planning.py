@@ -1,6 +1,6 @@
 """Event planning (seed 003): event plans, vendors, Task Management Agent runs, tasks, conflicts.
 
-Every function here is an :func:`~pydal_lite.operation.operation`: call it with a sync
+Every function here is an :func:`~pydal_lite.runtime.operation`: call it with a sync
 ``psycopg.Connection`` (returns the result) or an ``AsyncConnection`` (returns an
 awaitable); each call is one transaction. Rows are dicts.
 

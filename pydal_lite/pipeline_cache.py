@@ -7,7 +7,7 @@ input always hashes alike whatever its key order. There is at most one entry per
 (stage, input_hash); :func:`put_entry` replaces it. An entry past its ``expires_at`` is
 a miss for :func:`get_entry` and is deleted by :func:`purge_expired_entries`.
 
-Every function taking a connection is an :func:`~pydal_lite.operation.operation`:
+Every function taking a connection is an :func:`~pydal_lite.runtime.operation`:
 sync connection -> result, async connection -> awaitable. Rows are dicts::
 
     entry = put_entry(conn, "import", {"file": "a.ics"}, {"events": 3}, ttl=3600.0)

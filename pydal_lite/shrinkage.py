@@ -2,7 +2,7 @@
 
 Tables from ``schema/0010_create_shrinkage_timeseries.sql`` (TimescaleDB hypertables where
 the server has it, ordinary tables otherwise); queries from ``queries/shrinkage.sql``.
-Every function here is an :func:`~pydal_lite.operation.operation`: call it with a sync
+Every function here is an :func:`~pydal_lite.runtime.operation`: call it with a sync
 ``psycopg.Connection`` or ``await`` it with an ``AsyncConnection``, one transaction each::
 
     calc = create_calculation(conn, material["id"], "natural_loss_norm",

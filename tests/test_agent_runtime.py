@@ -18,6 +18,7 @@ from psycopg import pq
 
 from pydal_lite import InvalidInput, NotFound, connect, migrate
 from pydal_lite import agent_runtime as ar
+from pydal_lite.agent_runtime.messages import parse_message
 from pydal_lite.connection import AsyncConnection, Connection
 from pydal_lite.runtime import Step
 from pydal_lite.sql import agent_runtime as q
@@ -346,7 +347,7 @@ def test_tool_calls_with_odd_numbers_save_idempotently(conn: Connection) -> None
     ],
 )
 def test_python_fingerprint_matches_the_servers(conn: Connection, message: Any) -> None:
-    m = ar._message(0, message)
+    m = parse_message(0, message)
     ar.save_session(conn, "s1", [message])
     stored = _one(conn, "select fingerprint from messages")
     calls = None if m.tool_calls is None else json.dumps(m.tool_calls)  # Python's spelling
