@@ -74,7 +74,8 @@ def shown(dsn: str) -> str:
     placeholder where no redaction can be trusted (see :func:`describe`)."""
     text = redact(dsn)
     if not _unambiguous(dsn) or any(secret in text for secret in _secrets(dsn)):
-        return f"<connection string (not shown): {describe(dsn)}>"
+        short = describe(dsn)
+        return short if short.startswith("<") else f"<connection string (not shown): {short}>"
     return text
 
 

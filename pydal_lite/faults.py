@@ -59,21 +59,23 @@ def _reason(exc: BaseException) -> str:
     return redact(text) or type(exc).__name__
 
 
-def pool_timeout_message(pool: psycopg_pool.ConnectionPool[Any] | Any, timeout: float) -> str:
-    """Say why a pool gave no connection: all in use, or new ones failing to open."""
+def pool_timeout_message(
+    pool: psycopg_pool.ConnectionPool[Any] | psycopg_pool.AsyncConnectionPool[Any],
+    timeout: float,
+    in_use: int,
+) -> str:
+    """Say why a pool gave no connection: all ``in_use``, or new ones failing to open."""
     stats = pool.get_stats()
-    size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
     waiting, failed = stats.get("requests_waiting", 0), stats.get("connections_errors", 0)
     head = f"no connection from pool {pool.name!r} within {timeout:g} s"
-    if size >= pool.max_size:
+    if in_use >= pool.max_size:
         return (
-            f"{head}: all {size} of max_size={pool.max_size} connections in use, "
-            f"{waiting} other requests waiting (raise max_size or hold connections shorter)"
+            f"{head}: all {in_use} of max_size={pool.max_size} connections in use, "
+            f"requests waiting: {waiting} (raise max_size or hold connections shorter)"
         )
     return (
-        f"{head}: the pool holds {size} of max_size={pool.max_size} connections "
-        f"({size - idle} in use) and could not open more ({failed} failed attempts "
-        "so far): is the server reachable?"
+        f"{head}: {in_use} of max_size={pool.max_size} connections in use and no new one "
+        f"could be opened ({failed} failed attempts so far): is the server reachable?"
     )
 
 
@@ -81,8 +83,6 @@ def translate_error(
     exc: BaseException,
     *,
     committing: bool = False,
-    pool: psycopg_pool.ConnectionPool[Any] | psycopg_pool.AsyncConnectionPool[Any] | None = None,
-    timeout: float | None = None,
 ) -> PydalError | None:
     """The pydal_lite error to raise instead of ``exc`` (``raise new from exc``), or None
     when ``exc`` is not a connection or pool fault (or is already a pydal_lite error).
@@ -94,11 +94,7 @@ def translate_error(
     if isinstance(exc, PydalError):
         return None
     if isinstance(exc, psycopg_pool.PoolTimeout):
-        if pool is None:
-            return PoolExhausted(_reason(exc))
-        return PoolExhausted(
-            pool_timeout_message(pool, pool.timeout if timeout is None else timeout)
-        )
+        return PoolExhausted(_reason(exc))
     if not is_connection_failure(exc):
         return None
     if committing:

@@ -11,6 +11,7 @@ become :class:`~pydal_lite.errors.PoolExhausted`, broken connections
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -48,6 +49,8 @@ class Pool(psycopg_pool.ConnectionPool[Connection]):
         self, conninfo: str, *, reader: Pool | None = None, open: bool = True, **kwargs: Any
     ) -> None:
         self._reader = reader
+        self._in_use = 0  # connections handed out and not returned (for PoolExhausted)
+        self._count_lock = threading.Lock()
         super().__init__(
             conninfo,
             connection_class=GuardedConnection,
@@ -82,10 +85,18 @@ class Pool(psycopg_pool.ConnectionPool[Connection]):
 
     def getconn(self, timeout: float | None = None) -> Connection:
         try:
-            return super().getconn(timeout)
+            conn = super().getconn(timeout)
         except psycopg_pool.PoolTimeout as exc:
             wait = self.timeout if timeout is None else timeout
-            raise PoolExhausted(pool_timeout_message(self, wait)) from exc
+            raise PoolExhausted(pool_timeout_message(self, wait, self._in_use)) from exc
+        with self._count_lock:
+            self._in_use += 1
+        return conn
+
+    def putconn(self, conn: Connection) -> None:
+        with self._count_lock:
+            self._in_use -= 1
+        super().putconn(conn)
 
     @contextmanager
     def connection(
@@ -115,6 +126,7 @@ class AsyncPool(psycopg_pool.AsyncConnectionPool[AsyncConnection]):
 
     def __init__(self, conninfo: str, *, reader: AsyncPool | None = None, **kwargs: Any) -> None:
         self._reader = reader
+        self._in_use = 0  # one event loop: no lock needed
         super().__init__(
             conninfo,
             connection_class=AsyncGuardedConnection,
@@ -147,10 +159,16 @@ class AsyncPool(psycopg_pool.AsyncConnectionPool[AsyncConnection]):
 
     async def getconn(self, timeout: float | None = None) -> AsyncConnection:
         try:
-            return await super().getconn(timeout)
+            conn = await super().getconn(timeout)
         except psycopg_pool.PoolTimeout as exc:
             wait = self.timeout if timeout is None else timeout
-            raise PoolExhausted(pool_timeout_message(self, wait)) from exc
+            raise PoolExhausted(pool_timeout_message(self, wait, self._in_use)) from exc
+        self._in_use += 1
+        return conn
+
+    async def putconn(self, conn: AsyncConnection) -> None:
+        self._in_use -= 1
+        await super().putconn(conn)
 
     @asynccontextmanager
     async def connection(

@@ -125,7 +125,7 @@ class Cluster:
             raise RuntimeError(f"{tool} {' '.join(args)} failed: {out.stdout}{out.stderr}")
         return out.stdout
 
-    def _configure(self, node: Node, **settings: str) -> None:
+    def configure(self, node: Node, **settings: str) -> None:
         lines = [f"{key} = '{value}'" for key, value in settings.items()]
         with (node.datadir / "postgresql.conf").open("a") as conf:
             conf.write("\n# pydal_lite test cluster\n" + "\n".join(lines) + "\n")
@@ -135,7 +135,7 @@ class Cluster:
         acknowledged only once a standby has the WAL (``synchronous_standby_names = '*'``)."""
         node = Node(name, self.root / name, free_port())
         self._run("initdb", "-D", str(node.datadir), "-N", "-A", "trust", "-U", "postgres")
-        self._configure(
+        self.configure(
             node,
             port=str(node.port),
             listen_addresses="127.0.0.1",
@@ -173,7 +173,7 @@ class Cluster:
         )
         # The copy carries the primary's settings; once promoted it has no standby of
         # its own, so it must not wait for one.
-        self._configure(node, port=str(node.port), synchronous_standby_names="")
+        self.configure(node, port=str(node.port), synchronous_standby_names="")
         self.nodes[name] = node
         return node
 
