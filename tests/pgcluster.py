@@ -9,6 +9,7 @@ Nothing here touches the shared test server.
 
 from __future__ import annotations
 
+import atexit
 import os
 import pwd
 import shutil
@@ -72,6 +73,22 @@ def unavailable_reason() -> str:
     return _run_as()[1]
 
 
+def _scratch_dir() -> str | None:
+    """tmpfs when there is room: initdb, base backups and cleanup are disk-bound here."""
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return "/dev/shm" if st.f_bavail * st.f_frsize > 1 << 30 else None
+
+
+_template: Path | None = None  # one initdb per test session, copied for each primary
+
+
+def _remove_template(root: Path) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -105,7 +122,7 @@ class Cluster:
         prefix, why = _run_as()
         if bindir is None or why:
             raise RuntimeError(reason or why)
-        root = Path(tempfile.mkdtemp(prefix="pydal_cluster_"))
+        root = Path(tempfile.mkdtemp(prefix="pydal_cluster_", dir=_scratch_dir()))
         if prefix:
             owner = pwd.getpwnam("postgres")
             os.chown(root, owner.pw_uid, owner.pw_gid)
@@ -113,8 +130,9 @@ class Cluster:
 
     def _run(self, tool: str, *args: str) -> str:
         prefix = _run_as()[0]
+        path = tool if tool.startswith("/") else str(self.bindir / tool)
         out = subprocess.run(
-            [*prefix, str(self.bindir / tool), *args],
+            [*prefix, path, *args],
             capture_output=True,
             text=True,
             timeout=_STEP_TIMEOUT,
@@ -125,6 +143,21 @@ class Cluster:
             raise RuntimeError(f"{tool} {' '.join(args)} failed: {out.stdout}{out.stderr}")
         return out.stdout
 
+    def _template(self) -> Path:
+        """A fresh initdb's data directory, made once per process (copying it is faster)."""
+        global _template
+        if _template is None:
+            root = Path(tempfile.mkdtemp(prefix="pydal_pg_template_", dir=_scratch_dir()))
+            prefix = _run_as()[0]
+            if prefix:
+                owner = pwd.getpwnam("postgres")
+                os.chown(root, owner.pw_uid, owner.pw_gid)
+            atexit.register(_remove_template, root)
+            datadir = root / "data"
+            self._run("initdb", "-D", str(datadir), "-N", "-A", "trust", "-U", "postgres")
+            _template = datadir
+        return _template
+
     def configure(self, node: Node, **settings: str) -> None:
         lines = [f"{key} = '{value}'" for key, value in settings.items()]
         with (node.datadir / "postgresql.conf").open("a") as conf:
@@ -134,7 +167,7 @@ class Cluster:
         """initdb a primary that streams to standbys; with ``synchronous`` a commit is
         acknowledged only once a standby has the WAL (``synchronous_standby_names = '*'``)."""
         node = Node(name, self.root / name, free_port())
-        self._run("initdb", "-D", str(node.datadir), "-N", "-A", "trust", "-U", "postgres")
+        self._run("/bin/cp", "-a", str(self._template()), str(node.datadir))
         self.configure(
             node,
             port=str(node.port),
@@ -170,6 +203,7 @@ class Cluster:
             "stream",
             "-c",
             "fast",
+            "--no-sync",
         )
         # The copy carries the primary's settings; once promoted it has no standby of
         # its own, so it must not wait for one.
