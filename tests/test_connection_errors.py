@@ -428,3 +428,35 @@ def test_nothing_holding_a_dsn_shows_its_password(dsn: str) -> None:
         assert "db.internal" in repr(settings)
     assert "'password': '***'" in repr(settings)
     assert isinstance(settings, Settings) and not isinstance(settings, PydalError)
+
+
+# -- domain operations ---------------------------------------------------------------------
+
+
+def test_a_domain_call_on_a_pydal_connection_reports_connection_lost(dsn: str) -> None:
+    from pydal_lite import background_tasks
+
+    with connect(dsn) as conn:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("select pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        with pytest.raises(ConnectionLost):
+            background_tasks.enqueue_task(conn, "s1", {"n": 1})
+    with connect(dsn) as conn:
+        assert background_tasks.count_tasks_by_status(conn).get("pending", 0) == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the operation runner to open its transaction with "
+    "pydal_lite.connection.transaction (integration step for pydal_lite/operation.py)",
+)
+def test_a_domain_call_on_a_plain_psycopg_connection_reports_connection_lost(dsn: str) -> None:
+    from psycopg.rows import dict_row
+
+    from pydal_lite import background_tasks
+
+    with psycopg.connect(dsn, row_factory=dict_row) as conn:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("select pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        with pytest.raises(ConnectionLost):
+            background_tasks.enqueue_task(conn, "s1", {"n": 1})
