@@ -445,11 +445,6 @@ def test_a_domain_call_on_a_pydal_connection_reports_connection_lost(dsn: str) -
         assert background_tasks.count_tasks_by_status(conn).get("pending", 0) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the operation runner to open its transaction with "
-    "pydal_lite.connection.transaction (integration step for pydal_lite/operation.py)",
-)
 def test_a_domain_call_on_a_plain_psycopg_connection_reports_connection_lost(dsn: str) -> None:
     from psycopg.rows import dict_row
 

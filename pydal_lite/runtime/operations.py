@@ -20,7 +20,9 @@ in it, committed when the generator returns. Under READ COMMITTED, which the run
 requires for this (any other isolation level gets the transaction from the first step),
 each statement sees its own snapshot either way, so nothing observable changes.
 
-An error from the server is thrown into the generator (so it may translate it into a
+Connection faults become :class:`~pydal_lite.errors.ConnectionLost` or, when COMMIT was
+in flight, :class:`~pydal_lite.errors.CommitOutcomeUnknown` (see :mod:`pydal_lite.faults`).
+Any other error from the server is thrown into the generator (so it may translate it into a
 clearer error) and rolls the transaction back; the transaction is aborted then, so the
 generator cannot go on with more steps.
 """
@@ -36,7 +38,9 @@ import psycopg
 from psycopg import pq
 from typing_extensions import ParamSpec
 
+from ..connection import atransaction, transaction
 from ..errors import PydalError
+from ..faults import translate_error
 from .steps import AnyStep, Steps, arun_step, run_step
 
 P = ParamSpec("P")
@@ -54,6 +58,14 @@ def _refuse_after_error(status: pq.TransactionStatus, exc: psycopg.Error) -> Non
             "an operation cannot run more steps after a server error in its transaction; "
             "translate the error and raise instead"
         ) from exc
+
+
+def _raise_fault(exc: psycopg.Error) -> None:
+    # A broken connection is not the generator's to translate: say what it means (a
+    # read outside a transaction committed nothing; the scope handles COMMIT itself).
+    new = translate_error(exc)
+    if new is not None:
+        raise new from exc
 
 
 def _outside_ok(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
@@ -93,7 +105,7 @@ def _run_sync(conn: psycopg.Connection[Any], gen: Steps[R]) -> R:
             step: AnyStep = next(gen)
             while True:
                 if not in_tx and not (outside and step.reads):
-                    stack.enter_context(conn.transaction())
+                    stack.enter_context(transaction(conn))
                     in_tx = True
                 try:
                     if not in_tx and conn.info.transaction_status == _IDLE and not conn.autocommit:
@@ -106,6 +118,7 @@ def _run_sync(conn: psycopg.Connection[Any], gen: Steps[R]) -> R:
                     else:
                         result = run_step(conn, step)
                 except psycopg.Error as exc:
+                    _raise_fault(exc)
                     step = gen.throw(exc)
                     _refuse_after_error(conn.info.transaction_status, exc)
                 else:
@@ -124,7 +137,7 @@ async def _run_async(conn: psycopg.AsyncConnection[Any], gen: Steps[R]) -> R:
             step: AnyStep = next(gen)
             while True:
                 if not in_tx and not (outside and step.reads):
-                    await stack.enter_async_context(conn.transaction())
+                    await stack.enter_async_context(atransaction(conn))
                     in_tx = True
                 try:
                     if not in_tx and conn.info.transaction_status == _IDLE and not conn.autocommit:
@@ -136,6 +149,7 @@ async def _run_async(conn: psycopg.AsyncConnection[Any], gen: Steps[R]) -> R:
                     else:
                         result = await arun_step(conn, step)
                 except psycopg.Error as exc:
+                    _raise_fault(exc)
                     step = gen.throw(exc)
                     _refuse_after_error(conn.info.transaction_status, exc)
                 else:
