@@ -19,7 +19,8 @@ import psycopg
 from psycopg import sql
 
 from pydal_lite import background_tasks as bt
-from pydal_lite import connect, migrate, queries
+from pydal_lite import connect, migrate
+from pydal_lite import sql as steps
 from pydal_lite import planning_metrics as pm
 from pydal_lite.dsn import with_database
 
@@ -90,8 +91,8 @@ def _plans(dsn: str) -> list[tuple[str, str]]:
     out = []
     with connect(dsn) as conn:
         for name, params in cases:
-            query = getattr(queries.background_tasks, name).sql
-            rows = conn.execute(f"explain (costs off) {query}", params).fetchall()
+            step = getattr(steps.background_tasks, name)(**params)
+            rows = conn.execute(f"explain (costs off) {step.sql}", step.params).fetchall()
             lines = [str(next(iter(r.values()))).strip() for r in rows]
             out.append(
                 (f"plan of {name}", " / ".join(x for x in lines if "Scan" in x or "Sort" in x))
