@@ -18,6 +18,14 @@ class InvalidInput(PydalError, ValueError):
     """A caller passed a value the operation refuses before touching the database."""
 
 
+class ValueRejected(InvalidInput, psycopg.DataError):
+    """The server refused a value of a named query (out of range, not representable).
+
+    Raised instead of psycopg's ``DataError`` (SQLSTATE class 22), which it also is, so
+    ``except psycopg.DataError`` keeps working; the message names the query.
+    """
+
+
 class InvalidTransition(InvalidInput):
     """A status change that the row's current status does not allow."""
 

@@ -95,7 +95,7 @@ MAX_BUCKET = timedelta(days=366)
 
 def _code(name: str, value: object, pattern: re.Pattern[str] = _CODE) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise InvalidInput(f"{name} must match {pattern.pattern!r}, got {value!r}")
+        raise InvalidInput(f"{name} must match {pattern.pattern!r}, got {v.shown(value)}")
     return value
 
 
@@ -113,19 +113,20 @@ def _range(since: object, until: object) -> tuple[datetime, datetime]:
 def _bucket(value: object) -> timedelta:
     if not isinstance(value, timedelta) or not timedelta(0) < value <= MAX_BUCKET:
         raise InvalidInput(
-            f"bucket must be a timedelta above 0 and at most {MAX_BUCKET.days} days, got {value!r}"
+            f"bucket must be a timedelta above 0 and at most {MAX_BUCKET.days} days, "
+            f"got {v.shown(value)}"
         )
     return value
 
 
 def _data_rows(calculation_id: int, points: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
     """COPY rows for calculation_data, validated one by one as they stream."""
-    for i, point in enumerate(points):
+    for i, point in enumerate(v.iterable(points, "points")):
         try:
             observed_at, metric, value = point
         except (TypeError, ValueError):
             raise InvalidInput(
-                f"point {i} must be (observed_at, metric, value), got {point!r}"
+                f"point {i} must be (observed_at, metric, value), got {v.shown(point)}"
             ) from None
         yield (
             calculation_id,
@@ -139,12 +140,13 @@ def _coefficient_rows(
     material_id: int, values: Iterable[Sequence[Any]]
 ) -> Iterator[tuple[Any, ...]]:
     """COPY rows for coefficients, validated one by one as they stream."""
-    for i, item in enumerate(values):
+    for i, item in enumerate(v.iterable(values, "values")):
         try:
             code, valid_from, value = item
         except (TypeError, ValueError):
             raise InvalidInput(
-                f"coefficient {i} must be (coefficient_code, valid_from, value), got {item!r}"
+                f"coefficient {i} must be (coefficient_code, valid_from, value), "
+                f"got {v.shown(item)}"
             ) from None
         yield (
             material_id,

@@ -16,7 +16,7 @@ import math
 import numbers
 import re
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeVar, overload
@@ -252,6 +252,13 @@ def json_object(value: object, what: str, *, nullable: bool = False) -> Jsonb | 
     if value is None and nullable:
         return None
     return json_value(dict(mapping(value, what)), what)
+
+
+def iterable(value: object, what: str) -> Iterable[Any]:
+    """A list-like collection of items (not a str, bytes or mapping); items unchecked."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise InvalidInput(f"{what} must be a list, got {shown(value)}")
+    return value
 
 
 def one_of(value: object, what: str, choices: Collection[_T]) -> _T:

@@ -39,6 +39,7 @@ class Value:
     name: str
     type: PyType
     nullable: bool
+    bits: int = 0  # 16 or 32 for smallint/integer parameters, checked at run time
 
     @property
     def annotation(self) -> str:
@@ -90,7 +91,7 @@ def build(described: Described, types: TypeInfo) -> QueryModel:
         if keyword.iskeyword(name):
             raise ModelError(f"{q.where}: {q.name}: parameter {name!r} is a Python keyword")
         py = types.python(oid, param=True, where=f"{q.where}: {q.name}: parameter {name}")
-        params.append(Value(name, py, name in nullable_params))
+        params.append(Value(name, py, name in nullable_params, types.int_bits(oid)))
     columns = _columns(described, types, nonnull, nullable)
     unknown = (nonnull | nullable) - {c.name for c in columns}
     if unknown:

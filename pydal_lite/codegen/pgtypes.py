@@ -128,6 +128,13 @@ class TypeInfo:
         self.warnings.append(f"{where}: type {name} has no Python mapping, typed as str")
         return PyType("str")
 
+    def int_bits(self, oid: int) -> int:
+        """16 or 32 for a smallint or integer (domain) type, else 0."""
+        name, kind, _, base, _ = self._load(oid)
+        if kind == "d":
+            return self.int_bits(base)
+        return {"int2": 16, "int4": 32}.get(name, 0)
+
     def check_literal(self, table_oid: int, column: int) -> PyType | None:
         """``Literal[...]`` of a ``CHECK (col = ANY (ARRAY[...]))`` on one text column."""
         if not table_oid or not column:

@@ -110,12 +110,15 @@ def _param_value(p: Value, source: str) -> str:
 
 
 def _query_constant(file: str, q: QueryModel) -> str:
-    line = f'_{q.name} = Query("{file}", "{q.name}", SQLOperationType.{q.operation.name})'
+    bits = ", ".join(f'"{p.name}": {p.bits}' for p in q.params if p.bits)
+    extra = f", bits={{{bits}}}" if bits else ""
+    line = f'_{q.name} = Query("{file}", "{q.name}", SQLOperationType.{q.operation.name}{extra})'
     if len(line) <= 100:
         return line + "\n"
+    tail = f"    bits={{{bits}}},\n" if bits else ""
     return (
         f'_{q.name} = Query(\n    "{file}",\n    "{q.name}",\n'
-        f"    SQLOperationType.{q.operation.name},\n)\n"
+        f"    SQLOperationType.{q.operation.name},\n{tail})\n"
     )
 
 

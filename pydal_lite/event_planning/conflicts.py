@@ -29,7 +29,7 @@ Conflict: TypeAlias = sql.event_planning.FindConflictsRow
 def _conflict_rows(conflicts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for conflict in conflicts:
+    for conflict in v.iterable(conflicts, "conflicts"):
         conflict = v.mapping(conflict, "conflict")
         conflict_id = check_text_id(conflict.get("conflict_id"), "conflict_id")
         if conflict_id in seen:

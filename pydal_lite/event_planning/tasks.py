@@ -29,7 +29,7 @@ Task: TypeAlias = sql.event_planning.FindTasksRow
 def _task_rows(tasks: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for task in tasks:
+    for task in v.iterable(tasks, "tasks"):
         task = v.mapping(task, "task")
         task_id = check_text_id(task.get("task_id"), "task_id")
         if task_id in seen:

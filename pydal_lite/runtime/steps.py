@@ -25,7 +25,8 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Json, Jsonb
 from typing_extensions import LiteralString
 
-from ..errors import PydalError
+from ..errors import InvalidInput, PydalError, ValueRejected
+from ..validate import shown
 from .loader import LoadedQuery, installed_query
 
 R = TypeVar("R")
@@ -63,9 +64,11 @@ def present(row: R | None, query: str) -> R:
 class Query:
     """A named query of ``queries/<file>.sql``, read once when its module is imported."""
 
-    __slots__ = ("file", "line", "name", "operation", "reads", "sql")
+    __slots__ = ("bounds", "file", "line", "name", "operation", "reads", "sql")
 
-    def __init__(self, file: str, name: str, operation: Op) -> None:
+    def __init__(
+        self, file: str, name: str, operation: Op, *, bits: Mapping[str, int] | None = None
+    ) -> None:
         loaded: LoadedQuery = installed_query(file, name, operation)
         self.file = file
         self.name = name
@@ -74,6 +77,10 @@ class Query:
         self.sql: str = loaded.sql
         # A plain read takes no locks: it needs no transaction of its own.
         self.reads = operation in _READS and not _LOCKING.search(loaded.source)
+        # smallint/integer parameters: checked here, so the error names the parameter.
+        self.bounds = tuple(
+            (name, -(2 ** (n - 1)), 2 ** (n - 1) - 1) for name, n in (bits or {}).items()
+        )
 
     @property
     def where(self) -> str:
@@ -161,6 +168,30 @@ _AFETCH: dict[Op, Callable[[Any], Any]] = {
 }
 
 
+def _check_bounds(query: Query, params: Mapping[str, Any]) -> None:
+    for name, lo, hi in query.bounds:
+        value = params[name]
+        if isinstance(value, int) and not lo <= value <= hi:
+            bits = 16 if hi < 2**16 else 32
+            raise InvalidInput(
+                f"{query.file}.{query.name}: {name} must fit in a {bits}-bit integer "
+                f"({lo}..{hi}), got {shown(value)}"
+            )
+
+
+def _checked(query: Query, step: Step[Any]) -> None:
+    if query.operation is Op.INSERT_UPDATE_DELETE_MANY:
+        for row in step.params:
+            _check_bounds(query, row)  # type: ignore[arg-type]
+    else:
+        _check_bounds(query, step.params)  # type: ignore[arg-type]
+
+
+def _rejected(exc: psycopg.DataError, query: Query) -> ValueRejected:
+    message = exc.diag.message_primary or str(exc).splitlines()[0]
+    return ValueRejected(f"{query.file}.{query.name}: the server refused a value: {message}")
+
+
 def _params(query: Query, step: Step[Any]) -> Any:
     # Scripts go without parameters, so psycopg leaves their % alone.
     return None if query.operation is Op.SCRIPT else step.params
@@ -182,6 +213,8 @@ def run_step(conn: psycopg.Connection[Any], step: AnyStep) -> Any:
                     copy.write_row(row)
             return cur.rowcount
     query = step.query
+    if query.bounds:
+        _checked(query, step)
     factory, fetch = _FETCH[query.operation]
     try:
         with conn.cursor(row_factory=factory) as cur:
@@ -190,6 +223,10 @@ def run_step(conn: psycopg.Connection[Any], step: AnyStep) -> Any:
             else:
                 cur.execute(query.sql, _params(query, step))
             return fetch(cur)
+    except psycopg.DataError as exc:
+        rejected = _rejected(exc, query)
+        _note(rejected, query)
+        raise rejected from exc
     except psycopg.Error as exc:
         _note(exc, query)
         raise
@@ -204,6 +241,8 @@ async def arun_step(conn: psycopg.AsyncConnection[Any], step: AnyStep) -> Any:
                     await copy.write_row(row)
             return cur.rowcount
     query = step.query
+    if query.bounds:
+        _checked(query, step)
     factory, fetch = _FETCH[query.operation]
     afetch = _AFETCH.get(query.operation)
     try:
@@ -213,6 +252,10 @@ async def arun_step(conn: psycopg.AsyncConnection[Any], step: AnyStep) -> Any:
             else:
                 await cur.execute(query.sql, _params(query, step))
             return await afetch(cur) if afetch else fetch(cur)
+    except psycopg.DataError as exc:
+        rejected = _rejected(exc, query)
+        _note(rejected, query)
+        raise rejected from exc
     except psycopg.Error as exc:
         _note(exc, query)
         raise

@@ -111,6 +111,7 @@ _delete_messages_from = Query(
     "agent_runtime",
     "delete_messages_from",
     SQLOperationType.INSERT_UPDATE_DELETE,
+    bits={"from_seq": 32},
 )
 
 
@@ -196,6 +197,7 @@ _list_session_messages_page = Query(
     "agent_runtime",
     "list_session_messages_page",
     SQLOperationType.SELECT,
+    bits={"page_size": 32, "page_offset": 32},
 )
 
 
@@ -238,6 +240,7 @@ _list_session_messages_after = Query(
     "agent_runtime",
     "list_session_messages_after",
     SQLOperationType.SELECT,
+    bits={"after_seq": 32, "row_limit": 32},
 )
 
 
@@ -455,6 +458,7 @@ _upsert_agent_context = Query(
     "agent_runtime",
     "upsert_agent_context",
     SQLOperationType.INSERT_RETURNING,
+    bits={"switch_count": 32},
 )
 
 
@@ -624,7 +628,12 @@ class ListAgentSwitchesRow(TypedDict):
     metadata: JsonValue | None
 
 
-_list_agent_switches = Query("agent_runtime", "list_agent_switches", SQLOperationType.SELECT)
+_list_agent_switches = Query(
+    "agent_runtime",
+    "list_agent_switches",
+    SQLOperationType.SELECT,
+    bits={"row_limit": 32},
+)
 
 
 def list_agent_switches(
@@ -680,7 +689,12 @@ class SearchMessagesRow(TypedDict):
     rank: float | None
 
 
-_search_messages = Query("agent_runtime", "search_messages", SQLOperationType.SELECT)
+_search_messages = Query(
+    "agent_runtime",
+    "search_messages",
+    SQLOperationType.SELECT,
+    bits={"candidates": 32, "row_limit": 32},
+)
 
 
 def search_messages(
@@ -724,6 +738,7 @@ _search_session_messages = Query(
     "agent_runtime",
     "search_session_messages",
     SQLOperationType.SELECT,
+    bits={"candidates": 32, "row_limit": 32},
 )
 
 

@@ -229,7 +229,12 @@ class UpdateProgressRow(TypedDict):
     claim_id: UUID | None
 
 
-_update_progress = Query("background_tasks", "update_progress", SQLOperationType.INSERT_RETURNING)
+_update_progress = Query(
+    "background_tasks",
+    "update_progress",
+    SQLOperationType.INSERT_RETURNING,
+    bits={"progress": 32},
+)
 
 
 def update_progress(
@@ -514,7 +519,12 @@ class ReclaimStaleTasksRow(TypedDict):
     attempts: int
 
 
-_reclaim_stale_tasks = Query("background_tasks", "reclaim_stale_tasks", SQLOperationType.SELECT)
+_reclaim_stale_tasks = Query(
+    "background_tasks",
+    "reclaim_stale_tasks",
+    SQLOperationType.SELECT,
+    bits={"max_attempts": 32},
+)
 
 
 def reclaim_stale_tasks(

@@ -117,7 +117,7 @@ class ListVendorsRow(TypedDict):
     price_from: Decimal | None
 
 
-_list_vendors = Query("event_planning", "list_vendors", SQLOperationType.SELECT)
+_list_vendors = Query("event_planning", "list_vendors", SQLOperationType.SELECT, bits={"limit": 32})
 
 
 def list_vendors(
@@ -216,7 +216,7 @@ class GetRunRow(TypedDict):
     updated_at: datetime
 
 
-_get_run = Query("event_planning", "get_run", SQLOperationType.SELECT_ONE)
+_get_run = Query("event_planning", "get_run", SQLOperationType.SELECT_ONE, bits={"run_id": 32})
 
 
 def get_run(
@@ -276,7 +276,12 @@ class UpdateRunStatusRow(TypedDict):
     updated_at: datetime
 
 
-_update_run_status = Query("event_planning", "update_run_status", SQLOperationType.INSERT_RETURNING)
+_update_run_status = Query(
+    "event_planning",
+    "update_run_status",
+    SQLOperationType.INSERT_RETURNING,
+    bits={"run_id": 32},
+)
 
 
 def update_run_status(
@@ -309,6 +314,7 @@ _upsert_extended_tasks = Query(
     "event_planning",
     "upsert_extended_tasks",
     SQLOperationType.INSERT_UPDATE_DELETE,
+    bits={"run_id": 32},
 )
 
 
@@ -335,6 +341,7 @@ _upsert_task_conflicts = Query(
     "event_planning",
     "upsert_task_conflicts",
     SQLOperationType.INSERT_UPDATE_DELETE,
+    bits={"run_id": 32},
 )
 
 
@@ -370,7 +377,12 @@ class FindTasksRow(TypedDict):
     updated_at: datetime
 
 
-_find_tasks = Query("event_planning", "find_tasks", SQLOperationType.SELECT)
+_find_tasks = Query(
+    "event_planning",
+    "find_tasks",
+    SQLOperationType.SELECT,
+    bits={"run_id": 32, "limit": 32},
+)
 
 
 def find_tasks(
@@ -403,7 +415,12 @@ class ListTasksWithErrorsRow(TypedDict):
     updated_at: datetime
 
 
-_list_tasks_with_errors = Query("event_planning", "list_tasks_with_errors", SQLOperationType.SELECT)
+_list_tasks_with_errors = Query(
+    "event_planning",
+    "list_tasks_with_errors",
+    SQLOperationType.SELECT,
+    bits={"run_id": 32, "limit": 32},
+)
 
 
 def list_tasks_with_errors(
@@ -437,7 +454,12 @@ class ListTasksForReviewRow(TypedDict):
     updated_at: datetime
 
 
-_list_tasks_for_review = Query("event_planning", "list_tasks_for_review", SQLOperationType.SELECT)
+_list_tasks_for_review = Query(
+    "event_planning",
+    "list_tasks_for_review",
+    SQLOperationType.SELECT,
+    bits={"run_id": 32, "limit": 32},
+)
 
 
 def list_tasks_for_review(
@@ -473,7 +495,12 @@ class FindConflictsRow(TypedDict):
     updated_at: datetime
 
 
-_find_conflicts = Query("event_planning", "find_conflicts", SQLOperationType.SELECT)
+_find_conflicts = Query(
+    "event_planning",
+    "find_conflicts",
+    SQLOperationType.SELECT,
+    bits={"run_id": 32, "limit": 32},
+)
 
 
 def find_conflicts(
@@ -513,6 +540,7 @@ _list_unresolved_conflicts = Query(
     "event_planning",
     "list_unresolved_conflicts",
     SQLOperationType.SELECT,
+    bits={"run_id": 32, "limit": 32},
 )
 
 
@@ -549,7 +577,12 @@ class ResolveConflictRow(TypedDict):
     updated_at: datetime
 
 
-_resolve_conflict = Query("event_planning", "resolve_conflict", SQLOperationType.INSERT_RETURNING)
+_resolve_conflict = Query(
+    "event_planning",
+    "resolve_conflict",
+    SQLOperationType.INSERT_RETURNING,
+    bits={"run_id": 32},
+)
 
 
 def resolve_conflict(
@@ -585,7 +618,12 @@ class GetConflictRow(TypedDict):
     updated_at: datetime
 
 
-_get_conflict = Query("event_planning", "get_conflict", SQLOperationType.SELECT_ONE)
+_get_conflict = Query(
+    "event_planning",
+    "get_conflict",
+    SQLOperationType.SELECT_ONE,
+    bits={"run_id": 32},
+)
 
 
 def get_conflict(
@@ -619,7 +657,12 @@ class GetRunSummaryRow(TypedDict):
     conflicts_by_status: JsonValue
 
 
-_get_run_summary = Query("event_planning", "get_run_summary", SQLOperationType.SELECT_ONE)
+_get_run_summary = Query(
+    "event_planning",
+    "get_run_summary",
+    SQLOperationType.SELECT_ONE,
+    bits={"run_id": 32},
+)
 
 
 def get_run_summary(

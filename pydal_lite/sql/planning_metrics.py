@@ -231,7 +231,12 @@ class InsertPlanRow(TypedDict):
     metadata: JsonValue | None
 
 
-_insert_plan = Query("planning_metrics", "insert_plan", SQLOperationType.INSERT_RETURNING)
+_insert_plan = Query(
+    "planning_metrics",
+    "insert_plan",
+    SQLOperationType.INSERT_RETURNING,
+    bits={"subtask_count": 32},
+)
 
 
 def insert_plan(
