@@ -41,7 +41,6 @@ def folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def probe_table(conn: Connection) -> None:
     conn.execute("create table probe (id int generated always as identity, n int, label text)")
-    conn.commit()
 
 
 def test_sync_adapter(conn: Connection, probe_table: None, folder: Path) -> None:
@@ -56,7 +55,7 @@ def test_sync_adapter(conn: Connection, probe_table: None, folder: Path) -> None
     assert q.count_probes(conn) == 3
 
 
-async def test_async_adapter(aconn: AsyncConnection, dsn: str, folder: Path) -> None:
+async def test_async_adapter(aconn: AsyncConnection, folder: Path) -> None:
     await aconn.execute(
         "create table probe (id int generated always as identity, n int, label text)"
     )
