@@ -24,12 +24,11 @@ there, naming the tables that changed.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import clones
 import psycopg
 import pytest
 from fix_server import Server, get_server
@@ -39,7 +38,7 @@ from pydal_lite import migrate
 from pydal_lite.connection import AsyncConnection, Connection, aconnect, connect
 from pydal_lite.dsn import with_database
 
-RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+RUN_ID = clones.RUN_ID
 OWN_DB_HINT = (
     "conn/aconn are on the shared database and rolled back after the test: "
     "recover from an expected error with `with pytest.raises(...), conn.transaction():`, "
@@ -53,25 +52,13 @@ def admin() -> psycopg.Connection[Any]:
 
 
 def create_database(name: str, template: str = "template0") -> str:
-    """Create database ``name`` from ``template``; return its DSN."""
-    with admin() as conn:
-        conn.execute(
-            sql.SQL("create database {} template {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
+    """Create database ``name`` from ``template`` now; return its DSN."""
+    clones.create_database(get_server().dsn, name, template)
     return with_database(get_server().dsn, name)
 
 
 def drop_database(name: str) -> None:
-    with admin() as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-
-
-def _new_name(kind: str) -> str:
-    return f"pydal_{kind}_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    clones.drop_database(get_server().dsn, name)
 
 
 @contextmanager
@@ -165,31 +152,45 @@ def template_db(server: Server) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def shared_dsn(template_db: str) -> Iterator[str]:
+def shared_dsn(_clones: clones.Clones, template_db: str) -> Iterator[str]:
     """DSN of the session's one migrated database; never commit into it."""
-    name = f"pydal_shared_{RUN_ID}"
-    dsn = create_database(name, template_db)
+    name = _clones.take(template_db)
+    dsn = with_database(get_server().dsn, name)
     _shared.update(dsn=dsn, contents=_contents(dsn))
     try:
         yield dsn
     finally:
         _shared.clear()
-        drop_database(name)
+        _clones.give_back(name)
+
+
+@pytest.fixture(scope="session")
+def _clones(template_db: str) -> Iterator[clones.Clones]:
+    # Set up after (so closed before) the template it clones; the clones of every
+    # scope go back to it, so the drops left at the end of the run go out together.
+    pool = clones.Clones(get_server().dsn)
+    try:
+        yield pool
+    finally:
+        pool.close()
+    if pool.errors:
+        pytest.fail("; ".join(pool.errors))
 
 
 @pytest.fixture
-def new_database() -> Iterator[Callable[..., str]]:
-    """Factory: ``new_database(template)`` returns the DSN of a new database, dropped after."""
+def new_database(_clones: clones.Clones) -> Iterator[Callable[..., str]]:
+    """Factory: ``new_database(template)`` returns the DSN of a new database, dropped after
+    (made ahead of time and dropped in the background by :class:`clones.Clones`)."""
     made: list[str] = []
 
     def make(template: str = "template0") -> str:
-        name = _new_name("t")
+        name = _clones.take(template)
         made.append(name)
-        return create_database(name, template)
+        return with_database(get_server().dsn, name)
 
     yield make
     for name in made:
-        drop_database(name)
+        _clones.give_back(name)
 
 
 @pytest.fixture
@@ -205,14 +206,13 @@ def dsn(new_database: Callable[..., str], template_db: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def module_dsn(template_db: str) -> Iterator[str]:
+def module_dsn(_clones: clones.Clones, template_db: str) -> Iterator[str]:
     """A clone of the migrated template shared by one module's tests (its data sets)."""
-    name = _new_name("m")
-    dsn = create_database(name, template_db)
+    name = _clones.take(template_db)
     try:
-        yield dsn
+        yield with_database(get_server().dsn, name)
     finally:
-        drop_database(name)
+        _clones.give_back(name)
 
 
 # -- connections --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from pydal_lite.dsn import describe
 
@@ -79,6 +80,16 @@ def _probe(server: Server) -> None:
     server.timescale = row[2] if row[2] and "timescaledb" in (row[3] or "") else None
 
 
+def _throwaway_settings(dsn: str) -> None:
+    """The embedded test server lives in a temporary directory that is removed after the
+    run: it need not survive a crash, so it skips fsync (creating and dropping a test
+    database then costs milliseconds instead of waiting for the disk)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for name in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(sql.SQL("alter system set {} = off").format(sql.Identifier(name)))
+        conn.execute("select pg_reload_conf()")
+
+
 _server: Server | None = None
 _cleanup: list[Any] = []
 
@@ -100,6 +111,7 @@ def get_server() -> Server:
 
         root = Path(tempfile.mkdtemp(prefix="pydal_test_pg_"))
         server = Server(embedded.start(root / "data", keep_running=False).dsn, "embedded")
+        _throwaway_settings(server.dsn)
 
         def remove() -> None:
             embedded.stop(root / "data")
