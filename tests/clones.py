@@ -59,6 +59,7 @@ class Clones:
         self._lock = threading.Lock()
         self._closing = False
         self.errors: list[str] = []
+        self.made: list[str] = []
         self._threads = [
             threading.Thread(target=self._create_loop, daemon=True, name="clones-create"),
             threading.Thread(target=self._drop_loop, daemon=True, name="clones-drop"),
@@ -117,6 +118,7 @@ class Clones:
         if self._closing:
             return
         name = new_name("t")
+        self.made.append(name)
         try:
             create_database(self._admin, name, template)
         except BaseException as exc:

@@ -82,7 +82,7 @@ async def arolled_back(dsn: str) -> AsyncIterator[AsyncConnection]:
 # -- the shared database's guard --------------------------------------------------
 
 
-def _contents(dsn: str) -> dict[str, int]:
+def contents(dsn: str) -> dict[str, int]:
     """Row count of every public table, and the number of public relations."""
     with psycopg.connect(dsn, autocommit=True) as c:
         tables = [
@@ -113,7 +113,7 @@ def _shared_database_unchanged() -> Iterator[None]:
     yield
     if "dsn" not in _shared:
         return
-    now = _contents(_shared["dsn"])
+    now = contents(_shared["dsn"])
     if now != _shared["contents"]:
         changed = sorted(
             k for k in now.keys() | _shared["contents"].keys()
@@ -156,7 +156,7 @@ def shared_dsn(_clones: clones.Clones, template_db: str) -> Iterator[str]:
     """DSN of the session's one migrated database; never commit into it."""
     name = _clones.take(template_db)
     dsn = with_database(get_server().dsn, name)
-    _shared.update(dsn=dsn, contents=_contents(dsn))
+    _shared.update(dsn=dsn, contents=contents(dsn))
     try:
         yield dsn
     finally:

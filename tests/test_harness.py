@@ -8,10 +8,13 @@ import time
 
 import psycopg
 import pytest
+from clones import Clones
+from fix_db import contents
 from fix_server import TIMESCALE_IMAGE, Server, docker_available, start_container
 
 from pydal_lite import migrate
 from pydal_lite.connection import Connection
+from pydal_lite.dsn import with_database
 from pydal_lite.resources import schema_dir
 
 
@@ -91,3 +94,27 @@ def test_testcontainers_timescaledb_image_gives_a_psycopg3_url() -> None:
         assert row is not None and TIMESCALE_IMAGE.split(":")[1].startswith(row[0])
     finally:
         container.stop()
+
+
+def test_the_shared_database_guard_names_a_committed_table(dsn: str) -> None:
+    before = contents(dsn)
+    with psycopg.connect(dsn) as c:
+        c.execute("insert into sessions (session_id) values ('committed')")
+    after = contents(dsn)
+    assert {k for k in after if after[k] != before.get(k)} == {"sessions"}
+
+
+def test_clones_made_ahead_are_dropped_on_close(server: Server) -> None:
+    pool = Clones(server.dsn, ahead=1)
+    taken = pool.take("template0")
+    with psycopg.connect(with_database(server.dsn, taken)) as c:
+        assert c.execute("select current_database()").fetchone() == (taken,)
+    pool.give_back(taken)
+    pool.close()
+    assert pool.errors == []
+    assert taken in pool.made and len(pool.made) >= 2  # one taken, at least one made ahead
+    with psycopg.connect(server.dsn) as c:
+        left = c.execute(
+            "select datname from pg_database where datname = any(%s)", (pool.made,)
+        ).fetchall()
+    assert left == []
