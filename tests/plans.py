@@ -22,13 +22,12 @@ def explain(conn: psycopg.Connection[Any], step: Step[Any]) -> dict[str, Any]:
     """EXPLAIN (ANALYZE, BUFFERS) of a named query's step (``sql.<file>.<query>(...)``);
     the top plan node.
 
-    The statement runs, then the transaction is rolled back, so writes leave no trace;
-    commit the test's own data first.
+    The statement runs in a transaction (a savepoint inside the test's transaction) that
+    is rolled back, so writes leave no trace and the test's own data stays.
     """
-    with psycopg.ClientCursor(conn) as cur:
+    with conn.transaction(force_rollback=True), psycopg.ClientCursor(conn) as cur:
         cur.execute("explain (analyze, buffers, format json) " + step.sql, step.params)
         row = cur.fetchone()
-    conn.rollback()
     assert row is not None
     doc = row[0] if not isinstance(row, dict) else next(iter(row.values()))
     return (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]  # type: ignore[no-any-return]

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from catalog import tables_in, version_below
+from fix_db import rolled_back
 from plans import explain, plan_nodes
 from psycopg import pq
 
@@ -42,17 +43,17 @@ CHAT: list[dict[str, Any]] = [
 
 
 def _one(conn: Connection, sql: str, *params: Any) -> Any:
-    """First column of the first row; commits so operations start their own transaction."""
-    row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
-    conn.commit()
+    """First column of the first row; read in its own transaction (a savepoint in the
+    rolled-back default), so later operations on an own_db connection start theirs."""
+    with conn.transaction():
+        row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
     assert row is not None
     return next(iter(row.values()))
 
 
 def _rows(conn: Connection, sql: str, *params: Any) -> list[dict[str, Any]]:
-    rows = conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
-    conn.commit()
-    return rows
+    with conn.transaction():
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
 
 
 def _counts(conn: Connection) -> dict[str, int]:
@@ -161,10 +162,8 @@ def test_every_table_has_a_comment(conn: Connection) -> None:
 )
 def test_database_enforces_the_rules_too(conn: Connection, sql: str, constraint: str) -> None:
     conn.execute("insert into sessions (session_id) values ('live')")
-    conn.commit()
-    with pytest.raises(psycopg.IntegrityError, match=constraint):
+    with pytest.raises(psycopg.IntegrityError, match=constraint), conn.transaction():
         conn.execute(sql)
-    conn.rollback()
 
 
 def test_down_to_0001_drops_the_tables_and_up_restores_them(conn: Connection, dsn: str) -> None:
@@ -370,12 +369,10 @@ def test_fingerprint_is_stored_for_every_writer(conn: Connection) -> None:
         "insert into messages (session_db_id, seq, role, content, tool_calls) "
         "select id, 0, 'assistant', 'hi', '[{\"b\": 1e16, \"a\": 1.0}]' from sessions"
     )
-    conn.commit()
     given = [{"role": "assistant", "content": "hi", "tool_calls": [{"a": 1, "b": 1e16}]}]
     assert ar.save_session(conn, "raw", given)["kept"] == 1
     # an update keeps it in step; a writer cannot set a wrong one
     conn.execute("update messages set content = 'changed', fingerprint = '\\x00'::bytea")
-    conn.commit()
     assert ar.save_session(conn, "raw", given) == {
         "session_id": "raw",
         "kept": 0,
@@ -391,7 +388,6 @@ def test_save_reads_only_seq_and_fingerprint(conn: Connection) -> None:
     with psycopg.ClientCursor(conn) as cur:
         cur.execute("explain (verbose, format json) " + step.sql, step.params)
         row = cur.fetchone()
-    conn.commit()
     assert row is not None
     plan = next(iter(row.values()))[0]["Plan"]
     outputs = {tuple(n.get("Output", [])) for n in plan_nodes(plan)}
@@ -549,9 +545,23 @@ def test_long_content_is_stored_and_its_start_is_searchable(conn: Connection) ->
 # ---------------------------------------------------------------- big table plans
 
 
+@pytest.fixture(scope="module")
+def big_db(module_dsn: str) -> str:
+    """50,000 messages: one 20,000-message session and 150 sessions of 200, analyzed;
+    built once for the module."""
+    with connect(module_dsn) as conn:
+        _fill_big(conn)
+    return module_dsn
+
+
 @pytest.fixture
-def big(conn: Connection) -> Connection:
-    """50,000 messages: one 20,000-message session and 150 sessions of 200, analyzed."""
+def big(big_db: str) -> Iterator[Connection]:
+    """A connection to the module's big database, rolled back after the test."""
+    with rolled_back(big_db) as c:
+        yield c
+
+
+def _fill_big(conn: Connection) -> None:
     conn.execute(
         "insert into sessions (session_id, last_activity) "
         "select 'big-' || g, now() - g * interval '1 minute' from generate_series(0, 150) g"
@@ -577,7 +587,6 @@ def big(conn: Connection) -> Connection:
     conn.execute("analyze messages")
     conn.commit()
     assert _one(conn, "select count(*) from messages") == 50_000
-    return conn
 
 
 def test_keyset_page_uses_the_seq_index_and_cost_does_not_grow_with_depth(big: Connection) -> None:
@@ -609,22 +618,22 @@ def _nested_plans(conn: Connection, step: Step[Any]) -> list[dict[str, Any]]:
     handler = notes.append
     conn.add_notice_handler(lambda d: handler(d.message_primary or ""))
     try:
-        conn.execute("load 'auto_explain'")
+        with conn.transaction():
+            conn.execute("load 'auto_explain'")
     except psycopg.Error as exc:
-        conn.rollback()
         pytest.skip(f"auto_explain is not available on this server: {exc}")
-    for name, value in {
-        "log_min_duration": "0",
-        "log_nested_statements": "on",
-        "log_analyze": "on",
-        "log_level": "notice",
-        "log_format": "json",
-    }.items():
-        conn.execute(f"set local auto_explain.{name} = {value}")
-    with psycopg.ClientCursor(conn) as cur:
-        cur.execute(step.sql, step.params)
-        cur.fetchall()
-    conn.rollback()
+    with conn.transaction(force_rollback=True):  # the settings and any writes go away
+        for name, value in {
+            "log_min_duration": "0",
+            "log_nested_statements": "on",
+            "log_analyze": "on",
+            "log_level": "notice",
+            "log_format": "json",
+        }.items():
+            conn.execute(f"set local auto_explain.{name} = {value}")
+        with psycopg.ClientCursor(conn) as cur:
+            cur.execute(step.sql, step.params)
+            cur.fetchall()
     docs = [json.loads(n[n.index("{") :]) for n in notes if "plan:" in n]
     # the caller's own statement names the function; the nested ones do not
     return [d["Plan"] for d in docs if "messages_search_candidates" not in d["Query Text"]]
@@ -707,6 +716,7 @@ def test_stats_read_only_the_sessions_messages_by_index(big: Connection) -> None
 # ---------------------------------------------------------------- lifecycle
 
 
+@pytest.mark.own_db  # restore must move last_activity: now() must move
 def test_soft_delete_hides_and_restore_brings_back(conn: Connection) -> None:
     ar.save_session(conn, "s1", CHAT)
     ar.save_session(conn, "s2", CHAT)
@@ -769,7 +779,6 @@ def test_cleanup_counts_with_controlled_timestamps(conn: Connection) -> None:
     conn.execute(
         "update sessions set deleted_at = now() - interval '29 days' where session_id = 'stale'"
     )
-    conn.commit()
     assert ar.hard_delete_old_sessions(conn, days_old=30) == 1
     assert sorted(ar.list_all_sessions(conn, include_deleted=True)) == ["fresh", "stale"]
     assert _one(conn, "select count(*) from messages") == 4
@@ -841,6 +850,7 @@ def test_agent_context_round_trip(conn: Connection) -> None:
     assert ar.load_agent_context(conn, "no-context") is None
 
 
+@pytest.mark.own_db  # the trigger must move updated_at: now() must move
 def test_agent_history_is_appended_not_rewritten(conn: Connection) -> None:
     ar.save_session(conn, "s1", [])
     ar.save_agent_context(conn, "s1", "orchestrator", HISTORY[:1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from fix_server import Server
 
 from pydal_lite import (
     Settings,
@@ -17,27 +18,29 @@ from pydal_lite import (
 from pydal_lite.connection import Connection
 
 
-def test_pool_connections_have_dict_rows_and_application_name(dsn: str) -> None:
-    settings = Settings(dsn=dsn, application_name="billing-worker", min_size=1, max_size=2)
+def test_pool_connections_have_dict_rows_and_application_name(shared_dsn: str) -> None:
+    settings = Settings(dsn=shared_dsn, application_name="billing-worker", min_size=1, max_size=2)
     with create_pool(settings) as pool, pool.connection() as conn:
         row = conn.execute("select current_setting('application_name') as app").fetchone()
         assert row == {"app": "billing-worker"}
         assert queries.server.get_server_info(conn)["database"] == conn.info.dbname
 
 
-def test_statement_timeout_setting_reaches_the_server(dsn: str) -> None:
-    with create_pool(Settings(dsn=dsn, statement_timeout=0.2)) as pool, pool.connection() as conn:
+def test_statement_timeout_setting_reaches_the_server(shared_dsn: str) -> None:
+    settings = Settings(dsn=shared_dsn, statement_timeout=0.2)
+    with create_pool(settings) as pool, pool.connection() as conn:
         with pytest.raises(psycopg.errors.QueryCanceled):
             conn.execute("select pg_sleep(2)")
 
 
-async def test_async_pool_runs_named_queries(dsn: str) -> None:
-    async with create_async_pool(Settings(dsn=dsn, max_size=2)) as pool:
+async def test_async_pool_runs_named_queries(shared_dsn: str) -> None:
+    async with create_async_pool(Settings(dsn=shared_dsn, max_size=2)) as pool:
         async with pool.connection() as conn:
             info = await aqueries.server.get_server_info(conn)
             assert info["version_num"] >= 140000
 
 
+@pytest.mark.own_db  # the outermost scope must really commit and roll back
 def test_transaction_scope_rolls_back_on_error(conn: Connection) -> None:
     conn.execute("create table scope_probe (n int)")
     conn.commit()
@@ -61,9 +64,9 @@ async def test_async_transaction_scope_commits(dsn: str) -> None:
         assert other.execute("select n from ascope").fetchall() == [(7,)]
 
 
-def test_named_query_tag_is_visible_in_pg_stat_activity(conn: Connection, dsn: str) -> None:
+def test_named_query_tag_is_visible_in_pg_stat_activity(conn: Connection, server: Server) -> None:
     queries.server.get_server_info(conn)
-    with psycopg.connect(dsn) as dba:
+    with psycopg.connect(server.dsn) as dba:  # another backend, another database
         row = dba.execute(
             "select query from pg_stat_activity where pid = %s", (conn.info.backend_pid,)
         ).fetchone()

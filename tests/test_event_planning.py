@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 from catalog import tables_in, version_below
+from fix_db import rolled_back
 from plans import explain, plan_nodes
 from psycopg.rows import tuple_row
 
@@ -222,17 +223,16 @@ def test_down_below_0006_and_up_again(dsn: str) -> None:
 
 def test_json_flags_and_statuses_are_enforced_by_the_database(conn: Connection) -> None:
     run = ep.start_run(conn, _event(conn))
-    with pytest.raises(psycopg.errors.CheckViolation, match="extended_tasks_has_errors_check"):
+    check = psycopg.errors.CheckViolation
+    with pytest.raises(check, match="extended_tasks_has_errors_check"), conn.transaction():
         conn.execute(
             "insert into extended_tasks (task_management_run_id, task_id, task_data)"
             " values (%s, 't1', '{\"has_errors\": \"yes\"}')",
             [run["id"]],
         )
-    conn.rollback()
-    with pytest.raises(psycopg.errors.CheckViolation, match="task_management_runs_status_check"):
+    with pytest.raises(check, match="task_management_runs_status_check"), conn.transaction():
         conn.execute("update task_management_runs set status = 'done'")
-    conn.rollback()
-    with pytest.raises(psycopg.errors.CheckViolation, match="task_conflicts_resolved_at_check"):
+    with pytest.raises(check, match="task_conflicts_resolved_at_check"), conn.transaction():
         conn.execute(
             "insert into task_conflicts (task_management_run_id, conflict_id, conflict_data,"
             " resolution_status) values (%s, 'c1', '{}', 'resolved')",
@@ -283,6 +283,7 @@ def test_run_errors_name_the_bad_value(conn: Connection) -> None:
         ep.get_run(conn, True)
 
 
+@pytest.mark.own_db  # the trigger must move updated_at: now() must move
 def test_upsert_tasks_inserts_updates_and_skips_unchanged(conn: Connection) -> None:
     run = ep.start_run(conn, _event(conn))
     tasks = [
@@ -338,7 +339,6 @@ def test_upsert_sends_one_statement_per_batch(conn: Connection) -> None:
         "create trigger probe after insert on extended_tasks"
         " for each statement execute function probe_count()"
     )
-    conn.commit()
     tasks = [_task(f"t-{i:05}", n=i) for i in range(2500)]
     assert ep.upsert_tasks(conn, run["id"], tasks, batch_size=1000) == 2500
     assert conn.execute("select count(*) as n from probe_statements").fetchone() == {"n": 3}
@@ -347,7 +347,6 @@ def test_upsert_sends_one_statement_per_batch(conn: Connection) -> None:
 
 def test_upsert_validates_before_sending_anything(conn: Connection) -> None:
     run = ep.start_run(conn, _event(conn))
-    conn.commit()
     with pytest.raises(InvalidInput, match="task_id 't-1' appears twice"):
         ep.upsert_tasks(conn, run["id"], [_task("t-1"), _task("t-1")])
     with pytest.raises(
@@ -518,12 +517,13 @@ N_CONFLICTS = 30_000
 N_VENDORS = 20_000
 
 
-@pytest.fixture
-def big(dsn: str) -> Iterator[tuple[Connection, int]]:
-    """One run with 30k tasks and 30k conflicts, a small second run, 20k vendors; analyzed."""
+@pytest.fixture(scope="module")
+def big_db(module_dsn: str) -> tuple[str, int]:
+    """One run with 30k tasks and 30k conflicts, a small second run, 20k vendors; analyzed;
+    built once for the module. Returns the DSN and the big run's id."""
     from pydal_lite.connection import connect
 
-    with connect(dsn, autocommit=True) as c:
+    with connect(module_dsn, autocommit=True) as c:
         event = uuid.uuid4()
         c.execute("insert into event_plans (id, title) values (%s, 'big')", [event])
         run = c.execute(
@@ -583,7 +583,14 @@ def big(dsn: str) -> Iterator[tuple[Connection, int]]:
         c.execute(
             "analyze event_plans, task_management_runs, extended_tasks, task_conflicts, vendors"
         )
-        yield c, int(run["id"])
+    return module_dsn, int(run["id"])
+
+
+@pytest.fixture
+def big(big_db: tuple[str, int]) -> Iterator[tuple[Connection, int]]:
+    """A connection to the module's big database, rolled back after the test; the run id."""
+    with rolled_back(big_db[0]) as c:
+        yield c, big_db[1]
 
 
 def _plan(conn: Connection, step: Step[Any]) -> tuple[set[str], str]:

@@ -1,38 +1,84 @@
-"""The test harness itself: server choice, template cloning, the Docker path."""
+"""The test harness itself: server choice, the shared database, clones, the Docker path."""
 
 from __future__ import annotations
 
+import os
+import re
+import time
+
 import psycopg
 import pytest
-from conftest import TIMESCALE_IMAGE, Server, docker_available, start_container
+from clones import Clones
+from fix_db import contents
+from fix_server import TIMESCALE_IMAGE, Server, docker_available, start_container
 
+from pydal_lite import migrate
 from pydal_lite.connection import Connection
+from pydal_lite.dsn import with_database
+from pydal_lite.resources import schema_dir
 
 
-def test_each_test_gets_its_own_database(conn: Connection, template_db: str) -> None:
-    name = conn.execute("select current_database() as db").fetchone()
-    assert name is not None and name["db"] != template_db
+def test_conn_is_on_the_shared_database_inside_a_transaction(
+    conn: Connection, shared_dsn: str, template_db: str
+) -> None:
+    row = conn.execute("select current_database() as db").fetchone()
+    assert row is not None and row["db"] == psycopg.conninfo.conninfo_to_dict(shared_dsn)["dbname"]
+    assert row["db"] != template_db
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    conn.execute("create table rolled_back_here (id int)")
+    with pytest.raises(psycopg.ProgrammingError, match="commit"):
+        conn.commit()
+
+
+def test_the_previous_tests_table_was_rolled_back(conn: Connection) -> None:
+    assert conn.execute("select to_regclass('rolled_back_here') as t").fetchone() == {"t": None}
+
+
+@pytest.mark.own_db
+def test_own_db_gets_its_own_clone_and_may_commit(
+    conn: Connection, dsn: str, shared_dsn: str
+) -> None:
+    row = conn.execute("select current_database() as db").fetchone()
+    assert row is not None and row["db"] == psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    assert row["db"] != psycopg.conninfo.conninfo_to_dict(shared_dsn)["dbname"]
     conn.execute("create table only_here (id int)")
     conn.commit()
+    with psycopg.connect(dsn) as other:
+        assert other.execute("select to_regclass('only_here')::text").fetchone() == ("only_here",)
 
 
 def test_a_clone_does_not_see_other_tests_tables(conn: Connection) -> None:
     assert conn.execute("select to_regclass('only_here') as t").fetchone() == {"t": None}
 
 
-def test_clones_are_migrated(conn: Connection) -> None:
-    row = conn.execute("select count(*) as n from schema_migrations").fetchone()
-    assert row is not None and row["n"] >= 1
+def test_databases_are_migrated_to_the_newest_file(conn: Connection) -> None:
+    files = sorted(m.version for m in migrate.load_dir(schema_dir()))
+    rows = conn.execute("select version from schema_migrations order by version").fetchall()
+    assert [r["version"] for r in rows] == files
 
 
 def test_server_facts_are_known(server: Server) -> None:
-    assert server.kind in ("PYDAL_TEST_DSN", "docker", "embedded")
-    assert server.version_num >= 140000 and server.version.startswith("PostgreSQL")
+    if os.environ.get("PYDAL_TEST_DSN"):
+        assert server.kind == "PYDAL_TEST_DSN"
+    else:
+        assert server.kind == ("docker" if docker_available()[0] else "embedded")
+    with psycopg.connect(server.dsn) as c:
+        row = c.execute("select current_setting('server_version_num')::int").fetchone()
+    assert row is not None and server.version_num == row[0] >= 140000
+    assert server.version.startswith("PostgreSQL")
 
 
 def test_docker_probe_answers_quickly_either_way() -> None:
+    started = time.monotonic()
     ok, reason = docker_available()
-    assert ok or "Docker" in reason
+    assert time.monotonic() - started < 10
+    if ok:
+        assert reason == ""
+    else:
+        assert re.fullmatch(r"no Docker engine reachable \(\w+\)", reason), reason
+    no_socket = not os.environ.get("DOCKER_HOST") and not os.path.exists("/var/run/docker.sock")
+    if no_socket:
+        assert not ok, "no DOCKER_HOST and no /var/run/docker.sock, yet the probe answered"
 
 
 @pytest.mark.docker
@@ -48,3 +94,27 @@ def test_testcontainers_timescaledb_image_gives_a_psycopg3_url() -> None:
         assert row is not None and TIMESCALE_IMAGE.split(":")[1].startswith(row[0])
     finally:
         container.stop()
+
+
+def test_the_shared_database_guard_names_a_committed_table(dsn: str) -> None:
+    before = contents(dsn)
+    with psycopg.connect(dsn) as c:
+        c.execute("insert into sessions (session_id) values ('committed')")
+    after = contents(dsn)
+    assert {k for k in after if after[k] != before.get(k)} == {"sessions"}
+
+
+def test_clones_made_ahead_are_dropped_on_close(server: Server) -> None:
+    pool = Clones(server.dsn, ahead=1)
+    taken = pool.take("template0")
+    with psycopg.connect(with_database(server.dsn, taken)) as c:
+        assert c.execute("select current_database()").fetchone() == (taken,)
+    pool.give_back(taken)
+    pool.close()
+    assert pool.errors == []
+    assert taken in pool.made and len(pool.made) >= 2  # one taken, at least one made ahead
+    with psycopg.connect(server.dsn) as c:
+        left = c.execute(
+            "select datname from pg_database where datname = any(%s)", (pool.made,)
+        ).fetchall()
+    assert left == []

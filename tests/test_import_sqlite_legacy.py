@@ -267,6 +267,7 @@ def test_old_layout_dry_run_changes_nothing(dsn: str, tmp_path: Path) -> None:
     assert counts(dsn) == dict.fromkeys(TABLES, 0)
 
 
+@pytest.mark.slow  # 100k messages through the importer under tracemalloc: 1-3 minutes
 def test_large_old_layout_memory_stays_flat(dsn: str, tmp_path: Path) -> None:
     """100k+ messages in 1,000 sessions: peak Python memory during the import stays small.
 

@@ -78,11 +78,11 @@ def test_package_migrations_match_the_counter_0007_recorded(conn: Connection) ->
     )
 
 
-def test_0007_builds_the_same_schema_as_the_package_setup(dsn: str, empty_dsn: str) -> None:
+def test_0007_builds_the_same_schema_as_the_package_setup(shared_dsn: str, empty_dsn: str) -> None:
     with saver_connection(empty_dsn) as c:
         PostgresSaver(c).setup()
         theirs, their_counter = catalog(c), counter(c)
-    with saver_connection(dsn) as c:
+    with saver_connection(shared_dsn) as c:  # reads only
         ours, our_counter = catalog(c), counter(c)
     assert len(ours) > 25  # columns, keys and indexes of four tables
     assert ours == theirs

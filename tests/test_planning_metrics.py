@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from catalog import snapshot, tables_in, version_below
+from fix_db import rolled_back
 from plans import explain, plan_nodes
 
 from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, queries, sql
@@ -44,8 +46,8 @@ runtime_operation = importlib.import_module("pydal_lite.runtime.operations")
 
 
 def _count(conn: Connection, table: str) -> int:
-    row = conn.execute(f"select count(*) as n from {table}").fetchone()  # noqa: S608
-    conn.commit()
+    with conn.transaction():  # so later operations on an own_db connection start their own
+        row = conn.execute(f"select count(*) as n from {table}").fetchone()  # noqa: S608
     assert row is not None
     return int(row["n"])
 
@@ -63,7 +65,6 @@ def _shift_started(conn: Connection, plan_id: str, subtask_id: str, seconds: flo
         " where plan_id = %s and subtask_id = %s",
         (seconds, plan_id, subtask_id),
     )
-    conn.commit()
 
 
 # --- task executions ---------------------------------------------------------------
@@ -113,7 +114,6 @@ def test_finish_task_execution_computes_duration_in_the_database(conn: Connectio
         " where id = %s",
         (run["id"],),
     )
-    conn.commit()
     done = pm.finish_task_execution(conn, run["id"], success=True, tokens=1234, metadata={"b": 2})
     assert done["status"] == "completed" and done["success"] is True and done["tokens"] == 1234
     assert done["metadata"] == {"a": 1, "b": 2}
@@ -143,16 +143,15 @@ def test_list_task_executions_orders_by_mode_then_start(conn: Connection) -> Non
 
 
 def test_database_enforces_status_and_mode(conn: Connection) -> None:
-    with pytest.raises(psycopg.errors.CheckViolation, match="poc_task_executions_mode_check"):
+    check = psycopg.errors.CheckViolation
+    with pytest.raises(check, match="poc_task_executions_mode_check"), conn.transaction():
         conn.execute("insert into poc_task_executions (task_id, mode) values ('t', 'solo')")
-    conn.rollback()
     run = pm.start_task_execution(conn, "task_001", "multi-agent")
     plan = pm.record_plan_created(conn, run["id"], "p", "t", SUBTASKS)
-    with pytest.raises(psycopg.errors.CheckViolation, match="poc_subtask_executions_status_check"):
+    with pytest.raises(check, match="poc_subtask_executions_status_check"), conn.transaction():
         conn.execute(
             "update poc_subtask_executions set status = 'done' where plan_id = %s", (plan["id"],)
         )
-    conn.rollback()
 
 
 # --- plans -------------------------------------------------------------------------
@@ -372,7 +371,6 @@ def test_get_plan_metrics(conn: Connection) -> None:
         " where plan_id = %s and subtask_id = 'a1'",
         (pid,),
     )
-    conn.commit()
     pm.complete_subtask(conn, pid, "a1")
     conn.execute(
         "update poc_subtask_executions set completed_at = started_at + interval '10 seconds',"
@@ -384,14 +382,12 @@ def test_get_plan_metrics(conn: Connection) -> None:
         " where plan_id = %s and subtask_id = 'a2'",
         (pid,),
     )
-    conn.commit()
     pm.fail_subtask(conn, pid, "a2", error="x")
     conn.execute(
         "update poc_subtask_executions set completed_at = started_at + interval '30 seconds',"
         " duration_seconds = 30 where plan_id = %s and subtask_id = 'a2'",
         (pid,),
     )
-    conn.commit()
 
     m = pm.get_plan_metrics(conn, pid)
     assert m["total_subtasks"] == 4 and m["subtask_count"] == 4
@@ -434,12 +430,12 @@ def test_seed_check_query_lists_plans_with_actual_subtask_counts(conn: Connectio
         "delete from poc_subtask_executions where plan_id = %s and subtask_id = 's3'",
         (full["id"],),
     )
-    conn.commit()
     rows = {r["id"]: r for r in pm.list_plans_with_subtask_counts(conn)}
     assert rows[full["id"]]["subtask_count"] == 3 and rows[full["id"]]["actual_subtasks"] == 2
     assert rows[empty["id"]]["actual_subtasks"] == 0 and rows[empty["id"]]["is_complete"] is True
 
 
+@pytest.mark.own_db  # pages in created_at order: now() must move between plans
 def test_check_query_pages_by_keyset(conn: Connection) -> None:
     plans = [_new_plan(conn, SUBTASKS[: i % 3]) for i in range(5)]
     first = pm.list_plans_with_subtask_counts(conn, limit=2)
@@ -525,15 +521,17 @@ def test_database_ties_subtask_status_to_its_timestamps(conn: Connection) -> Non
         ("s3", "completed_at = null"),  # skipped without an end
         ("s2", "completed_at = null"),  # failed without an end
     ):
-        with pytest.raises(
-            psycopg.errors.CheckViolation, match="poc_subtask_executions_timestamps_check"
+        with (
+            pytest.raises(
+                psycopg.errors.CheckViolation, match="poc_subtask_executions_timestamps_check"
+            ),
+            conn.transaction(),
         ):
             conn.execute(
                 f"update poc_subtask_executions set {assignment}"  # noqa: S608
                 " where plan_id = %s and subtask_id = %s",
                 (plan["id"], subtask_id),
             )
-        conn.rollback()
     other = _new_plan(conn)
     pm.fail_subtask(conn, other["id"], "s1", error="never started")  # failed while pending
     assert pm.get_plan(conn, other["id"])["subtasks"][0]["started_at"] is None  # type: ignore[index]
@@ -543,9 +541,23 @@ def _blocks(plan: dict[str, Any]) -> int:
     return int(plan["Shared Hit Blocks"] + plan.get("Shared Read Blocks", 0))
 
 
+@pytest.fixture(scope="module")
+def many_plans_db(module_dsn: str) -> str:
+    """15,000 complete plans (oldest), then 5,000 open ones, two subtasks each, analyzed;
+    built once for the module."""
+    with connect(module_dsn) as conn:
+        _fill_many_plans(conn)
+    return module_dsn
+
+
 @pytest.fixture
-def many_plans(conn: Connection) -> Connection:
-    """15,000 complete plans (oldest), then 5,000 open ones, two subtasks each, analyzed."""
+def many_plans(many_plans_db: str) -> Iterator[Connection]:
+    """A connection to the module's many plans, rolled back after the test."""
+    with rolled_back(many_plans_db) as c:
+        yield c
+
+
+def _fill_many_plans(conn: Connection) -> None:
     conn.execute(
         "insert into poc_task_executions (id, task_id, mode)"
         " select 'run-' || g, 'task', 'single-agent' from generate_series(1, 20000) as g"
@@ -571,8 +583,6 @@ def many_plans(conn: Connection) -> Connection:
     )
     conn.execute("analyze poc_execution_plans")
     conn.execute("analyze poc_subtask_executions")
-    conn.commit()
-    return conn
 
 
 def test_list_open_plans_reads_only_open_plans_in_order(many_plans: Connection) -> None:
@@ -643,13 +653,11 @@ def test_named_queries_by_run_and_by_agent(conn: Connection) -> None:
     assert by_run["id"] == plan["id"]
     writer = queries.planning_metrics.list_subtasks_by_agent(conn, agent="writer", limit=10)
     assert sorted(r["subtask_id"] for r in writer) == ["s2", "s3"]
-    conn.commit()
 
 
 def test_deleting_a_plan_cascades_to_its_subtasks(conn: Connection) -> None:
     plan = _new_plan(conn)
     assert queries.planning_metrics.delete_plan(conn, plan_id=plan["id"]) == 1
-    conn.commit()
     assert _count(conn, "poc_subtask_executions") == 0
     assert _count(conn, "poc_task_executions") == 1
 

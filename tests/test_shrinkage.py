@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
 import pytest
 from catalog import snapshot, tables_in, version_below
+from fix_db import rolled_back
 
 from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, shrinkage
-from pydal_lite.connection import AsyncConnection, Connection
+from pydal_lite.connection import AsyncConnection, Connection, connect
 from pydal_lite.migrate import Migrator, Options
 from pydal_lite.runtime import Step
 from pydal_lite.sql import shrinkage as q
@@ -32,13 +34,14 @@ TABLES = ("materials", "calculation_methods", "coefficient_types", "calculations
 def _setup(conn: Connection, code: str = "wheat") -> dict[str, Any]:
     """A material, a method and a coefficient type; returns the material row."""
     material = shrinkage.create_material(conn, code, "Wheat, 3rd class", unit="t")
-    if conn.execute("select 1 from calculation_methods").fetchone() is None:
+    with conn.transaction():  # on an own_db connection the operations then commit their own
+        missing = conn.execute("select 1 from calculation_methods").fetchone() is None
+    if missing:
         shrinkage.create_calculation_method(conn, "natural_loss_norm", "Natural loss norm")
         shrinkage.create_coefficient_type(
             conn, "natural_loss_rate", "Natural loss rate", unit="percent"
         )
         shrinkage.create_coefficient_type(conn, "moisture_factor", "Moisture", unit="ratio")
-    conn.commit()  # the select above opened a transaction the operations nested in
     return material
 
 
@@ -213,12 +216,11 @@ def test_calculation_input_is_checked(conn: Connection) -> None:
 def test_database_enforces_status_and_period(conn: Connection) -> None:
     material = _setup(conn)
     calc = _calculation(conn, material["id"])
-    with pytest.raises(psycopg.errors.CheckViolation, match="calculations_status_check"):
+    check = psycopg.errors.CheckViolation
+    with pytest.raises(check, match="calculations_status_check"), conn.transaction():
         conn.execute("update calculations set status = 'done' where id = %s", (calc["id"],))
-    conn.rollback()
-    with pytest.raises(psycopg.errors.CheckViolation, match="calculations_completed_at_check"):
+    with pytest.raises(check, match="calculations_completed_at_check"), conn.transaction():
         conn.execute("update calculations set status = 'completed' where id = %s", (calc["id"],))
-    conn.rollback()
 
 
 # -- COPY ingest and range scan ---------------------------------------------------------
@@ -409,9 +411,22 @@ def test_coefficient_as_of(conn: Connection) -> None:
 # -- plans on a table large enough for the planner to care ---------------------------------
 
 
+@pytest.fixture(scope="module")
+def big_db(module_dsn: str) -> dict[str, Any]:
+    """40 calculations x 14 days hourly x 2 metrics (26,880 rows), 1,040 coefficient values;
+    built once for the module: its DSN, the material and one calculation."""
+    with connect(module_dsn) as conn:
+        return {"dsn": module_dsn, **_fill_big(conn)}
+
+
 @pytest.fixture
-def big(conn: Connection) -> dict[str, Any]:
-    """40 calculations x 14 days hourly x 2 metrics (26,880 rows), 1,040 coefficient values."""
+def big(big_db: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The module's data set and a connection to it (``conn``), rolled back after the test."""
+    with rolled_back(big_db["dsn"]) as c:
+        yield {**big_db, "conn": c}
+
+
+def _fill_big(conn: Connection) -> dict[str, Any]:
     material = _setup(conn)
     calcs = [_calculation(conn, material["id"]) for _ in range(40)]
     points = _series(24 * 14)
@@ -429,9 +444,8 @@ def big(conn: Connection) -> dict[str, Any]:
     return {"material": material, "calc": calcs[17]}
 
 
-def test_range_scan_uses_the_primary_key(
-    conn: Connection, big: dict[str, Any], server: Any
-) -> None:
+def test_range_scan_uses_the_primary_key(big: dict[str, Any], server: Any) -> None:
+    conn = big["conn"]
     plan = _plan(
         conn,
         q.list_calculation_data(
@@ -446,7 +460,8 @@ def test_range_scan_uses_the_primary_key(
         assert "Sort" not in plan, plan
 
 
-def test_as_of_lookup_uses_the_primary_key_backwards(conn: Connection, big: dict[str, Any]) -> None:
+def test_as_of_lookup_uses_the_primary_key_backwards(big: dict[str, Any]) -> None:
+    conn = big["conn"]
     plan = _plan(
         conn,
         q.get_coefficient_as_of(
@@ -489,6 +504,7 @@ def test_both_time_series_are_hypertables_with_chosen_intervals(conn: Connection
 
 
 @pytest.mark.timescale
+@pytest.mark.own_db  # chunks made and checked as a committing application would
 def test_ingest_creates_chunks(conn: Connection) -> None:
     material = _setup(conn)
     calc = _calculation(conn, material["id"])
@@ -511,6 +527,7 @@ def test_ingest_creates_chunks(conn: Connection) -> None:
 
 
 @pytest.mark.timescale
+@pytest.mark.own_db  # commits the compressed chunks
 def test_compression_settings_and_manual_compression(conn: Connection) -> None:
     settings = conn.execute(
         """
