@@ -80,6 +80,10 @@ def test_sync_selects_are_lists_not_open_cursors(conn: Connection) -> None:
     assert all(set(r) == {"name", "version"} for r in rows)
 
 
-def test_unknown_query_file_is_named() -> None:
-    with pytest.raises(AttributeError, match=r"no query file 'nosuch.sql'"):
-        _ = queries.nosuch
+def test_every_query_file_has_a_generated_module() -> None:
+    from pydal_lite.resources import queries_dir
+
+    files = sorted(p.stem for p in queries_dir().glob("*.sql"))
+    assert queries.__all__ == files
+    with pytest.raises(AttributeError, match=r"has no attribute 'nosuch'"):
+        _ = queries.nosuch  # type: ignore[attr-defined]

@@ -148,6 +148,7 @@ def _call(op: Operation[..., Any], conn: Connection, data: st.DataObject) -> Non
     op(conn, *args, **kwargs)
 
 
+@pytest.mark.own_db
 @pytest.mark.parametrize(("name", "op"), OPERATIONS, ids=[n for n, _ in OPERATIONS])
 def test_hostile_arguments_give_pydal_errors_and_write_nothing(
     conn: Connection, name: str, op: Operation[..., Any]

@@ -80,6 +80,7 @@ def _table(conn: Connection) -> None:
     conn.commit()
 
 
+@pytest.mark.own_db
 def test_sync_results_per_suffix(conn: Connection, probe: dict[str, Query]) -> None:
     _table(conn)
     assert run(conn, Step[Any](probe["insert_probe"], {"n": 5})) == {"id": 1}
