@@ -17,7 +17,7 @@ from pydal_lite.import_sqlite.timestamps import ConversionError, parse_epoch
 T = TargetTable("t", ())
 
 
-def Converters() -> _Converters:  # noqa: N802
+def Converters() -> _Converters:
     """Converters reading naive timestamps as UTC, whatever this machine's zone."""
     return _Converters(ImportOptions(source_timezone="UTC"))
 
