@@ -17,7 +17,7 @@ name -- the stalled worker's next call raises InvalidTransition (an InvalidInput
 saying so, and it should drop the task. A task claimed ``max_attempts`` times without
 finishing is failed by the reclaim.
 
-Every function is an :func:`~pydal_lite.operation.operation` (sync connection ->
+Every function is an :func:`~pydal_lite.runtime.operation` (sync connection ->
 result, async connection -> awaitable), one transaction per call::
 
     task = enqueue_task(conn, "sess-1", {"file": "cal.ics"})
@@ -32,18 +32,25 @@ import logging
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
+from psycopg.types.json import Jsonb
+
+from . import sql
 from . import validate as v
 from .errors import InvalidInput, InvalidTransition, NotFound
-from .operation import Steps, operation, q
-from .pipeline_cache import MAX_SECONDS, STAGES, check_session_id, check_stage
+from .pipeline_cache import MAX_SECONDS, check_session_id, check_stage
+from .runtime import Steps, operation
+from .runtime.steps import present
 
 logger = logging.getLogger("pydal_lite.background_tasks")
 
 __all__ = [
     "FINISHED_STATUSES",
     "STATUSES",
+    "ReclaimedTask",
+    "Task",
+    "TaskSummary",
     "cancel_task",
     "claim_next_task",
     "complete_task",
@@ -68,6 +75,13 @@ _TASK_TYPE_MAX_LEN: Final = 50
 _WORKER_MAX_LEN: Final = 255
 _TASK_TYPE: Final = re.compile(r"[a-z][a-z0-9_]*")
 
+Task: TypeAlias = sql.background_tasks.GetTaskRow
+"""A ``background_tasks`` row with every public column (what most functions return)."""
+TaskSummary: TypeAlias = sql.background_tasks.ListRecentTasksRow
+"""A task without its data and results (:func:`list_recent_tasks`)."""
+ReclaimedTask: TypeAlias = sql.background_tasks.ReclaimStaleTasksRow
+"""A task :func:`reclaim_stale_tasks` changed: its new status and the worker it left."""
+
 
 def _task_id(value: Any) -> str:
     return str(v.uuid_value(value, "task_id"))
@@ -90,15 +104,16 @@ def _task_type(value: Any) -> str:
     return str(value)
 
 
-def _not_held(task_id: str, claim_id: str, action: str) -> Steps[None]:
-    current = yield q.background_tasks.get_task(task_id=task_id)
+def _not_held(task_id: str, claim_id: str, action: str) -> Steps[NotFound | InvalidTransition]:
+    """The error saying why a worker-side update matched no row (``raise`` it)."""
+    current = yield from sql.background_tasks.get_task(task_id=task_id)
     if current is None:
-        raise NotFound(f"no background task {task_id!r}")
+        return NotFound(f"no background task {task_id!r}")
     if current["status"] != "running":
-        raise InvalidTransition(
+        return InvalidTransition(
             f"cannot {action} task {task_id!r}: its status is {current['status']!r}, not 'running'"
         )
-    raise InvalidTransition(
+    return InvalidTransition(
         f"cannot {action} task {task_id!r}: claim {claim_id!r} is no longer current; the "
         f"task was claimed again (attempt {current['attempts']}) by worker "
         f"{current['claimed_by']!r}"
@@ -113,7 +128,7 @@ def enqueue_task(
     task_type: str = DEFAULT_TASK_TYPE,
     use_cache: bool = True,
     use_llm: bool = False,
-) -> Steps[dict[str, Any]]:
+) -> Steps[Task]:
     """Add a pending task for ``user_session``; returns it (with its new ``task_id``).
 
     ``input_data`` is any JSON value (default: an empty object).
@@ -124,27 +139,25 @@ def enqueue_task(
         if not isinstance(flag, bool):
             raise InvalidInput(f"{name} must be a bool, got {v.shown(flag)}")
     data = v.json_value({} if input_data is None else input_data, "input_data")
-    row = yield q.background_tasks.insert_task(
+    row = yield from sql.background_tasks.insert_task(
         user_session=user_session,
         task_type=task_type,
         input_data=data,
         use_cache=use_cache,
         use_llm=use_llm,
     )
-    return dict(row)
+    return present(row, "insert_task")
 
 
 @operation
-def get_task(task_id: str | uuid.UUID) -> Steps[dict[str, Any] | None]:
+def get_task(task_id: str | uuid.UUID) -> Steps[Task | None]:
     """One task by its public id, or None."""
-    row = yield q.background_tasks.get_task(task_id=_task_id(task_id))
-    return None if row is None else dict(row)
+    row = yield from sql.background_tasks.get_task(task_id=_task_id(task_id))
+    return row
 
 
 @operation
-def claim_next_task(
-    worker: str, *, task_types: Iterable[str] | None = None
-) -> Steps[dict[str, Any] | None]:
+def claim_next_task(worker: str, *, task_types: Iterable[str] | None = None) -> Steps[Task | None]:
     """Claim the oldest pending task (of ``task_types``, default any) for ``worker``.
 
     Returns the task, now ``running`` and held by ``worker``, or None when no task is
@@ -156,17 +169,17 @@ def claim_next_task(
     if isinstance(task_types, str):
         raise InvalidInput(f"task_types must be a list of task types, got {v.shown(task_types)}")
     if task_types is None:
-        row = yield q.background_tasks.claim_next_task(worker=worker)
+        row = yield from sql.background_tasks.claim_next_task(worker=worker)
     else:
         types = [_task_type(t) for t in task_types]
         if not types:
             raise InvalidInput("task_types must not be empty (use None for any type)")
-        row = yield q.background_tasks.claim_next_task_of_types(
+        row = yield from sql.background_tasks.claim_next_task_of_types(
             worker=worker, task_types=sorted(set(types))
         )
     if row is not None:
         logger.debug("worker %s claimed task %s", worker, row["task_id"])
-    return None if row is None else dict(row)
+    return row
 
 
 @operation
@@ -177,7 +190,7 @@ def update_progress(
     progress: int | None = None,
     stage: str | None = None,
     stage_result: Any = None,
-) -> Steps[dict[str, Any]]:
+) -> Steps[Task]:
     """Report progress (0..100) and/or the current stage of a task under ``claim_id``.
 
     ``claim_id`` is the token of the claim (from :func:`claim_next_task`).
@@ -195,12 +208,12 @@ def update_progress(
     if stage_result is not None and stage is None:
         raise InvalidInput("stage_result needs the stage it belongs to")
     result = None if stage_result is None else v.json_value(stage_result, "stage_result")
-    row = yield q.background_tasks.update_progress(
+    row = yield from sql.background_tasks.update_progress(
         task_id=tid, claim_id=cid, progress=progress, stage=stage, stage_result=result
     )
     if row is None:
-        yield from _not_held(tid, cid, "update")
-    return dict(row)
+        raise (yield from _not_held(tid, cid, "update"))
+    return row
 
 
 @operation
@@ -209,7 +222,7 @@ def complete_task(
     *,
     claim_id: str | uuid.UUID,
     results: Mapping[str, Any] | None = None,
-) -> Steps[dict[str, Any]]:
+) -> Steps[Task]:
     """End a task running under ``claim_id`` as completed (progress 100).
 
     ``results`` maps stages (``import``, ``enrich``, ``analyze``) to their results;
@@ -218,35 +231,39 @@ def complete_task(
     """
     tid = _task_id(task_id)
     cid = _claim_id(claim_id)
-    columns: dict[str, Any] = {f"{stage}_result": None for stage in STAGES}
+    given: dict[str, Jsonb] = {}
     if results is not None:
         v.mapping(results, "results")
     for stage, value in (results or {}).items():
         check_stage(stage)
         if value is not None:
-            columns[f"{stage}_result"] = v.json_value(value, f"results[{stage!r}]")
-    row = yield q.background_tasks.complete_task(task_id=tid, claim_id=cid, **columns)
+            given[stage] = v.json_value(value, f"results[{stage!r}]")
+    row = yield from sql.background_tasks.complete_task(
+        task_id=tid,
+        claim_id=cid,
+        import_result=given.get("import"),
+        enrich_result=given.get("enrich"),
+        analyze_result=given.get("analyze"),
+    )
     if row is None:
-        yield from _not_held(tid, cid, "complete")
-    return dict(row)
+        raise (yield from _not_held(tid, cid, "complete"))
+    return row
 
 
 @operation
-def fail_task(
-    task_id: str | uuid.UUID, *, claim_id: str | uuid.UUID, error: str
-) -> Steps[dict[str, Any]]:
+def fail_task(task_id: str | uuid.UUID, *, claim_id: str | uuid.UUID, error: str) -> Steps[Task]:
     """End a task running under ``claim_id`` as failed with the message ``error``."""
     tid = _task_id(task_id)
     cid = _claim_id(claim_id)
     v.text(error, "error")
-    row = yield q.background_tasks.fail_task(task_id=tid, claim_id=cid, error_message=error)
+    row = yield from sql.background_tasks.fail_task(task_id=tid, claim_id=cid, error_message=error)
     if row is None:
-        yield from _not_held(tid, cid, "fail")
-    return dict(row)
+        raise (yield from _not_held(tid, cid, "fail"))
+    return row
 
 
 @operation
-def cancel_task(task_id: str | uuid.UUID, *, reason: str | None = None) -> Steps[dict[str, Any]]:
+def cancel_task(task_id: str | uuid.UUID, *, reason: str | None = None) -> Steps[Task]:
     """Cancel a pending or running task (``reason`` goes to ``error_message``).
 
     NotFound for an unknown task; InvalidTransition if it already finished. A running
@@ -255,45 +272,45 @@ def cancel_task(task_id: str | uuid.UUID, *, reason: str | None = None) -> Steps
     tid = _task_id(task_id)
     if reason is not None:
         v.text(reason, "reason", min_len=0)
-    row = yield q.background_tasks.cancel_task(task_id=tid, reason=reason)
+    row = yield from sql.background_tasks.cancel_task(task_id=tid, reason=reason)
     if row is None:
-        current = yield q.background_tasks.get_task(task_id=tid)
+        current = yield from sql.background_tasks.get_task(task_id=tid)
         if current is None:
             raise NotFound(f"no background task {tid!r}")
         raise InvalidTransition(
             f"cannot cancel task {tid!r}: it already finished with status "
             f"{current['status']!r} (only pending or running tasks can be cancelled)"
         )
-    return dict(row)
+    return row
 
 
 @operation
 def list_tasks_by_session(
     user_session: str, *, status: str | None = None, limit: int = 100
-) -> Steps[list[dict[str, Any]]]:
+) -> Steps[list[Task]]:
     """A user session's tasks, newest first, optionally only those with ``status``."""
     check_session_id(user_session, "user_session")
     if status is not None:
         v.one_of(status, "status", STATUSES)
     v.integer(limit, "limit", lo=1, bits=32)
-    rows = yield q.background_tasks.list_tasks_by_session(
+    rows = yield from sql.background_tasks.list_tasks_by_session(
         user_session=user_session, status=status, limit=limit
     )
-    return [dict(r) for r in rows]
+    return rows
 
 
 @operation
-def list_recent_tasks(*, limit: int = 100) -> Steps[list[dict[str, Any]]]:
+def list_recent_tasks(*, limit: int = 100) -> Steps[list[TaskSummary]]:
     """The newest tasks of all sessions (without their data), newest first."""
     v.integer(limit, "limit", lo=1, bits=32)
-    rows = yield q.background_tasks.list_recent_tasks(limit=limit)
-    return [dict(r) for r in rows]
+    rows = yield from sql.background_tasks.list_recent_tasks(limit=limit)
+    return rows
 
 
 @operation
 def count_tasks_by_status() -> Steps[dict[str, int]]:
     """Number of tasks per status (every status present as a key)."""
-    rows = yield q.background_tasks.count_tasks_by_status()
+    rows = yield from sql.background_tasks.count_tasks_by_status()
     counts = dict.fromkeys(STATUSES, 0)
     counts.update({r["status"]: int(r["tasks"]) for r in rows})
     return counts
@@ -302,7 +319,7 @@ def count_tasks_by_status() -> Steps[dict[str, int]]:
 @operation
 def reclaim_stale_tasks(
     *, stale_after: float = 5 * 60.0, max_attempts: int = 3
-) -> Steps[list[dict[str, Any]]]:
+) -> Steps[list[ReclaimedTask]]:
     """Take running tasks back from workers silent for more than ``stale_after`` seconds.
 
     ``stale_after`` is at least 1 second (0 would take back tasks whose workers are
@@ -314,7 +331,7 @@ def reclaim_stale_tasks(
     """
     stale = v.number(stale_after, "stale_after", lo=1.0, hi=MAX_SECONDS)
     v.integer(max_attempts, "max_attempts", lo=1, bits=32)
-    rows = yield q.background_tasks.reclaim_stale_tasks(
+    rows = yield from sql.background_tasks.reclaim_stale_tasks(
         stale_seconds=stale, max_attempts=max_attempts
     )
     for r in rows:
@@ -324,7 +341,7 @@ def reclaim_stale_tasks(
             r["claimed_by"],
             r["status"],
         )
-    return [dict(r) for r in rows]
+    return rows
 
 
 @operation
@@ -334,5 +351,5 @@ def purge_finished_tasks(*, older_than: float = 7 * 24 * 3600.0) -> Steps[int]:
     ``older_than`` is 0 .. :data:`~pydal_lite.pipeline_cache.MAX_SECONDS`.
     """
     seconds = v.number(older_than, "older_than", lo=0, hi=MAX_SECONDS)
-    count = yield q.background_tasks.purge_finished_tasks(older_than_seconds=seconds)
-    return int(count)
+    count = yield from sql.background_tasks.purge_finished_tasks(older_than_seconds=seconds)
+    return count

@@ -69,6 +69,16 @@ def _secrets(dsn: str) -> list[str]:
     return [s for s in found if s]
 
 
+def shown(dsn: str) -> str:
+    """``dsn`` for a ``repr()``: the whole string with its password as ``***``, or a
+    placeholder where no redaction can be trusted (see :func:`describe`)."""
+    text = redact(dsn)
+    if not _unambiguous(dsn) or any(secret in text for secret in _secrets(dsn)):
+        short = describe(dsn)
+        return short if short.startswith("<") else f"<connection string (not shown): {short}>"
+    return text
+
+
 def describe(dsn: str) -> str:
     """A short ``user@host:port/dbname`` for logs; a placeholder where that could show
     any part of the password (a URL whose password holds an unencoded ``@``)."""
@@ -103,6 +113,50 @@ def connect_error(dsn: str, exc: Exception) -> str:
     return f"cannot connect to {describe(dsn)}: {text}"
 
 
+def host_count(dsn: str) -> int:
+    """How many servers ``dsn`` lists (libpq's comma-separated ``host``/``hostaddr``,
+    falling back to ``PGHOST``); 0 when it cannot be parsed."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return 0
+    hosts = str(params.get("host") or params.get("hostaddr") or os.environ.get("PGHOST") or "")
+    return len(hosts.split(",")) if hosts else 1
+
+
+def _session_attrs(dsn: str) -> str | None:
+    try:
+        value = conninfo_to_dict(dsn).get("target_session_attrs")
+    except psycopg.Error:
+        return None
+    return str(value or os.environ.get("PGTARGETSESSIONATTRS") or "") or None
+
+
+def for_primary(dsn: str) -> str:
+    """``dsn`` for writes: a multi-host DSN that says nothing else gets
+    ``target_session_attrs=read-write``, so after a failover libpq skips standbys and
+    finds the new primary."""
+    if host_count(dsn) > 1 and _session_attrs(dsn) is None:
+        return make_conninfo(dsn, target_session_attrs="read-write")
+    return dsn
+
+
+def for_reader(dsn: str, read_dsn: str | None) -> str | None:
+    """The DSN of the read pool, or None when reads share the primary's pool.
+
+    ``read_dsn`` as given (a multi-host one without ``target_session_attrs`` gets
+    ``prefer-standby``); else, when ``dsn`` lists several hosts, the same hosts with
+    ``target_session_attrs=prefer-standby``: any standby, the primary if none is up.
+    """
+    if read_dsn:
+        if host_count(read_dsn) > 1 and _session_attrs(read_dsn) is None:
+            return make_conninfo(read_dsn, target_session_attrs="prefer-standby")
+        return read_dsn
+    if host_count(dsn) > 1:
+        return make_conninfo(dsn, target_session_attrs="prefer-standby")
+    return None
+
+
 def with_database(dsn: str, dbname: str) -> str:
     """The same server and credentials as ``dsn``, another database."""
     return make_conninfo(dsn, dbname=dbname)
@@ -115,6 +169,9 @@ class ResolvedDsn:
     dsn: str
     source: str
     note: str = ""
+
+    def __repr__(self) -> str:
+        return f"ResolvedDsn(dsn={shown(self.dsn)!r}, source={self.source!r}, note={self.note!r})"
 
 
 def resolve(explicit: str | None = None, *, allow_embedded: bool = True) -> ResolvedDsn:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import psycopg
+import psycopg_pool
+
 
 class PydalError(Exception):
     """Base class of every error pydal_lite raises itself."""
@@ -50,3 +53,33 @@ class MigrationFailed(MigrationError):
 
 class EmbeddedServerError(PydalError):
     """The embedded PostgreSQL server could not be started."""
+
+
+class ConnectionFailure(PydalError, psycopg.OperationalError):
+    """A connection could not be opened, or broke while in use (see the subclasses)."""
+
+
+class CannotConnect(ConnectionFailure):
+    """No server accepted a connection (down, unreachable, refused, or none read-write)."""
+
+
+class ConnectionLost(ConnectionFailure):
+    """The connection broke before the transaction's COMMIT was sent: nothing of it committed.
+
+    The server rolls back a transaction whose connection goes away, so running the same
+    transaction again on a new connection is safe. Work committed earlier stays committed.
+    """
+
+
+class CommitOutcomeUnknown(ConnectionFailure):
+    """The connection broke while a COMMIT (or an autocommit statement) was in flight.
+
+    The transaction may have committed or not; the client cannot tell. Do not blindly
+    retry a write that is not idempotent: check whether it took effect (look the row up
+    by a key the caller chose), or retry only writes that are safe to repeat.
+    """
+
+
+class PoolExhausted(PydalError, psycopg_pool.PoolTimeout):
+    """The pool gave no connection within its timeout: all were in use, or new ones
+    could not be opened (the message says which)."""

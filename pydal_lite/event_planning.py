@@ -1,6 +1,6 @@
 """Event planning (seed 003): event plans, vendors, Task Management Agent runs, tasks, conflicts.
 
-Every function here is an :func:`~pydal_lite.operation.operation`: call it with a sync
+Every function here is an :func:`~pydal_lite.runtime.operation`: call it with a sync
 ``psycopg.Connection`` (returns the result) or an ``AsyncConnection`` (returns an
 awaitable); each call is one transaction. Rows are dicts.
 
@@ -22,14 +22,16 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, TypeAlias
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from . import sql
 from . import validate as v
 from .errors import InvalidInput, InvalidTransition, NotFound
-from .operation import Steps, operation, q
+from .runtime import Steps, operation
+from .runtime.steps import present
 
 __all__ = [
     "RESOLUTIONS",
@@ -37,7 +39,14 @@ __all__ = [
     "RUN_TRANSITIONS",
     "SERVICE_TYPES",
     "TASK_FLAGS",
+    "Conflict",
+    "EventPlan",
     "InvalidTransition",
+    "Run",
+    "RunSummary",
+    "Task",
+    "Vendor",
+    "VendorMatch",
     "add_vendor",
     "create_event_plan",
     "find_conflicts",
@@ -57,7 +66,20 @@ __all__ = [
 
 log = logging.getLogger("pydal_lite.event_planning")
 
-Row = dict[str, Any]
+EventPlan: TypeAlias = sql.event_planning.InsertEventPlanRow
+"""An ``event_plans`` row (:func:`create_event_plan`)."""
+Vendor: TypeAlias = sql.event_planning.InsertVendorRow
+"""A ``vendors`` row with every column (:func:`add_vendor`)."""
+VendorMatch: TypeAlias = sql.event_planning.ListVendorsRow
+"""A vendor found by :func:`find_vendors`: without ``is_active`` and the times."""
+Run: TypeAlias = sql.event_planning.GetRunRow
+"""A ``task_management_runs`` row."""
+RunSummary: TypeAlias = sql.event_planning.GetRunSummaryRow
+"""A run's status and times with its task and conflict counts (:func:`run_summary`)."""
+Task: TypeAlias = sql.event_planning.FindTasksRow
+"""An ``extended_tasks`` row."""
+Conflict: TypeAlias = sql.event_planning.FindConflictsRow
+"""A ``task_conflicts`` row."""
 
 RUN_STATUSES = ("initialized", "processing", "completed", "failed")
 """Values of task_management_runs.status (its CHECK constraint)."""
@@ -157,13 +179,13 @@ def _conflict_rows(conflicts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
 
 
 @operation
-def create_event_plan(title: str, *, event_date: date | None = None) -> Steps[Row]:
+def create_event_plan(title: str, *, event_date: date | None = None) -> Steps[EventPlan]:
     """Create an event plan; returns its row (``id`` is a UUID)."""
     v.text(title, "title", blank=False)
     if event_date is not None and not isinstance(event_date, date):
         raise InvalidInput(f"event_date must be a date or None, got {event_date!r}")
-    row: Row = yield q.event_planning.insert_event_plan(title=title, event_date=event_date)
-    return row
+    row = yield from sql.event_planning.insert_event_plan(title=title, event_date=event_date)
+    return present(row, "insert_event_plan")
 
 
 @operation
@@ -174,7 +196,7 @@ def add_vendor(
     *,
     rating: float | None = None,
     price_from: float | None = None,
-) -> Steps[Row]:
+) -> Steps[Vendor]:
     """Add an active vendor; returns its row."""
     v.text(name, "name", blank=False)
     v.one_of(service_type, "service_type", SERVICE_TYPES)
@@ -183,22 +205,22 @@ def add_vendor(
         v.number(rating, "rating", lo=0, hi=5)
     if price_from is not None:
         v.number(price_from, "price_from", lo=0)
-    row: Row = yield q.event_planning.insert_vendor(
+    row = yield from sql.event_planning.insert_vendor(
         name=name,
         service_type=service_type,
         location_city=location_city,
         rating=rating,
         price_from=price_from,
     )
-    return row
+    return present(row, "insert_vendor")
 
 
 @operation
-def find_vendors(service_type: str, city: str, *, limit: int = 20) -> Steps[list[Row]]:
+def find_vendors(service_type: str, city: str, *, limit: int = 20) -> Steps[list[VendorMatch]]:
     """Active vendors of ``service_type`` in ``city`` (any case), best rated first."""
     v.one_of(service_type, "service_type", SERVICE_TYPES)
     v.text(city, "city", min_len=0)
-    rows: list[Row] = yield q.event_planning.list_vendors(
+    rows = yield from sql.event_planning.list_vendors(
         service_type=service_type, city=city, limit=_limit(limit)
     )
     return rows
@@ -210,22 +232,25 @@ def find_vendors(service_type: str, city: str, *, limit: int = 20) -> Steps[list
 @operation
 def start_run(
     event_id: uuid.UUID | str, *, processing_summary: Mapping[str, Any] | None = None
-) -> Steps[Row]:
+) -> Steps[Run]:
     """Start a run (status ``initialized``) for an event plan; NotFound if there is none."""
     event = v.uuid_value(event_id, "event_id")
     summary = v.json_object(processing_summary or {}, "processing_summary")
     try:
-        row: Row = yield q.event_planning.insert_run(event_id=event, processing_summary=summary)
+        inserted = yield from sql.event_planning.insert_run(
+            event_id=event, processing_summary=summary
+        )
     except psycopg.errors.ForeignKeyViolation:
         raise NotFound(f"no event plan {str(event)!r}") from None
+    row = present(inserted, "insert_run")
     log.info("started task management run %s for event plan %s", row["id"], event)
     return row
 
 
 @operation
-def get_run(run_id: int) -> Steps[Row]:
+def get_run(run_id: int) -> Steps[Run]:
     """One run by id; NotFound if there is none."""
-    row: Row | None = yield q.event_planning.get_run(run_id=_run_id(run_id))
+    row = yield from sql.event_planning.get_run(run_id=_run_id(run_id))
     if row is None:
         raise NotFound(f"no task management run {run_id!r}")
     return row
@@ -238,7 +263,7 @@ def set_run_status(
     *,
     error_log: str | None = None,
     processing_summary: Mapping[str, Any] | None = None,
-) -> Steps[Row]:
+) -> Steps[Run]:
     """Move a run to ``status`` along :data:`RUN_TRANSITIONS`; returns the updated row.
 
     ``error_log`` and ``processing_summary`` replace the stored values when given.
@@ -254,7 +279,7 @@ def set_run_status(
     summary = None
     if processing_summary is not None:
         summary = v.json_object(processing_summary, "processing_summary")
-    row: Row | None = yield q.event_planning.update_run_status(
+    row = yield from sql.event_planning.update_run_status(
         run_id=run_id,
         status=status,
         from_statuses=sources,
@@ -262,7 +287,7 @@ def set_run_status(
         processing_summary=summary,
     )
     if row is None:
-        current: Row | None = yield q.event_planning.get_run(run_id=run_id)
+        current = yield from sql.event_planning.get_run(run_id=run_id)
         if current is None:
             raise NotFound(f"no task management run {run_id!r}")
         raise InvalidTransition(
@@ -274,11 +299,11 @@ def set_run_status(
 
 
 @operation
-def run_summary(run_id: int) -> Steps[Row]:
+def run_summary(run_id: int) -> Steps[RunSummary]:
     """Counts of one run: ``task_count``, ``error_count``, ``review_count`` and
     ``conflicts_by_status`` (``{"unresolved": n, "resolved": n, "ignored": n}``),
     with the run's ``status`` and times. NotFound if the run does not exist."""
-    row: Row | None = yield q.event_planning.get_run_summary(run_id=_run_id(run_id))
+    row = yield from sql.event_planning.get_run_summary(run_id=_run_id(run_id))
     if row is None:
         raise NotFound(f"no task management run {run_id!r}")
     return row
@@ -304,7 +329,7 @@ def upsert_tasks(
     total = 0
     for batch in _batches(rows, size):
         try:
-            count: int = yield q.event_planning.upsert_extended_tasks(
+            count: int = yield from sql.event_planning.upsert_extended_tasks(
                 run_id=run_id, rows=Jsonb(batch)
             )
         except psycopg.errors.ForeignKeyViolation:
@@ -314,10 +339,10 @@ def upsert_tasks(
 
 
 @operation
-def find_tasks(run_id: int, filter: Mapping[str, Any], *, limit: int = 100) -> Steps[list[Row]]:
+def find_tasks(run_id: int, filter: Mapping[str, Any], *, limit: int = 100) -> Steps[list[Task]]:
     """Tasks of a run whose document contains ``filter`` (``task_data @> filter``)."""
     wanted = v.json_object(filter, "filter")
-    rows: list[Row] = yield q.event_planning.find_tasks(
+    rows = yield from sql.event_planning.find_tasks(
         run_id=_run_id(run_id), filter=wanted, limit=_limit(limit)
     )
     return rows
@@ -326,9 +351,9 @@ def find_tasks(run_id: int, filter: Mapping[str, Any], *, limit: int = 100) -> S
 @operation
 def list_tasks_with_errors(
     run_id: int, *, after_task_id: str = "", limit: int = 100
-) -> Steps[list[Row]]:
+) -> Steps[list[Task]]:
     """Tasks of a run flagged ``has_errors``, by task_id after ``after_task_id``."""
-    rows: list[Row] = yield q.event_planning.list_tasks_with_errors(
+    rows = yield from sql.event_planning.list_tasks_with_errors(
         run_id=_run_id(run_id),
         after_task_id=_cursor(after_task_id, "after_task_id"),
         limit=_limit(limit),
@@ -339,9 +364,9 @@ def list_tasks_with_errors(
 @operation
 def list_tasks_for_review(
     run_id: int, *, after_task_id: str = "", limit: int = 100
-) -> Steps[list[Row]]:
+) -> Steps[list[Task]]:
     """Tasks of a run flagged ``requires_manual_review``, by task_id after ``after_task_id``."""
-    rows: list[Row] = yield q.event_planning.list_tasks_for_review(
+    rows = yield from sql.event_planning.list_tasks_for_review(
         run_id=_run_id(run_id),
         after_task_id=_cursor(after_task_id, "after_task_id"),
         limit=_limit(limit),
@@ -368,7 +393,7 @@ def upsert_conflicts(
     total = 0
     for batch in _batches(rows, size):
         try:
-            count: int = yield q.event_planning.upsert_task_conflicts(
+            count: int = yield from sql.event_planning.upsert_task_conflicts(
                 run_id=run_id, rows=Jsonb(batch)
             )
         except psycopg.errors.ForeignKeyViolation:
@@ -378,10 +403,12 @@ def upsert_conflicts(
 
 
 @operation
-def find_conflicts(run_id: int, filter: Mapping[str, Any], *, limit: int = 100) -> Steps[list[Row]]:
+def find_conflicts(
+    run_id: int, filter: Mapping[str, Any], *, limit: int = 100
+) -> Steps[list[Conflict]]:
     """Conflicts of a run whose document contains ``filter`` (``conflict_data @> filter``)."""
     wanted = v.json_object(filter, "filter")
-    rows: list[Row] = yield q.event_planning.find_conflicts(
+    rows = yield from sql.event_planning.find_conflicts(
         run_id=_run_id(run_id), filter=wanted, limit=_limit(limit)
     )
     return rows
@@ -390,9 +417,9 @@ def find_conflicts(run_id: int, filter: Mapping[str, Any], *, limit: int = 100) 
 @operation
 def list_unresolved_conflicts(
     run_id: int, *, after_conflict_id: str = "", limit: int = 100
-) -> Steps[list[Row]]:
+) -> Steps[list[Conflict]]:
     """Unresolved conflicts of a run, by conflict_id after ``after_conflict_id``."""
-    rows: list[Row] = yield q.event_planning.list_unresolved_conflicts(
+    rows = yield from sql.event_planning.list_unresolved_conflicts(
         run_id=_run_id(run_id),
         after_conflict_id=_cursor(after_conflict_id, "after_conflict_id"),
         limit=_limit(limit),
@@ -401,7 +428,7 @@ def list_unresolved_conflicts(
 
 
 @operation
-def resolve_conflict(run_id: int, conflict_id: str, *, status: str = "resolved") -> Steps[Row]:
+def resolve_conflict(run_id: int, conflict_id: str, *, status: str = "resolved") -> Steps[Conflict]:
     """Settle an unresolved conflict as ``resolved`` or ``ignored``; returns the row.
 
     NotFound when the run has no such conflict; InvalidTransition when it is already
@@ -410,13 +437,11 @@ def resolve_conflict(run_id: int, conflict_id: str, *, status: str = "resolved")
     run_id = _run_id(run_id)
     conflict_id = _text_id(conflict_id, "conflict_id")
     v.one_of(status, "status", RESOLUTIONS)
-    row: Row | None = yield q.event_planning.resolve_conflict(
+    row = yield from sql.event_planning.resolve_conflict(
         run_id=run_id, conflict_id=conflict_id, resolution_status=status
     )
     if row is None:
-        current: Row | None = yield q.event_planning.get_conflict(
-            run_id=run_id, conflict_id=conflict_id
-        )
+        current = yield from sql.event_planning.get_conflict(run_id=run_id, conflict_id=conflict_id)
         if current is None:
             raise NotFound(f"no conflict {conflict_id!r} in task management run {run_id!r}")
         raise InvalidTransition(

@@ -7,7 +7,7 @@ input always hashes alike whatever its key order. There is at most one entry per
 (stage, input_hash); :func:`put_entry` replaces it. An entry past its ``expires_at`` is
 a miss for :func:`get_entry` and is deleted by :func:`purge_expired_entries`.
 
-Every function taking a connection is an :func:`~pydal_lite.operation.operation`:
+Every function taking a connection is an :func:`~pydal_lite.runtime.operation`:
 sync connection -> result, async connection -> awaitable. Rows are dicts::
 
     entry = put_entry(conn, "import", {"file": "a.ics"}, {"events": 3}, ttl=3600.0)
@@ -20,19 +20,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from psycopg.types.json import Jsonb
 
+from . import sql
 from . import validate as v
 from .errors import InvalidInput, NotFound
-from .operation import Steps, operation, q
+from .runtime import Steps, operation
+from .runtime.steps import present
 
 logger = logging.getLogger("pydal_lite.pipeline_cache")
 
 __all__ = [
     "MAX_SECONDS",
     "STAGES",
+    "CacheEntry",
+    "SessionResults",
+    "UserSession",
     "canonical_json",
     "get_entry",
     "get_entry_by_hash",
@@ -58,6 +63,13 @@ MAX_SECONDS: Final = 100 * 366 * 24 * 3600.0
 
 SESSION_ID_MAX_LEN: Final = 255
 _HASH = re.compile(r"[0-9a-f]{64}")
+
+CacheEntry: TypeAlias = sql.pipeline_cache.GetEntryRow
+"""A ``pipeline_cache`` row: stage, input hash, input and result documents, times."""
+UserSession: TypeAlias = sql.pipeline_cache.GetUserSessionRow
+"""A ``user_sessions`` row: the latest input hash of each stage and ``last_accessed``."""
+SessionResults: TypeAlias = sql.pipeline_cache.GetSessionResultsRow
+"""A session's hashes with the live cached result of each stage (:func:`get_session_results`)."""
 
 
 def canonical_json(value: Any, what: str = "value") -> str:
@@ -92,27 +104,27 @@ def check_session_id(value: Any, what: str = "session_id") -> str:
 
 
 @operation
-def get_entry(stage: str, input_data: Any) -> Steps[dict[str, Any] | None]:
+def get_entry(stage: str, input_data: Any) -> Steps[CacheEntry | None]:
     """The live entry of ``stage`` for ``input_data`` (hashed here), or None on a miss."""
     check_stage(stage)
     key = input_hash(input_data, "input_data")
-    row = yield q.pipeline_cache.get_entry(stage=stage, input_hash=key)
-    return None if row is None else dict(row)
+    row = yield from sql.pipeline_cache.get_entry(stage=stage, input_hash=key)
+    return row
 
 
 @operation
-def get_entry_by_hash(stage: str, input_hash: str) -> Steps[dict[str, Any] | None]:
+def get_entry_by_hash(stage: str, input_hash: str) -> Steps[CacheEntry | None]:
     """The live entry of ``stage`` for an already computed ``input_hash``, or None."""
     check_stage(stage)
     check_hash(input_hash)
-    row = yield q.pipeline_cache.get_entry(stage=stage, input_hash=input_hash)
-    return None if row is None else dict(row)
+    row = yield from sql.pipeline_cache.get_entry(stage=stage, input_hash=input_hash)
+    return row
 
 
 @operation
 def put_entry(
     stage: str, input_data: Any, result_data: Any, *, ttl: float | None = None
-) -> Steps[dict[str, Any]]:
+) -> Steps[CacheEntry]:
     """Store ``result_data`` for ``stage`` and ``input_data``, replacing any entry.
 
     ``ttl`` is the lifetime in seconds, > 0 and at most :data:`MAX_SECONDS` (None:
@@ -122,14 +134,14 @@ def put_entry(
     key = input_hash(input_data, "input_data")
     result = v.json_value(result_data, "result_data")
     seconds = None if ttl is None else v.number(ttl, "ttl", positive=True, hi=MAX_SECONDS)
-    row = yield q.pipeline_cache.upsert_entry(
+    row = yield from sql.pipeline_cache.upsert_entry(
         stage=stage,
         input_hash=key,
         input_data=Jsonb(input_data),
         result_data=result,
         ttl_seconds=seconds,
     )
-    return dict(row)
+    return present(row, "upsert_entry")
 
 
 @operation
@@ -137,7 +149,7 @@ def invalidate_entry(stage: str, input_data: Any) -> Steps[bool]:
     """Delete the entry of ``stage`` for ``input_data``; True if there was one."""
     check_stage(stage)
     key = input_hash(input_data, "input_data")
-    count = yield q.pipeline_cache.delete_entry(stage=stage, input_hash=key)
+    count = yield from sql.pipeline_cache.delete_entry(stage=stage, input_hash=key)
     return bool(count)
 
 
@@ -145,24 +157,24 @@ def invalidate_entry(stage: str, input_data: Any) -> Steps[bool]:
 def invalidate_stage(stage: str) -> Steps[int]:
     """Delete every entry of ``stage``; returns how many."""
     check_stage(stage)
-    count = yield q.pipeline_cache.delete_stage_entries(stage=stage)
-    return int(count)
+    count = yield from sql.pipeline_cache.delete_stage_entries(stage=stage)
+    return count
 
 
 @operation
 def purge_expired_entries() -> Steps[int]:
     """Delete every expired entry; returns how many."""
-    count = yield q.pipeline_cache.purge_expired_entries()
+    count = yield from sql.pipeline_cache.purge_expired_entries()
     logger.debug("purged %d expired cache entries", count)
-    return int(count)
+    return count
 
 
 @operation
-def list_entries_by_hash(input_hash: str) -> Steps[list[dict[str, Any]]]:
+def list_entries_by_hash(input_hash: str) -> Steps[list[CacheEntry]]:
     """The live entries of every stage for one input hash, by stage."""
     check_hash(input_hash)
-    rows = yield q.pipeline_cache.list_entries_by_hash(input_hash=input_hash)
-    return [dict(r) for r in rows]
+    rows = yield from sql.pipeline_cache.list_entries_by_hash(input_hash=input_hash)
+    return rows
 
 
 # --- user sessions -----------------------------------------------------------------
@@ -175,7 +187,7 @@ def record_user_session(
     import_hash: str | None = None,
     enrich_hash: str | None = None,
     analyze_hash: str | None = None,
-) -> Steps[dict[str, Any]]:
+) -> Steps[UserSession]:
     """Create or update a user session: each given hash replaces the stored one.
 
     Hashes not given are kept; ``last_accessed`` becomes now. Returns the row.
@@ -185,30 +197,35 @@ def record_user_session(
     for name, value in hashes.items():
         if value is not None:
             check_hash(value, name)
-    row = yield q.pipeline_cache.upsert_user_session(session_id=session_id, **hashes)
-    return dict(row)
+    row = yield from sql.pipeline_cache.upsert_user_session(
+        session_id=session_id,
+        import_hash=import_hash,
+        enrich_hash=enrich_hash,
+        analyze_hash=analyze_hash,
+    )
+    return present(row, "upsert_user_session")
 
 
 @operation
-def get_user_session(session_id: str) -> Steps[dict[str, Any] | None]:
+def get_user_session(session_id: str) -> Steps[UserSession | None]:
     """One user session (``last_accessed`` untouched), or None."""
     check_session_id(session_id)
-    row = yield q.pipeline_cache.get_user_session(session_id=session_id)
-    return None if row is None else dict(row)
+    row = yield from sql.pipeline_cache.get_user_session(session_id=session_id)
+    return row
 
 
 @operation
-def touch_user_session(session_id: str) -> Steps[dict[str, Any]]:
+def touch_user_session(session_id: str) -> Steps[UserSession]:
     """Set ``last_accessed`` to now; returns the row. NotFound for an unknown session."""
     check_session_id(session_id)
-    row = yield q.pipeline_cache.touch_user_session(session_id=session_id)
+    row = yield from sql.pipeline_cache.touch_user_session(session_id=session_id)
     if row is None:
         raise NotFound(f"no user session {session_id!r}")
-    return dict(row)
+    return row
 
 
 @operation
-def get_session_results(session_id: str) -> Steps[dict[str, Any] | None]:
+def get_session_results(session_id: str) -> Steps[SessionResults | None]:
     """The session's latest hashes and the live cached result of each stage, or None.
 
     Keys: ``session_id``, ``import_hash``, ``enrich_hash``, ``analyze_hash``,
@@ -216,5 +233,5 @@ def get_session_results(session_id: str) -> Steps[dict[str, Any] | None]:
     when that stage has no live entry).
     """
     check_session_id(session_id)
-    row = yield q.pipeline_cache.get_session_results(session_id=session_id)
-    return None if row is None else dict(row)
+    row = yield from sql.pipeline_cache.get_session_results(session_id=session_id)
+    return row

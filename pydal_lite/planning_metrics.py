@@ -1,6 +1,6 @@
 """Planning metrics (seed 000): benchmark runs, their execution plans and subtasks.
 
-Every function here is an :func:`~pydal_lite.operation.operation`: call it with a sync
+Every function here is an :func:`~pydal_lite.runtime.operation`: call it with a sync
 connection (``start_task_execution(conn, "task_001", "multi-agent")``) or await it
 with an async one; each call is one transaction. Rows are dicts.
 
@@ -37,13 +37,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from datetime import datetime
+from typing import Any, Final, TypeAlias, TypedDict, TypeVar
 
 from psycopg import errors as pgerrors
 
+from . import sql
 from . import validate as v
-from .errors import InvalidInput, InvalidTransition, NotFound
-from .operation import Steps, operation, q
+from .errors import InvalidInput, InvalidTransition, NotFound, PydalError
+from .runtime import JsonValue, Step, Steps, operation
+from .runtime.steps import present
 
 logger = logging.getLogger("pydal_lite.planning_metrics")
 
@@ -51,6 +54,12 @@ __all__ = [
     "MODES",
     "SUBTASK_STATUSES",
     "TASK_STATUSES",
+    "AgentMetrics",
+    "Plan",
+    "PlanMetrics",
+    "PlanWithSubtasks",
+    "Subtask",
+    "TaskExecution",
     "complete_subtask",
     "count_subtasks_by_status",
     "delete_task_execution",
@@ -83,12 +92,57 @@ _PLAN_ID_LEN: Final = 100
 _SUBTASK_ID_LEN: Final = 100
 _AGENT_LEN: Final = 50
 _ESTIMATE_LEN: Final = 50
-_FLOAT_KEYS: Final = frozenset(
-    {"total_duration_seconds", "avg_duration_seconds", "max_duration_seconds", "completion_ratio"}
-)
 _SUBTASK_KEYS: Final = frozenset(
     {"subtask_id", "sequence_number", "description", "agent", "estimated_time", "dependencies"}
 )
+
+_Row = TypeVar("_Row")
+
+TaskExecution: TypeAlias = sql.planning_metrics.GetTaskExecutionRow
+"""A ``poc_task_executions`` row (every query of it returns the same columns)."""
+Plan: TypeAlias = sql.planning_metrics.GetPlanRow
+"""A ``poc_execution_plans`` row."""
+Subtask: TypeAlias = sql.planning_metrics.GetSubtaskRow
+"""A ``poc_subtask_executions`` row."""
+
+
+class PlanWithSubtasks(Plan):
+    """A plan row with its subtask rows (``subtasks``, in sequence order)."""
+
+    subtasks: list[Subtask]
+
+
+class AgentMetrics(TypedDict):
+    """One agent's figures within a plan (an element of :attr:`PlanMetrics.per_agent`)."""
+
+    agent: str
+    subtasks: int
+    completed: int
+    failed: int
+    skipped: int
+    total_duration_seconds: float
+    avg_duration_seconds: float | None
+    max_duration_seconds: float | None
+    completion_ratio: float
+
+
+class PlanMetrics(TypedDict):
+    """What :func:`get_plan_metrics` returns."""
+
+    id: str
+    task_execution_id: str
+    plan_id: str
+    subtask_count: int
+    is_complete: bool
+    created_at: datetime
+    completed_at: datetime | None
+    total_subtasks: int
+    total_duration_seconds: float
+    avg_duration_seconds: float | None
+    max_duration_seconds: float | None
+    completion_ratio: float | None
+    per_agent: list[AgentMetrics]
+    by_status: dict[str, int]
 
 
 def _validate_subtasks(subtasks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -163,7 +217,7 @@ def start_task_execution(
     *,
     metadata: Mapping[str, Any] | None = None,
     execution_id: str | None = None,
-) -> Steps[dict[str, Any]]:
+) -> Steps[TaskExecution]:
     """Record that a benchmark run of ``task_id`` in ``mode`` starts now; returns its row.
 
     ``execution_id`` (uuid text, at most 36 characters) is generated when omitted.
@@ -173,12 +227,12 @@ def start_task_execution(
     v.text(execution_id, "execution_id", max_len=_ID_LEN, min_len=0, nullable=True)
     meta = v.json_object({} if metadata is None else metadata, "metadata")
     try:
-        row = yield q.planning_metrics.insert_task_execution(
+        row = yield from sql.planning_metrics.insert_task_execution(
             id=execution_id, task_id=task_id, mode=mode, metadata=meta
         )
     except pgerrors.UniqueViolation:
         raise InvalidInput(f"task execution {execution_id!r} already exists") from None
-    return dict(row)
+    return present(row, "insert_task_execution")
 
 
 @operation
@@ -189,7 +243,7 @@ def finish_task_execution(
     tokens: int | None = None,
     error: str | None = None,
     metadata: Mapping[str, Any] | None = None,
-) -> Steps[dict[str, Any]]:
+) -> Steps[TaskExecution]:
     """End a running execution: ``failed`` when ``error`` is given, else ``completed``.
 
     ``success`` is the benchmark's verdict; ``tokens`` the tokens used; ``metadata`` is
@@ -203,7 +257,7 @@ def finish_task_execution(
         v.integer(tokens, "tokens", lo=0)
     v.text(error, "error", min_len=0, nullable=True)
     meta = v.json_object({} if metadata is None else metadata, "metadata")
-    row = yield q.planning_metrics.finish_task_execution(
+    row = yield from sql.planning_metrics.finish_task_execution(
         id=execution_id,
         status="completed" if error is None else "failed",
         success=success,
@@ -212,36 +266,36 @@ def finish_task_execution(
         metadata=meta,
     )
     if row is None:
-        current = yield q.planning_metrics.get_task_execution(id=execution_id)
+        current = yield from sql.planning_metrics.get_task_execution(id=execution_id)
         if current is None:
             raise NotFound(f"no task execution {execution_id!r}")
         raise InvalidTransition(
             f"task execution {execution_id!r} already ended with status {current['status']!r}"
         )
-    return dict(row)
+    return row
 
 
 @operation
-def get_task_execution(execution_id: str) -> Steps[dict[str, Any] | None]:
+def get_task_execution(execution_id: str) -> Steps[TaskExecution | None]:
     """One task execution, or None."""
     v.text(execution_id, "execution_id", max_len=_ID_LEN)
-    row = yield q.planning_metrics.get_task_execution(id=execution_id)
-    return None if row is None else dict(row)
+    row = yield from sql.planning_metrics.get_task_execution(id=execution_id)
+    return row
 
 
 @operation
-def list_task_executions(task_id: str) -> Steps[list[dict[str, Any]]]:
+def list_task_executions(task_id: str) -> Steps[list[TaskExecution]]:
     """Every execution of one benchmark task, by mode then start time."""
     v.text(task_id, "task_id", max_len=_TASK_ID_LEN)
-    rows = yield q.planning_metrics.list_task_executions(task_id=task_id)
-    return [dict(r) for r in rows]
+    rows = yield from sql.planning_metrics.list_task_executions(task_id=task_id)
+    return rows
 
 
 @operation
 def delete_task_execution(execution_id: str) -> Steps[bool]:
     """Delete an execution with its plan and subtasks (cascade); True if it existed."""
     v.text(execution_id, "execution_id", max_len=_ID_LEN)
-    count = yield q.planning_metrics.delete_task_execution(id=execution_id)
+    count = yield from sql.planning_metrics.delete_task_execution(id=execution_id)
     return bool(count)
 
 
@@ -256,7 +310,7 @@ def record_plan_created(
     subtasks: Sequence[Mapping[str, Any]],
     *,
     metadata: Mapping[str, Any] | None = None,
-) -> Steps[dict[str, Any]]:
+) -> Steps[PlanWithSubtasks]:
     """Record a plan and all its subtasks (pending) in one transaction.
 
     Each subtask is a mapping with ``subtask_id``, ``description``, ``agent`` and
@@ -272,11 +326,11 @@ def record_plan_created(
     rows = _validate_subtasks(subtasks)
     meta = v.json_object(metadata, "metadata", nullable=True)
     batch = v.json_value(rows, "subtasks")
-    found = yield q.planning_metrics.lock_task_execution(id=task_execution_id)
+    found = yield from sql.planning_metrics.lock_task_execution(id=task_execution_id)
     if found is None:
         raise NotFound(f"no task execution {task_execution_id!r}")
     try:
-        plan = yield q.planning_metrics.insert_plan(
+        inserted_plan = yield from sql.planning_metrics.insert_plan(
             task_execution_id=task_execution_id,
             plan_id=plan_id,
             original_task=original_task,
@@ -285,47 +339,45 @@ def record_plan_created(
         )
     except pgerrors.UniqueViolation:
         raise InvalidInput(f"task execution {task_execution_id!r} already has a plan") from None
-    inserted = yield q.planning_metrics.insert_subtasks(plan_id=plan["id"], subtasks=batch)
-    done = yield q.planning_metrics.complete_plan_if_done(plan_id=plan["id"])
-    out = dict(done if done is not None else plan)
-    out["subtasks"] = sorted(
-        (dict(r) for r in inserted), key=lambda r: (r["sequence_number"], r["subtask_id"])
-    )
-    logger.debug("plan %s recorded with %d subtasks", out["id"], len(rows))
-    return out
+    plan: Plan = present(inserted_plan, "insert_plan")
+    inserted = yield from sql.planning_metrics.insert_subtasks(plan_id=plan["id"], subtasks=batch)
+    done = yield from sql.planning_metrics.complete_plan_if_done(plan_id=plan["id"])
+    ordered: list[Subtask] = sorted(inserted, key=lambda r: (r["sequence_number"], r["subtask_id"]))
+    logger.debug("plan %s recorded with %d subtasks", plan["id"], len(rows))
+    return {**(plan if done is None else done), "subtasks": ordered}
 
 
 @operation
-def get_plan(plan_id: str) -> Steps[dict[str, Any] | None]:
+def get_plan(plan_id: str) -> Steps[PlanWithSubtasks | None]:
     """A plan with its ``subtasks`` (in sequence order), or None."""
     v.text(plan_id, "plan_id", max_len=_ID_LEN)
-    plan = yield q.planning_metrics.get_plan(plan_id=plan_id)
+    plan = yield from sql.planning_metrics.get_plan(plan_id=plan_id)
     if plan is None:
         return None
-    subtasks = yield q.planning_metrics.list_subtasks(plan_id=plan_id)
-    return {**plan, "subtasks": [dict(r) for r in subtasks]}
+    subtasks = yield from sql.planning_metrics.list_subtasks(plan_id=plan_id)
+    return {**plan, "subtasks": subtasks}
 
 
 @operation
-def list_subtasks(plan_id: str) -> Steps[list[dict[str, Any]]]:
+def list_subtasks(plan_id: str) -> Steps[list[Subtask]]:
     """A plan's subtasks in sequence order (empty for an unknown plan)."""
     v.text(plan_id, "plan_id", max_len=_ID_LEN)
-    rows = yield q.planning_metrics.list_subtasks(plan_id=plan_id)
-    return [dict(r) for r in rows]
+    rows = yield from sql.planning_metrics.list_subtasks(plan_id=plan_id)
+    return rows
 
 
 @operation
-def list_open_plans(*, limit: int = 100) -> Steps[list[dict[str, Any]]]:
+def list_open_plans(*, limit: int = 100) -> Steps[list[Plan]]:
     """Plans not complete yet, oldest first."""
     v.integer(limit, "limit", lo=1)
-    rows = yield q.planning_metrics.list_open_plans(limit=limit)
-    return [dict(r) for r in rows]
+    rows = yield from sql.planning_metrics.list_open_plans(limit=limit)
+    return rows
 
 
 @operation
 def list_plans_with_subtask_counts(
     *, limit: int = 100, after: str | None = None
-) -> Steps[list[dict[str, Any]]]:
+) -> Steps[list[sql.planning_metrics.ListPlansWithSubtaskCountsRow]]:
     """The seed's check query, one page: plans with ``subtask_count`` and ``actual_subtasks``.
 
     Oldest plan first, at most ``limit`` plans. For the next page pass ``after`` = the
@@ -334,18 +386,18 @@ def list_plans_with_subtask_counts(
     """
     v.integer(limit, "limit", lo=1, bits=32)
     v.text(after, "after", max_len=_ID_LEN, nullable=True)
-    rows = yield q.planning_metrics.list_plans_with_subtask_counts(limit=limit, after=after)
+    rows = yield from sql.planning_metrics.list_plans_with_subtask_counts(limit=limit, after=after)
     if not rows and after is not None:
-        found = yield q.planning_metrics.get_plan(plan_id=after)
+        found = yield from sql.planning_metrics.get_plan(plan_id=after)
         if found is None:
             raise NotFound(f"no plan {after!r} to page after")
-    return [dict(r) for r in rows]
+    return rows
 
 
 @operation
 def count_subtasks_by_status() -> Steps[dict[str, int]]:
     """Number of subtasks per status across all plans (every status present as a key)."""
-    rows = yield q.planning_metrics.count_subtasks_by_status()
+    rows = yield from sql.planning_metrics.count_subtasks_by_status()
     counts = dict.fromkeys(SUBTASK_STATUSES, 0)
     counts.update({r["status"]: int(r["subtasks"]) for r in rows})
     return counts
@@ -359,49 +411,54 @@ def _subtask_ref(plan_id: str, subtask_id: str) -> None:
     v.text(subtask_id, "subtask_id", max_len=_SUBTASK_ID_LEN)
 
 
-def _explain_refusal(
+def _refusal(
     plan_id: str, subtask_id: str, action: str, allowed: tuple[str, ...]
-) -> Steps[None]:
-    current = yield q.planning_metrics.get_subtask(plan_id=plan_id, subtask_id=subtask_id)
+) -> Steps[NotFound | InvalidTransition]:
+    """The error saying why a subtask update matched no row (``raise`` it)."""
+    current = yield from sql.planning_metrics.get_subtask(plan_id=plan_id, subtask_id=subtask_id)
     if current is None:
-        raise NotFound(f"no subtask {subtask_id!r} in plan {plan_id!r}")
-    raise InvalidTransition(
+        return NotFound(f"no subtask {subtask_id!r} in plan {plan_id!r}")
+    return InvalidTransition(
         f"cannot {action} subtask {subtask_id!r} of plan {plan_id!r}: its status is "
         f"{current['status']!r}, expected {' or '.join(allowed)}"
     )
 
 
 @operation
-def start_subtask(plan_id: str, subtask_id: str) -> Steps[dict[str, Any]]:
+def start_subtask(plan_id: str, subtask_id: str) -> Steps[Subtask]:
     """Move a pending subtask to running (``started_at`` = now); returns its row.
 
     NotFound if the subtask does not exist; InvalidInput if it is not pending.
     """
     _subtask_ref(plan_id, subtask_id)
-    row = yield q.planning_metrics.start_subtask(plan_id=plan_id, subtask_id=subtask_id)
+    row = yield from sql.planning_metrics.start_subtask(plan_id=plan_id, subtask_id=subtask_id)
     if row is None:
-        yield from _explain_refusal(plan_id, subtask_id, "start", ("pending",))
-    return dict(row)
+        raise (yield from _refusal(plan_id, subtask_id, "start", ("pending",)))
+    return row
 
 
-def _end_subtask(plan_id: str, step: Any, action: str, allowed: tuple[str, ...]) -> Steps[Any]:
+def _end_subtask(
+    plan_id: str,
+    subtask_id: str,
+    step: Step[_Row | None],
+    action: str,
+    allowed: tuple[str, ...],
+) -> Steps[_Row]:
     # The plan row lock serialises the "was this the last open subtask?" decision.
-    plan = yield q.planning_metrics.lock_plan(plan_id=plan_id)
+    plan = yield from sql.planning_metrics.lock_plan(plan_id=plan_id)
     if plan is None:
         raise NotFound(f"no plan {plan_id!r}")
-    row = yield step
+    row = yield from step
     if row is None:
-        yield from _explain_refusal(plan_id, step.params["subtask_id"], action, allowed)
-    completed = yield q.planning_metrics.complete_plan_if_done(plan_id=plan_id)
+        raise (yield from _refusal(plan_id, subtask_id, action, allowed))
+    completed = yield from sql.planning_metrics.complete_plan_if_done(plan_id=plan_id)
     if completed is not None:
         logger.debug("plan %s complete", plan_id)
-    return dict(row)
+    return row
 
 
 @operation
-def complete_subtask(
-    plan_id: str, subtask_id: str, *, result: str | None = None
-) -> Steps[dict[str, Any]]:
+def complete_subtask(plan_id: str, subtask_id: str, *, result: str | None = None) -> Steps[Subtask]:
     """End a running subtask as completed; the server computes its duration.
 
     Completes the plan in the same transaction if this was its last open subtask.
@@ -409,15 +466,15 @@ def complete_subtask(
     """
     _subtask_ref(plan_id, subtask_id)
     v.text(result, "result", min_len=0, nullable=True)
-    step = q.planning_metrics.complete_subtask(
+    step = sql.planning_metrics.complete_subtask(
         plan_id=plan_id, subtask_id=subtask_id, result=result
     )
-    row: dict[str, Any] = yield from _end_subtask(plan_id, step, "complete", ("running",))
+    row = yield from _end_subtask(plan_id, subtask_id, step, "complete", ("running",))
     return row
 
 
 @operation
-def fail_subtask(plan_id: str, subtask_id: str, *, error: str) -> Steps[dict[str, Any]]:
+def fail_subtask(plan_id: str, subtask_id: str, *, error: str) -> Steps[Subtask]:
     """End a pending or running subtask as failed with ``error``.
 
     The duration is computed by the server (null if it never started). Completes the
@@ -425,28 +482,26 @@ def fail_subtask(plan_id: str, subtask_id: str, *, error: str) -> Steps[dict[str
     """
     _subtask_ref(plan_id, subtask_id)
     v.text(error, "error")
-    step = q.planning_metrics.fail_subtask(plan_id=plan_id, subtask_id=subtask_id, error=error)
-    row: dict[str, Any] = yield from _end_subtask(plan_id, step, "fail", ("pending", "running"))
+    step = sql.planning_metrics.fail_subtask(plan_id=plan_id, subtask_id=subtask_id, error=error)
+    row = yield from _end_subtask(plan_id, subtask_id, step, "fail", ("pending", "running"))
     return row
 
 
 @operation
-def skip_subtask(
-    plan_id: str, subtask_id: str, *, reason: str | None = None
-) -> Steps[dict[str, Any]]:
+def skip_subtask(plan_id: str, subtask_id: str, *, reason: str | None = None) -> Steps[Subtask]:
     """End a pending subtask as skipped (``reason`` goes to ``error``).
 
     Completes the plan in the same transaction if this was its last open subtask.
     """
     _subtask_ref(plan_id, subtask_id)
     v.text(reason, "reason", min_len=0, nullable=True)
-    step = q.planning_metrics.skip_subtask(plan_id=plan_id, subtask_id=subtask_id, reason=reason)
-    row: dict[str, Any] = yield from _end_subtask(plan_id, step, "skip", ("pending",))
+    step = sql.planning_metrics.skip_subtask(plan_id=plan_id, subtask_id=subtask_id, reason=reason)
+    row = yield from _end_subtask(plan_id, subtask_id, step, "skip", ("pending",))
     return row
 
 
 @operation
-def get_plan_metrics(plan_id: str) -> Steps[dict[str, Any]]:
+def get_plan_metrics(plan_id: str) -> Steps[PlanMetrics]:
     """Figures for one plan, computed by the server in one query.
 
     Keys: the plan's ``id``, ``task_execution_id``, ``plan_id``, ``subtask_count``,
@@ -458,16 +513,78 @@ def get_plan_metrics(plan_id: str) -> Steps[dict[str, Any]]:
     duration total/avg/max and ``completion_ratio``). NotFound for an unknown plan.
     """
     v.text(plan_id, "plan_id", max_len=_ID_LEN)
-    row = yield q.planning_metrics.get_plan_metrics(plan_id=plan_id)
+    row = yield from sql.planning_metrics.get_plan_metrics(plan_id=plan_id)
     if row is None:
         raise NotFound(f"no plan {plan_id!r}")
-    out = {k: v for k, v in row.items() if k not in SUBTASK_STATUSES}
-    out["by_status"] = {status: int(row[status]) for status in SUBTASK_STATUSES}
-    out["total_subtasks"] = int(row["total_subtasks"])
-    out["total_duration_seconds"] = float(row["total_duration_seconds"])
-    # jsonb numbers come back as int when whole; keep ratios and durations floats
-    out["per_agent"] = [
-        {k: float(v) if k in _FLOAT_KEYS and v is not None else v for k, v in agent.items()}
-        for agent in row["per_agent"]
-    ]
+    return {
+        "id": row["id"],
+        "task_execution_id": row["task_execution_id"],
+        "plan_id": row["plan_id"],
+        "subtask_count": row["subtask_count"],
+        "is_complete": row["is_complete"],
+        "created_at": row["created_at"],
+        "completed_at": row["completed_at"],
+        "total_subtasks": row["total_subtasks"],
+        "total_duration_seconds": row["total_duration_seconds"],
+        "avg_duration_seconds": row["avg_duration_seconds"],
+        "max_duration_seconds": row["max_duration_seconds"],
+        "completion_ratio": row["completion_ratio"],
+        "per_agent": _per_agent(row["per_agent"]),
+        "by_status": {
+            "pending": row["pending"],
+            "running": row["running"],
+            "completed": row["completed"],
+            "failed": row["failed"],
+            "skipped": row["skipped"],
+        },
+    }
+
+
+# jsonb numbers come back as int when whole; ratios and durations are kept floats.
+
+
+def _json_int(agent: dict[str, JsonValue], key: str) -> int:
+    value = agent.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydalError(f"get_plan_metrics: per_agent {key} is not an integer: {value!r}")
+    return value
+
+
+def _json_float(agent: dict[str, JsonValue], key: str) -> float | None:
+    value = agent.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydalError(f"get_plan_metrics: per_agent {key} is not a number: {value!r}")
+    return float(value)
+
+
+def _json_float_present(agent: dict[str, JsonValue], key: str) -> float:
+    value = _json_float(agent, key)
+    if value is None:
+        raise PydalError(f"get_plan_metrics: per_agent {key} is null")
+    return value
+
+
+def _per_agent(value: JsonValue) -> list[AgentMetrics]:
+    """The ``per_agent`` jsonb array of :func:`get_plan_metrics`, checked and typed."""
+    if not isinstance(value, list):
+        raise PydalError(f"get_plan_metrics: per_agent is not a JSON array: {value!r}")
+    out: list[AgentMetrics] = []
+    for agent in value:
+        if not isinstance(agent, dict) or not isinstance(agent.get("agent"), str):
+            raise PydalError(f"get_plan_metrics: per_agent entry is not an agent: {agent!r}")
+        out.append(
+            {
+                "agent": str(agent["agent"]),
+                "subtasks": _json_int(agent, "subtasks"),
+                "completed": _json_int(agent, "completed"),
+                "failed": _json_int(agent, "failed"),
+                "skipped": _json_int(agent, "skipped"),
+                "total_duration_seconds": _json_float_present(agent, "total_duration_seconds"),
+                "avg_duration_seconds": _json_float(agent, "avg_duration_seconds"),
+                "max_duration_seconds": _json_float(agent, "max_duration_seconds"),
+                "completion_ratio": _json_float_present(agent, "completion_ratio"),
+            }
+        )
     return out

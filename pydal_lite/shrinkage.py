@@ -2,7 +2,7 @@
 
 Tables from ``schema/0010_create_shrinkage_timeseries.sql`` (TimescaleDB hypertables where
 the server has it, ordinary tables otherwise); queries from ``queries/shrinkage.sql``.
-Every function here is an :func:`~pydal_lite.operation.operation`: call it with a sync
+Every function here is an :func:`~pydal_lite.runtime.operation`: call it with a sync
 ``psycopg.Connection`` or ``await`` it with an ``AsyncConnection``, one transaction each::
 
     calc = create_calculation(conn, material["id"], "natural_loss_norm",
@@ -25,9 +25,24 @@ from typing import Any
 
 import psycopg
 
+from . import sql
 from . import validate as v
 from .errors import InvalidInput, InvalidTransition, NotFound
-from .operation import CopyIn, Steps, operation, q
+from .runtime import CopyIn, Steps, operation, present
+from .sql.shrinkage import (
+    GetCalculationRow,
+    GetCoefficientAsOfRow,
+    InsertCalculationMethodRow,
+    InsertCalculationRow,
+    InsertCoefficientTypeRow,
+    InsertMaterialRow,
+    ListCalculationDataRow,
+    ListCoefficientsAsOfRow,
+    ListDownsampledCalculationDataRow,
+    ListMaterialCalculationsRow,
+    ListMetricBucketsRow,
+    UpdateCalculationStatusRow,
+)
 
 __all__ = [
     "CALCULATION_STATUSES",
@@ -151,42 +166,44 @@ def _duplicate(exc: psycopg.Error) -> str:
 @operation
 def create_material(
     code: str, name: str, *, unit: str, kind: str = "material"
-) -> Steps[dict[str, Any]]:
+) -> Steps[InsertMaterialRow]:
     """Insert a material (or storage object) and return its row."""
     _code("code", code, _MATERIAL_CODE)
     v.text(name, "name", blank=False)
     v.text(unit, "unit", blank=False)
     v.one_of(kind, "kind", MATERIAL_KINDS)
     try:
-        row = yield q.shrinkage.insert_material(code=code, name=name, kind=kind, unit=unit)
+        row = yield from sql.shrinkage.insert_material(code=code, name=name, kind=kind, unit=unit)
     except psycopg.errors.UniqueViolation:
         raise InvalidInput(f"material code {code!r} already exists") from None
-    return dict(row)
+    return present(row, "insert_material")
 
 
 @operation
 def create_calculation_method(
     code: str, name: str, *, description: str = ""
-) -> Steps[dict[str, Any]]:
+) -> Steps[InsertCalculationMethodRow]:
     """Insert a calculation method and return its row."""
     _code("code", code)
     v.text(name, "name", blank=False)
-    row = yield q.shrinkage.insert_calculation_method(code=code, name=name, description=description)
-    return dict(row)
+    row = yield from sql.shrinkage.insert_calculation_method(
+        code=code, name=name, description=description
+    )
+    return present(row, "insert_calculation_method")
 
 
 @operation
 def create_coefficient_type(
     code: str, name: str, *, unit: str, description: str = ""
-) -> Steps[dict[str, Any]]:
+) -> Steps[InsertCoefficientTypeRow]:
     """Insert a coefficient type and return its row."""
     _code("code", code)
     v.text(name, "name", blank=False)
     v.text(unit, "unit", blank=False)
-    row = yield q.shrinkage.insert_coefficient_type(
+    row = yield from sql.shrinkage.insert_coefficient_type(
         code=code, name=name, unit=unit, description=description
     )
-    return dict(row)
+    return present(row, "insert_coefficient_type")
 
 
 # -- calculations -----------------------------------------------------------------
@@ -200,7 +217,7 @@ def create_calculation(
     period_start: datetime,
     period_end: datetime,
     parameters: dict[str, Any] | None = None,
-) -> Steps[dict[str, Any]]:
+) -> Steps[InsertCalculationRow]:
     """Record a pending calculation of a material over [period_start, period_end)."""
     _id("material_id", material_id)
     _code("method_code", method_code)
@@ -210,7 +227,7 @@ def create_calculation(
         raise InvalidInput(f"period_end must be after period_start, got {start!r} .. {end!r}")
     params = v.json_object({} if parameters is None else parameters, "parameters")
     try:
-        row = yield q.shrinkage.insert_calculation(
+        row = yield from sql.shrinkage.insert_calculation(
             material_id=material_id,
             method_code=method_code,
             parameters=params,
@@ -221,25 +238,25 @@ def create_calculation(
         if exc.diag.constraint_name == "calculations_method_code_fkey":
             raise NotFound(f"no calculation method {method_code!r}") from None
         raise NotFound(f"no material with id {material_id!r}") from None
-    return dict(row)
+    return present(row, "insert_calculation")
 
 
 @operation
-def get_calculation(calculation_id: int) -> Steps[dict[str, Any]]:
+def get_calculation(calculation_id: int) -> Steps[GetCalculationRow]:
     """The calculation's row; NotFound if there is none."""
     _id("calculation_id", calculation_id)
-    row = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
+    row = yield from sql.shrinkage.get_calculation(calculation_id=calculation_id)
     if row is None:
         raise NotFound(f"no calculation with id {calculation_id!r}")
-    return dict(row)
+    return row
 
 
 @operation
-def list_material_calculations(material_id: int) -> Steps[list[dict[str, Any]]]:
+def list_material_calculations(material_id: int) -> Steps[list[ListMaterialCalculationsRow]]:
     """The material's calculations, newest period first."""
     _id("material_id", material_id)
-    rows = yield q.shrinkage.list_material_calculations(material_id=material_id)
-    return list(rows)
+    rows = yield from sql.shrinkage.list_material_calculations(material_id=material_id)
+    return rows
 
 
 @operation
@@ -249,7 +266,7 @@ def set_calculation_status(
     *,
     result: dict[str, Any] | None = None,
     error: str | None = None,
-) -> Steps[dict[str, Any]]:
+) -> Steps[UpdateCalculationStatusRow]:
     """Move a calculation along STATUS_TRANSITIONS and return the updated row.
 
     ``result`` (a JSON object) is stored when given; ``error`` is meant for ``failed``.
@@ -262,14 +279,14 @@ def set_calculation_status(
     payload = v.json_object(result, "result", nullable=True)
     if error is not None and status != "failed":
         raise InvalidInput(f"error is only recorded with status 'failed', got {status!r}")
-    current = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
+    current = yield from sql.shrinkage.get_calculation(calculation_id=calculation_id)
     if current is None:
         raise NotFound(f"no calculation with id {calculation_id!r}")
     if status not in STATUS_TRANSITIONS[current["status"]]:
         raise InvalidTransition(
             f"calculation {calculation_id!r} cannot move from {current['status']!r} to {status!r}"
         )
-    row = yield q.shrinkage.update_calculation_status(
+    row = yield from sql.shrinkage.update_calculation_status(
         calculation_id=calculation_id,
         from_status=current["status"],
         status=status,
@@ -280,14 +297,14 @@ def set_calculation_status(
         raise InvalidTransition(
             f"calculation {calculation_id!r} changed status while moving it to {status!r}"
         )
-    return dict(row)
+    return row
 
 
 @operation
 def delete_calculation(calculation_id: int) -> Steps[int]:
     """Delete a calculation and its data series; returns 1, or 0 if it did not exist."""
     _id("calculation_id", calculation_id)
-    count = yield q.shrinkage.delete_calculation(calculation_id=calculation_id)
+    count = yield from sql.shrinkage.delete_calculation(calculation_id=calculation_id)
     return int(count)
 
 
@@ -304,11 +321,11 @@ def ingest_calculation_data(calculation_id: int, points: Iterable[Sequence[Any]]
     cases nothing of this call is written.
     """
     _id("calculation_id", calculation_id)
-    found = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
+    found = yield from sql.shrinkage.get_calculation(calculation_id=calculation_id)
     if found is None:
         raise NotFound(f"no calculation with id {calculation_id!r}")
     try:
-        count = yield CopyIn(_COPY_DATA, _data_rows(calculation_id, points))
+        count = yield from CopyIn(_COPY_DATA, _data_rows(calculation_id, points))
     except psycopg.errors.UniqueViolation as exc:
         raise InvalidInput(
             f"calculation {calculation_id!r} already has a point: {_duplicate(exc)}"
@@ -326,7 +343,7 @@ def ingest_coefficients(material_id: int, values: Iterable[Sequence[Any]]) -> St
     """
     _id("material_id", material_id)
     try:
-        count = yield CopyIn(_COPY_COEFFICIENTS, _coefficient_rows(material_id, values))
+        count = yield from CopyIn(_COPY_COEFFICIENTS, _coefficient_rows(material_id, values))
     except psycopg.errors.UniqueViolation as exc:
         raise InvalidInput(
             f"material {material_id!r} already has a coefficient value: {_duplicate(exc)}"
@@ -342,14 +359,14 @@ def ingest_coefficients(material_id: int, values: Iterable[Sequence[Any]]) -> St
 @operation
 def list_calculation_data(
     calculation_id: int, *, since: datetime, until: datetime
-) -> Steps[list[dict[str, Any]]]:
+) -> Steps[list[ListCalculationDataRow]]:
     """The calculation's rows with since <= observed_at < until, in time order."""
     _id("calculation_id", calculation_id)
     start, end = _range(since, until)
-    rows = yield q.shrinkage.list_calculation_data(
+    rows = yield from sql.shrinkage.list_calculation_data(
         calculation_id=calculation_id, since=start, until=end
     )
-    return list(rows)
+    return rows
 
 
 @operation
@@ -359,7 +376,7 @@ def list_downsampled_calculation_data(
     bucket: timedelta,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> Steps[list[dict[str, Any]]]:
+) -> Steps[list[ListDownsampledCalculationDataRow]]:
     """The calculation's series at ``bucket`` resolution: per bucket and metric the
     samples, avg, min, max and last value. ``since``/``until`` default to the
     calculation's period."""
@@ -371,51 +388,53 @@ def list_downsampled_calculation_data(
         v.aware_datetime(since, "since")
     elif until is not None:
         v.aware_datetime(until, "until")
-    calc = yield q.shrinkage.get_calculation(calculation_id=calculation_id)
+    calc = yield from sql.shrinkage.get_calculation(calculation_id=calculation_id)
     if calc is None:
         raise NotFound(f"no calculation with id {calculation_id!r}")
     start, end = _range(
         calc["period_start"] if since is None else since,
         calc["period_end"] if until is None else until,
     )
-    rows = yield q.shrinkage.list_downsampled_calculation_data(
+    rows = yield from sql.shrinkage.list_downsampled_calculation_data(
         calculation_id=calculation_id, bucket=bucket, since=start, until=end
     )
-    return list(rows)
+    return rows
 
 
 @operation
 def list_metric_buckets(
     metric: str, *, bucket: timedelta, since: datetime, until: datetime
-) -> Steps[list[dict[str, Any]]]:
+) -> Steps[list[ListMetricBucketsRow]]:
     """Aggregates of one metric over all calculations, per time bucket and material."""
     _code("metric", metric)
     _bucket(bucket)
     start, end = _range(since, until)
-    rows = yield q.shrinkage.list_metric_buckets(
+    rows = yield from sql.shrinkage.list_metric_buckets(
         metric=metric, bucket=bucket, since=start, until=end
     )
-    return list(rows)
+    return rows
 
 
 @operation
 def get_coefficient_as_of(
     material_id: int, coefficient_code: str, *, at: datetime
-) -> Steps[dict[str, Any] | None]:
+) -> Steps[GetCoefficientAsOfRow | None]:
     """The coefficient's row in force at ``at`` (newest valid_from <= at), or None."""
     _id("material_id", material_id)
     _code("coefficient_code", coefficient_code)
     v.aware_datetime(at, "at")
-    row = yield q.shrinkage.get_coefficient_as_of(
+    row = yield from sql.shrinkage.get_coefficient_as_of(
         material_id=material_id, coefficient_code=coefficient_code, at=at
     )
-    return None if row is None else dict(row)
+    return row
 
 
 @operation
-def list_coefficients_as_of(material_id: int, *, at: datetime) -> Steps[list[dict[str, Any]]]:
+def list_coefficients_as_of(
+    material_id: int, *, at: datetime
+) -> Steps[list[ListCoefficientsAsOfRow]]:
     """Every coefficient of the material as in force at ``at``, by coefficient code."""
     _id("material_id", material_id)
     v.aware_datetime(at, "at")
-    rows = yield q.shrinkage.list_coefficients_as_of(material_id=material_id, at=at)
-    return list(rows)
+    rows = yield from sql.shrinkage.list_coefficients_as_of(material_id=material_id, at=at)
+    return rows

@@ -182,6 +182,7 @@ where s.session_id = :session_id
 group by s.id;
 
 -- name: list_live_session_ids(row_limit)
+-- @nullable-params row_limit
 -- session_id of every live session, most recently active first (row_limit null = all).
 -- Served by sessions_last_activity_idx (partial, live rows only; backward scan).
 select session_id
@@ -191,6 +192,7 @@ order by last_activity desc, id desc
 limit :row_limit::bigint;
 
 -- name: list_all_session_ids(row_limit)
+-- @nullable-params row_limit
 -- session_id of every session, live and soft-deleted, most recently active first
 -- (row_limit null = all). A full scan and sort, as listing everything needs.
 select session_id

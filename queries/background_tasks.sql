@@ -292,6 +292,7 @@ returning
     claim_id;
 
 -- name: cancel_task(task_id, reason)<!
+-- @nullable-params reason
 -- Cancels a pending or running task: cancelled, completed_at = now(), claimed_by and
 -- claim_id cleared, :reason (may be null) in error_message. Returns the task, or
 -- nothing if it is missing or already finished. Served by background_tasks_task_id_key.

@@ -6,6 +6,7 @@
 
 -- name: insert_event_plan(title, event_date)<!
 -- Creates an event plan; returns the new row. Primary key event_plans_pkey.
+-- @nullable-params event_date
 insert into event_plans (
     title,
     event_date
@@ -34,6 +35,7 @@ where id = :event_id::uuid;
 
 -- name: insert_vendor(name, service_type, location_city, rating, price_from)<!
 -- Adds a vendor (active); returns the new row. Primary key vendors_pkey.
+-- @nullable-params rating, price_from
 insert into vendors (
     name,
     service_type,
@@ -342,6 +344,7 @@ where task_management_run_id = :run_id::integer
 -- each of unresolved, resolved and ignored. Counts use
 -- extended_tasks_task_management_run_id_task_id_key, the two partial task indexes and
 -- task_conflicts_task_management_run_id_conflict_id_key.
+-- @nonnull task_count, error_count, review_count, conflicts_by_status
 select
     r.id,
     r.event_id,

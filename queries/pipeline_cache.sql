@@ -23,6 +23,7 @@ where stage = :stage
 -- for the same (stage, input_hash); expires_at = now() + ttl_seconds, or never when
 -- ttl_seconds is null. Returns the stored row. Served by
 -- pipeline_cache_stage_input_hash_key (the conflict target).
+-- @nullable-params ttl_seconds
 insert into pipeline_cache (
     stage,
     input_hash,
@@ -106,6 +107,7 @@ limit :limit::bigint;
 -- Creates the session or updates it: each non-null hash replaces the stored one, null
 -- keeps it; last_accessed = now(). Returns the row. Served by
 -- user_sessions_session_id_key (the conflict target).
+-- @nullable-params import_hash, enrich_hash, analyze_hash
 insert into user_sessions (
     session_id,
     import_hash,

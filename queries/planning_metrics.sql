@@ -31,6 +31,7 @@ returning
     metadata;
 
 -- name: finish_task_execution(id, status, success, tokens, error, metadata)<!
+-- @nullable-params error
 -- Ends a running task execution as completed or failed: completed_at = now(),
 -- duration_seconds computed by the server, metadata merged into the old object.
 -- Returns the row, or nothing if it is missing or not running. Served by
@@ -111,6 +112,7 @@ delete from poc_task_executions
 where id = :id;
 
 -- name: insert_plan(task_execution_id, plan_id, original_task, subtask_count, metadata)<!
+-- @nullable-params metadata
 -- Inserts an open plan for a task execution and returns it. Served by
 -- poc_execution_plans_pkey and poc_execution_plans_task_execution_id_key (one plan per
 -- execution).
@@ -429,6 +431,7 @@ returning
     dependencies;
 
 -- name: complete_subtask(plan_id, subtask_id, result)<!
+-- @nullable-params result
 -- Ends a running subtask as completed with its result; completed_at = now() and
 -- duration_seconds = completed_at - started_at, computed here. Returns the row, or
 -- nothing if it is missing or not running.
@@ -489,6 +492,7 @@ returning
     dependencies;
 
 -- name: skip_subtask(plan_id, subtask_id, reason)<!
+-- @nullable-params reason
 -- Ends a pending subtask as skipped (e.g. a dependency failed), the reason in error;
 -- completed_at = now(), no duration. Returns the row, or nothing if it is missing or
 -- not pending. Served by poc_subtask_executions_plan_id_subtask_id_key.
@@ -517,6 +521,8 @@ returning
     dependencies;
 
 -- name: get_plan_metrics(plan_id)^
+-- @nonnull total_subtasks, pending, running, completed, failed, skipped
+-- @nonnull total_duration_seconds
 -- One row for a plan, or nothing: the plan's fields; its actual subtask count and the
 -- count per status; total, average and longest subtask duration in seconds (ended
 -- subtasks that had started); completion_ratio = completed / all subtasks (null with

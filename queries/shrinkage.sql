@@ -148,6 +148,7 @@ where material_id = :material_id
 order by period_start desc;
 
 -- name: update_calculation_status(calculation_id, from_status, status, result, error)<!
+-- @nullable-params error
 -- The updated calculations row (all columns), or none when the calculation does not
 -- exist or its status is not from_status (a lost race or a wrong transition).
 -- completed_at is set on completed/failed; result is kept when :result is null.

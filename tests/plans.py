@@ -8,6 +8,8 @@ from typing import Any
 
 import psycopg
 
+from pydal_lite.runtime import Step
+
 
 def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every node of an EXPLAIN (format json) plan, depth first."""
@@ -16,14 +18,15 @@ def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from plan_nodes(child)
 
 
-def explain(conn: psycopg.Connection[Any], fn: Any, **params: Any) -> dict[str, Any]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the named query ``fn`` with ``params``; the top plan node.
+def explain(conn: psycopg.Connection[Any], step: Step[Any]) -> dict[str, Any]:
+    """EXPLAIN (ANALYZE, BUFFERS) of a named query's step (``sql.<file>.<query>(...)``);
+    the top plan node.
 
     The statement runs, then the transaction is rolled back, so writes leave no trace;
     commit the test's own data first.
     """
     with psycopg.ClientCursor(conn) as cur:
-        cur.execute("explain (analyze, buffers, format json) " + fn.sql, params)
+        cur.execute("explain (analyze, buffers, format json) " + step.sql, step.params)
         row = cur.fetchone()
     conn.rollback()
     assert row is not None

@@ -16,9 +16,12 @@ from catalog import tables_in, version_below
 from plans import explain, plan_nodes
 from psycopg import pq
 
-from pydal_lite import InvalidInput, NotFound, connect, migrate, queries
+from pydal_lite import InvalidInput, NotFound, connect, migrate
 from pydal_lite import agent_runtime as ar
+from pydal_lite.agent_runtime.messages import parse_message
 from pydal_lite.connection import AsyncConnection, Connection
+from pydal_lite.runtime import Step
+from pydal_lite.sql import agent_runtime as q
 
 TABLES = ("sessions", "messages", "agent_contexts", "agent_switches")
 
@@ -344,7 +347,7 @@ def test_tool_calls_with_odd_numbers_save_idempotently(conn: Connection) -> None
     ],
 )
 def test_python_fingerprint_matches_the_servers(conn: Connection, message: Any) -> None:
-    m = ar._message(0, message)
+    m = parse_message(0, message)
     ar.save_session(conn, "s1", [message])
     stored = _one(conn, "select fingerprint from messages")
     calls = None if m.tool_calls is None else json.dumps(m.tool_calls)  # Python's spelling
@@ -384,11 +387,9 @@ def test_fingerprint_is_stored_for_every_writer(conn: Connection) -> None:
 def test_save_reads_only_seq_and_fingerprint(conn: Connection) -> None:
     ar.save_session(conn, "s1", CHAT)
     db_id = _one(conn, "select id from sessions")
+    step = q.list_message_fingerprints(session_db_id=db_id)
     with psycopg.ClientCursor(conn) as cur:
-        cur.execute(
-            "explain (verbose, format json) " + queries.agent_runtime.list_message_fingerprints.sql,
-            {"session_db_id": db_id},
-        )
+        cur.execute("explain (verbose, format json) " + step.sql, step.params)
         row = cur.fetchone()
     conn.commit()
     assert row is not None
@@ -580,9 +581,9 @@ def big(conn: Connection) -> Connection:
 
 
 def test_keyset_page_uses_the_seq_index_and_cost_does_not_grow_with_depth(big: Connection) -> None:
-    fn = queries.agent_runtime.list_session_messages_after
-    shallow = explain(big, fn, session_id="big-0", after_seq=-1, row_limit=51)
-    deep = explain(big, fn, session_id="big-0", after_seq=19_900, row_limit=51)
+    fn = q.list_session_messages_after
+    shallow = explain(big, fn(session_id="big-0", after_seq=-1, row_limit=51))
+    deep = explain(big, fn(session_id="big-0", after_seq=19_900, row_limit=51))
     for plan in (shallow, deep):
         scans = [n for n in plan_nodes(plan) if n.get("Relation Name") == "messages"]
         assert [n["Index Name"] for n in scans] == ["messages_session_db_id_seq_key"]
@@ -592,10 +593,7 @@ def test_keyset_page_uses_the_seq_index_and_cost_does_not_grow_with_depth(big: C
     # the same depth by page number walks all the skipped rows
     paged = explain(
         big,
-        queries.agent_runtime.list_session_messages_page,
-        session_id="big-0",
-        page_size=50,
-        page_offset=19_900,
+        q.list_session_messages_page(session_id="big-0", page_size=50, page_offset=19_900),
     )
     scan = next(n for n in plan_nodes(paged) if n.get("Relation Name") == "messages")
     assert scan["Actual Rows"] >= 19_900
@@ -604,8 +602,8 @@ def test_keyset_page_uses_the_seq_index_and_cost_does_not_grow_with_depth(big: C
     assert [m["seq"] for m in page["messages"]] == list(range(19_901, 19_951))
 
 
-def _nested_plans(conn: Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """EXPLAIN ANALYZE plans of the statements run inside functions called by ``sql``
+def _nested_plans(conn: Connection, step: Step[Any]) -> list[dict[str, Any]]:
+    """EXPLAIN ANALYZE plans of the statements run inside functions called by ``step``
     (auto_explain, sent to this client as NOTICEs)."""
     notes: list[str] = []
     handler = notes.append
@@ -624,7 +622,7 @@ def _nested_plans(conn: Connection, sql: str, params: dict[str, Any]) -> list[di
     }.items():
         conn.execute(f"set local auto_explain.{name} = {value}")
     with psycopg.ClientCursor(conn) as cur:
-        cur.execute(sql, params)
+        cur.execute(step.sql, step.params)
         cur.fetchall()
     conn.rollback()
     docs = [json.loads(n[n.index("{") :]) for n in notes if "plan:" in n]
@@ -634,7 +632,7 @@ def _nested_plans(conn: Connection, sql: str, params: dict[str, Any]) -> list[di
 
 def test_full_text_search_uses_the_gin_index(big: Connection) -> None:
     params = {"query": "zanzibar", "candidates": 1000, "row_limit": 20}
-    (plan,) = _nested_plans(big, queries.agent_runtime.search_messages.sql, params)
+    (plan,) = _nested_plans(big, q.search_messages(**params))
     used = {n.get("Index Name") for n in plan_nodes(plan)}
     assert "messages_content_fts_idx" in used
     hits = ar.search_messages(big, None, "zanzibar")
@@ -647,8 +645,8 @@ def test_search_ranks_a_bounded_number_of_common_word_matches(big: Connection, f
     params: dict[str, Any] = {"query": "step", "candidates": 100, "row_limit": 20}
     if fn == "search_session_messages":
         params["session_id"] = "big-0"
-    query = getattr(queries.agent_runtime, fn)
-    nodes = list(plan_nodes(explain(big, query, **params)))
+    step = getattr(q, fn)(**params)
+    nodes = list(plan_nodes(explain(big, step)))
     ranked = [n for n in nodes if n["Node Type"] == "Sort" and "ts_rank" in str(n["Sort Key"])]
     assert len(ranked) == 1
     # ts_rank and the final sort see at most `candidates` rows, not every match
@@ -666,7 +664,7 @@ def test_search_ranks_a_bounded_number_of_common_word_matches(big: Connection, f
     for scan in (n for n in nodes if n.get("Relation Name") == "messages"):
         assert scan["Index Name"] == "messages_pkey"
         assert scan["Actual Rows"] * scan["Actual Loops"] <= 100
-    (inner,) = _nested_plans(big, query.sql, params)
+    (inner,) = _nested_plans(big, step)
     inside = list(plan_nodes(inner))
     scans = [n for n in inside if n.get("Relation Name") == "messages"]
     assert [n["Node Type"] for n in scans] == ["Bitmap Heap Scan"]
@@ -686,7 +684,7 @@ def test_search_with_an_excluded_common_word_uses_the_gin_index(big: Connection)
     # many matches) and parse every message; the function keeps the bitmap scan
     params = {"query": "step -deploy -refactor -migration -review -benchmark"}
     params |= {"candidates": 100, "row_limit": 20}
-    (inner,) = _nested_plans(big, queries.agent_runtime.search_messages.sql, params)
+    (inner,) = _nested_plans(big, q.search_messages(**params))
     scans = [n for n in plan_nodes(inner) if n.get("Relation Name") == "messages"]
     assert [n["Node Type"] for n in scans] == ["Bitmap Heap Scan"]
     assert ar.search_messages(big, None, params["query"]) == []
@@ -698,7 +696,7 @@ def test_search_candidates_must_cover_the_limit(conn: Connection) -> None:
 
 
 def test_stats_read_only_the_sessions_messages_by_index(big: Connection) -> None:
-    plan = explain(big, queries.agent_runtime.get_session_stats, session_id="big-0")
+    plan = explain(big, q.get_session_stats(session_id="big-0"))
     used = {n.get("Index Name") for n in plan_nodes(plan)}
     # (sessions itself has 151 rows: a sequential scan of it is the right plan)
     assert used & {"idx_session_timestamp", "messages_session_db_id_seq_key"}

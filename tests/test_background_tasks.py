@@ -13,7 +13,7 @@ import pytest
 from catalog import snapshot, tables_in, version_below
 from plans import explain, plan_nodes
 
-from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, queries
+from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, sql
 from pydal_lite import background_tasks as bt
 from pydal_lite.connection import AsyncConnection, Connection, aconnect, connect
 
@@ -451,7 +451,7 @@ def big_queue(conn: Connection) -> Connection:
 
 def test_purge_reads_only_old_finished_tasks_by_index(big_queue: Connection) -> None:
     plan = explain(
-        big_queue, queries.background_tasks.purge_finished_tasks, older_than_seconds=7 * 86400.0
+        big_queue, sql.background_tasks.purge_finished_tasks(older_than_seconds=7 * 86400.0)
     )
     nodes = list(plan_nodes(plan))
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"]
@@ -468,9 +468,9 @@ def test_purge_reads_only_old_finished_tasks_by_index(big_queue: Connection) -> 
 
 
 def test_claim_of_a_type_skips_pending_tasks_of_other_types(big_queue: Connection) -> None:
-    fn = queries.background_tasks.claim_next_task_of_types
+    fn = sql.background_tasks.claim_next_task_of_types
     for types in (["report"], ["other", "report"]):
-        plan = explain(big_queue, fn, worker="w", task_types=types)
+        plan = explain(big_queue, fn(worker="w", task_types=types))
         (scan,) = _scans(plan)
         assert scan["Index Name"] == "background_tasks_task_type_created_at_id_idx"
         assert scan["Actual Rows"] <= 20
@@ -480,7 +480,7 @@ def test_claim_of_a_type_skips_pending_tasks_of_other_types(big_queue: Connectio
 
 
 def test_claim_of_any_type_reads_the_oldest_pending_task_first(big_queue: Connection) -> None:
-    plan = explain(big_queue, queries.background_tasks.claim_next_task, worker="w")
+    plan = explain(big_queue, sql.background_tasks.claim_next_task(worker="w"))
     assert not [n for n in plan_nodes(plan) if n["Node Type"] == "Sort"]
     (scan,) = _scans(plan)
     assert scan["Index Name"] == "background_tasks_created_at_id_pending_idx"

@@ -10,12 +10,13 @@ from typing import Any
 import psycopg
 import pytest
 from catalog import tables_in, version_below
+from plans import explain, plan_nodes
 from psycopg.rows import tuple_row
-from psycopg.types.json import Jsonb
 
-from pydal_lite import InvalidInput, NotFound, migrate, queries
+from pydal_lite import InvalidInput, NotFound, migrate, queries, sql
 from pydal_lite import event_planning as ep
 from pydal_lite.connection import AsyncConnection, Connection
+from pydal_lite.runtime import Step
 
 TASK_TABLES = {"task_management_runs", "extended_tasks", "task_conflicts"}
 OUR_TABLES = TASK_TABLES | {
@@ -385,7 +386,7 @@ def test_find_and_flagged_task_lists(conn: Connection) -> None:
     assert [r["task_id"] for r in page] == ["t-3"]
     assert [r["task_id"] for r in ep.list_tasks_for_review(conn, run["id"])] == ["t-3"]
     with pytest.raises(InvalidInput, match="filter must be a JSON object"):
-        ep.find_tasks(conn, run["id"], ["venue"])  # type: ignore[arg-type]
+        ep.find_tasks(conn, run["id"], ["venue"])  # type: ignore[call-overload]
     with pytest.raises(InvalidInput, match="limit must be between 1 and 10000, got 0"):
         ep.list_tasks_for_review(conn, run["id"], limit=0)
 
@@ -585,22 +586,11 @@ def big(dsn: str) -> Iterator[tuple[Connection, int]]:
         yield c, int(run["id"])
 
 
-def _plan(conn: Connection, query: Any, **params: Any) -> tuple[set[str], str]:
-    row = conn.execute("explain (format json) " + query.sql, params).fetchone()
-    assert row is not None
-    plan = row["QUERY PLAN"][0]["Plan"]
-    names: set[str] = set()
-    nodes: list[str] = []
-
-    def walk(node: dict[str, Any]) -> None:
-        nodes.append(node["Node Type"])
-        if "Index Name" in node:
-            names.add(node["Index Name"])
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(plan)
-    return names, " > ".join(nodes)
+def _plan(conn: Connection, step: Step[Any]) -> tuple[set[str], str]:
+    """The indexes a step's plan uses and its node types, top down."""
+    nodes = list(plan_nodes(explain(conn, step)))
+    names = {node["Index Name"] for node in nodes if "Index Name" in node}
+    return names, " > ".join(node["Node Type"] for node in nodes)
 
 
 @pytest.mark.parametrize(
@@ -629,21 +619,19 @@ def test_json_and_partial_queries_use_their_index(
     big: tuple[Connection, int], query: str, params: dict[str, Any], index: str
 ) -> None:
     conn, run_id = big
-    bound = {k: Jsonb(v) if k == "filter" else v for k, v in params.items()}
-    names, nodes = _plan(
-        conn, getattr(queries.event_planning, query), run_id=run_id, limit=100, **bound
-    )
+    step = getattr(sql.event_planning, query)(run_id=run_id, limit=100, **params)
+    names, nodes = _plan(conn, step)
     assert index in names, f"{query} planned as {nodes} using {names}"
     fn = getattr(queries.event_planning, query)
     assert index in (fn.__doc__ or ""), "the docstring names the index that serves the query"
     # and the query really returns the flagged rows through it
-    rows = fn(conn, run_id=run_id, limit=100, **bound)
+    rows = fn(conn, run_id=run_id, limit=100, **params)
     assert 0 < len(rows) <= 100
 
 
 def test_summary_and_vendor_search_use_indexes(big: tuple[Connection, int]) -> None:
     conn, run_id = big
-    names, nodes = _plan(conn, queries.event_planning.get_run_summary, run_id=run_id)
+    names, nodes = _plan(conn, sql.event_planning.get_run_summary(run_id=run_id))
     assert {
         "extended_tasks_has_errors_idx",
         "extended_tasks_requires_manual_review_idx",
@@ -660,7 +648,7 @@ def test_summary_and_vendor_search_use_indexes(big: tuple[Connection, int]) -> N
         "ignored": 0,
     }
     names, nodes = _plan(
-        conn, queries.event_planning.list_vendors, service_type="venue", city="CITY-5", limit=10
+        conn, sql.event_planning.list_vendors(service_type="venue", city="CITY-5", limit=10)
     )
     assert "vendors_service_type_location_city_rating_name_idx" in names, nodes
     assert "Sort" not in nodes  # the index gives the order

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+import pydal_lite
 from pydal_lite import migrate
 from pydal_lite.migrate import cli
 from pydal_lite.migrate.backup import BackupFailed, find_pg_dump
@@ -64,7 +65,7 @@ def test_status_version_history_text_and_json(
     assert [(r["version"], r["state"]) for r in rows] == [("0001", "applied"), ("0002", "pending")]
     assert rows[0]["applied_at"] and rows[0]["checksum"]
     assert run(capsys, *base, "version")[1].strip() == "0001 bootstrap"
-    assert run(capsys, *base, "--version")[1].strip() == "0001 bootstrap"
+    assert run(capsys, *base, "--version")[1].strip() == f"pydal_lite {pydal_lite.__version__}"
     run(capsys, *base, "up")
     run(capsys, *base, "down")
     code, out, _ = run(capsys, *base, "history")

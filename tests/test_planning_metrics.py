@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from typing import Any
@@ -11,9 +12,10 @@ import pytest
 from catalog import snapshot, tables_in, version_below
 from plans import explain, plan_nodes
 
-from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, operation, queries
+from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, queries, sql
 from pydal_lite import planning_metrics as pm
 from pydal_lite.connection import AsyncConnection, Connection, connect
+from pydal_lite.runtime import Step
 
 TABLES = ("poc_task_executions", "poc_execution_plans", "poc_subtask_executions")
 SEED_INDEXES = (
@@ -35,6 +37,10 @@ SUBTASKS = [
         "dependencies": ["s2"],
     },
 ]
+
+
+# the module, not the function pydal_lite.runtime re-exports under the same name
+runtime_operation = importlib.import_module("pydal_lite.runtime.operations")
 
 
 def _count(conn: Connection, table: str) -> int:
@@ -169,13 +175,13 @@ def test_record_plan_created_sends_the_subtasks_in_one_statement(
 ) -> None:
     run = pm.start_task_execution(conn, "task_001", "multi-agent")
     steps: list[str] = []
-    real = operation.run_step
+    real = runtime_operation.run_step
 
     def counting(c: Any, step: Any) -> Any:
-        steps.append(getattr(step, "ref", "copy"))
+        steps.append(f"{step.query.file}.{step.query.name}" if isinstance(step, Step) else "copy")
         return real(c, step)
 
-    monkeypatch.setattr(operation, "run_step", counting)
+    monkeypatch.setattr(runtime_operation, "run_step", counting)
     many = [{"subtask_id": f"s{i}", "description": "d", "agent": "a"} for i in range(200)]
     plan = pm.record_plan_created(conn, run["id"], "p", "t", many)
     assert len(plan["subtasks"]) == 200
@@ -570,7 +576,7 @@ def many_plans(conn: Connection) -> Connection:
 
 
 def test_list_open_plans_reads_only_open_plans_in_order(many_plans: Connection) -> None:
-    plan = explain(many_plans, queries.planning_metrics.list_open_plans, limit=10)
+    plan = explain(many_plans, sql.planning_metrics.list_open_plans(limit=10))
     nodes = list(plan_nodes(plan))
     assert not [n for n in nodes if n["Node Type"] == "Sort"]
     scans = [n for n in nodes if n.get("Relation Name") == "poc_execution_plans"]
@@ -581,9 +587,9 @@ def test_list_open_plans_reads_only_open_plans_in_order(many_plans: Connection) 
 
 
 def test_check_query_page_cost_does_not_grow_with_depth(many_plans: Connection) -> None:
-    fn = queries.planning_metrics.list_plans_with_subtask_counts
-    first = explain(many_plans, fn, after=None, limit=50)
-    deep = explain(many_plans, fn, after="plan-19000", limit=50)
+    fn = sql.planning_metrics.list_plans_with_subtask_counts
+    first = explain(many_plans, fn(after=None, limit=50))
+    deep = explain(many_plans, fn(after="plan-19000", limit=50))
     for plan in (first, deep):
         nodes = list(plan_nodes(plan))
         assert not [n for n in nodes if n["Node Type"] == "Sort"]

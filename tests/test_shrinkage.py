@@ -17,6 +17,8 @@ from catalog import snapshot, tables_in, version_below
 from pydal_lite import InvalidInput, InvalidTransition, NotFound, migrate, shrinkage
 from pydal_lite.connection import AsyncConnection, Connection
 from pydal_lite.migrate import Migrator, Options
+from pydal_lite.runtime import Step
+from pydal_lite.sql import shrinkage as q
 from pydal_lite.validate import naive_timezone_as
 
 UTC = timezone.utc
@@ -63,8 +65,8 @@ def _series(hours: int, metrics: tuple[str, ...] = ("mass_t", "temperature_c")) 
     return points
 
 
-def _plan(conn: Connection, sql: str, params: dict[str, Any]) -> str:
-    rows = conn.execute(f"explain (costs off) {sql}", params).fetchall()
+def _plan(conn: Connection, step: Step[Any]) -> str:
+    rows = conn.execute(f"explain (costs off) {step.sql}", step.params).fetchall()
     return "\n".join(next(iter(r.values())) for r in rows)
 
 
@@ -434,13 +436,11 @@ def big(conn: Connection) -> dict[str, Any]:
 def test_range_scan_uses_the_primary_key(
     conn: Connection, big: dict[str, Any], server: Any
 ) -> None:
-    from pydal_lite import queries
-
-    sql = queries.shrinkage.list_calculation_data.sql
     plan = _plan(
         conn,
-        sql,
-        {"calculation_id": big["calc"]["id"], "since": T0, "until": T0 + timedelta(days=2)},
+        q.list_calculation_data(
+            calculation_id=big["calc"]["id"], since=T0, until=T0 + timedelta(days=2)
+        ),
     )
     assert "calculation_data_pkey" in plan, plan
     assert "Seq Scan" not in plan, plan
@@ -451,16 +451,13 @@ def test_range_scan_uses_the_primary_key(
 
 
 def test_as_of_lookup_uses_the_primary_key_backwards(conn: Connection, big: dict[str, Any]) -> None:
-    from pydal_lite import queries
-
     plan = _plan(
         conn,
-        queries.shrinkage.get_coefficient_as_of.sql,
-        {
-            "material_id": big["material"]["id"],
-            "coefficient_code": "natural_loss_rate",
-            "at": T0 - timedelta(days=100),
-        },
+        q.get_coefficient_as_of(
+            material_id=big["material"]["id"],
+            coefficient_code="natural_loss_rate",
+            at=T0 - timedelta(days=100),
+        ),
     )
     assert "coefficients_pkey" in plan, plan
     assert "Backward" in plan, plan

@@ -50,28 +50,34 @@ def take_backup(dsn: str, directory: Path, *, server_major: int, label: str) -> 
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BackupFailed(f"--backup: cannot create {str(directory)!r}: {exc.strerror}") from None
-    params = conninfo_to_dict(dsn)
-    password = params.pop("password", None)
-    env = dict(os.environ)
-    if password:
-        env["PGPASSWORD"] = str(password)  # never on the command line, where ps shows it
-    dbname = str(params.get("dbname") or env.get("PGDATABASE") or "db")
+    dbname = str(conninfo_to_dict(dsn).get("dbname") or os.environ.get("PGDATABASE") or "db")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = directory / f"{dbname}-{stamp}-before-{label}.dump"
-    argv = [str(pg_dump), "--format=custom", "--file", str(target)]
-    try:
-        proc = subprocess.run(
-            [*argv, "--dbname", make_conninfo("", **params)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-    except OSError as exc:
-        raise BackupFailed(f"--backup: cannot run {str(pg_dump)!r}: {exc.strerror}") from None
+    proc = run_pg_dump(pg_dump, dsn, ["--format=custom", "--file", str(target)], what="--backup")
     if proc.returncode != 0 or not target.exists() or target.stat().st_size == 0:
         raise BackupFailed(
             f"--backup: pg_dump failed (exit {proc.returncode}): {redact(proc.stderr.strip())}; "
             "nothing was applied"
         )
     return target
+
+
+def run_pg_dump(
+    pg_dump: Path, dsn: str, args: list[str], *, what: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``pg_dump args`` on ``dsn``; the password goes through the environment only."""
+    params = conninfo_to_dict(dsn)
+    password = params.pop("password", None)
+    env = dict(os.environ)
+    if password:
+        env["PGPASSWORD"] = str(password)  # never on the command line, where ps shows it
+    try:
+        return subprocess.run(
+            [str(pg_dump), *args, "--dbname", make_conninfo("", **params)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    except OSError as exc:
+        raise BackupFailed(f"{what}: cannot run {str(pg_dump)!r}: {exc.strerror}") from None

@@ -1,6 +1,6 @@
 """Parse migration files: ``schema/NNNN_name.sql`` with ``-- migrate:up`` / ``-- migrate:down``.
 
-This module only reads files; planning and applying live in :mod:`.runner`.
+This module only reads files; :mod:`.plan` decides what to run and :mod:`.runner` runs it.
 """
 
 from __future__ import annotations
@@ -11,18 +11,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MigrationFileError
+from .errors import DuplicateVersion, SchemaDirError, UnfilledMigration, UnreadableFile
+from .sqlsplit import Statement, split_statements
+
+__all__ = [
+    "Migration",
+    "Part",
+    "SchemaFolder",
+    "Statement",
+    "load_dir",
+    "parse_file",
+    "read_dir",
+    "split_statements",
+]
 
 FILENAME = re.compile(r"^(?P<version>\d+)_(?P<name>[a-z0-9_]+)\.sql$")
 MARKER = re.compile(r"^--\s*migrate:(?P<part>up|down)\b(?P<options>.*)$")
 _OPTION = re.compile(r"(\w+):(\w+)")
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One SQL statement of a migration part and the file line it starts on (1-based)."""
-
-    sql: str
-    line: int
+_BEGIN_ATOMIC = re.compile(r"\bbegin\s+atomic\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,12 @@ def parse_file(path: Path) -> Migration:
             f"{path}: file name must look like 0001_create_things.sql (digits, underscore, "
             "lowercase name)"
         )
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"{path}: cannot read it: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot read it: {exc.strerror or exc}") from None
     parts: dict[str, tuple[int, bool, list[str]]] = {}
     current: str | None = None
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -103,96 +114,78 @@ def parse_file(path: Path) -> Migration:
             "statement splitter; write the body as a string: as $$ ... $$"
         )
     if not up.statements():
-        raise MigrationFileError(f"{path}: the up part has no SQL statement")
+        raise UnfilledMigration(f"{path}: the up part has no SQL statement")
     down = part("down")
     if down is not None and not down.statements():
         down = None
     return Migration(m["version"], m["name"], path, up, down)
 
 
-def load_dir(directory: Path) -> list[Migration]:
-    """Every migration in ``directory``, in apply order; versions must be unique."""
-    migrations = [parse_file(p) for p in sorted(directory.glob("*.sql"))]
-    seen: dict[str, Path] = {}
-    for mig in migrations:
-        if mig.version in seen:
-            raise MigrationFileError(
-                f"version {mig.version} is used by both {seen[mig.version].name} "
-                f"and {mig.path.name}"
-            )
-        seen[mig.version] = mig.path
-    return sorted(migrations, key=lambda mig: int(mig.version))
+@dataclass(frozen=True)
+class SchemaFolder:
+    """A migrations folder read once: its migrations in apply order, and unfilled skeletons."""
+
+    directory: Path
+    migrations: list[Migration]
+    unfilled: dict[str, Path]  # version -> a file whose up part has no SQL yet
+
+    def by_version(self) -> dict[str, Migration]:
+        return {m.version: m for m in self.migrations}
 
 
-_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
-_BEGIN_ATOMIC = re.compile(r"\bbegin\s+atomic\b", re.IGNORECASE)
+def _listing(directory: Path) -> list[Path]:
+    where = str(directory)
+    if not directory.exists():
+        raise SchemaDirError(f"migrations folder {where!r} does not exist", directory=directory)
+    if not directory.is_dir():
+        raise SchemaDirError(f"migrations folder {where!r} is not a folder", directory=directory)
+    try:
+        paths = sorted(p for p in directory.iterdir() if p.name.endswith(".sql"))
+    except OSError as exc:
+        raise SchemaDirError(
+            f"cannot read migrations folder {where!r}: {exc.strerror or exc}", directory=directory
+        ) from None
+    if not paths:
+        raise SchemaDirError(
+            f"migrations folder {where!r} holds no migration files (NNNN_name.sql)",
+            directory=directory,
+        )
+    return paths
 
 
-def split_statements(sql: str) -> list[Statement]:
-    """Split SQL at top-level semicolons, respecting quotes, dollar quotes and comments.
+def read_dir(directory: Path) -> SchemaFolder:
+    """Every migration in ``directory`` in numeric order of version; unfilled skeletons apart.
 
-    Lines are 1-based within ``sql``; a statement's line is where its first token is.
-    SQL-standard ``BEGIN ATOMIC`` function bodies are not understood: use ``AS $$ ... $$``.
+    A missing, unreadable or empty folder, an unreadable file and two files with the same
+    version number (``001_b.sql`` beside ``0001_a.sql``) are errors.
     """
-    out: list[Statement] = []
-    i, n = 0, len(sql)
-    token_at: int | None = None
-    while i < n:
-        c = sql[i]
-        if c == "-" and sql.startswith("--", i):
-            j = sql.find("\n", i)
-            i = n if j < 0 else j + 1
-            continue
-        if c == "/" and sql.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
-            continue
-        if c.isspace():
-            i += 1
-            continue
-        if token_at is None:
-            token_at = i
-        if c == "'":
-            # E'...' strings take backslash escapes; a word ending in e (like'x') does not
-            escapes = i > 0 and sql[i - 1] in "eE" and not _in_word(sql, i - 1)
-            i += 1
-            while i < n:
-                if escapes and sql[i] == "\\":
-                    i += 2
-                    continue
-                if sql[i] == "'":
-                    if sql.startswith("''", i):
-                        i += 2
-                        continue
-                    break
-                i += 1
-            i += 1
-        elif c == '"':
-            j = sql.find('"', i + 1)
-            while j >= 0 and sql.startswith('""', j):
-                j = sql.find('"', j + 2)
-            i = n if j < 0 else j + 1
-        elif c == "$" and (m := _DOLLAR.match(sql, i)) and not _in_word(sql, i):
-            end = sql.find(m.group(0), m.end())
-            i = n if end < 0 else end + len(m.group(0))
-        elif c == ";":
-            if token_at is not None and sql[token_at:i].strip():
-                out.append(Statement(sql[token_at : i + 1], sql.count("\n", 0, token_at) + 1))
-            token_at = None
-            i += 1
+    migrations: list[Migration] = []
+    unfilled: dict[str, Path] = {}
+    seen: dict[int, Path] = {}
+    for path in _listing(directory):
+        m = FILENAME.match(path.name)
+        if m and int(m["version"]) in seen:
+            first = seen[int(m["version"])]
+            raise DuplicateVersion(
+                f"version {m['version']} is used by both {first.name} and {path.name} "
+                f"(in {str(directory)!r}): versions are compared as numbers"
+            )
+        try:
+            mig = parse_file(path)
+        except UnfilledMigration:
+            assert m is not None
+            unfilled[m["version"]] = path
         else:
-            i += 1
-    if token_at is not None and sql[token_at:].strip():
-        out.append(Statement(sql[token_at:].rstrip(), sql.count("\n", 0, token_at) + 1))
-    return out
+            migrations.append(mig)
+        if m:
+            seen[int(m["version"])] = path
+    migrations.sort(key=lambda mig: int(mig.version))
+    return SchemaFolder(directory, migrations, unfilled)
 
 
-def _in_word(sql: str, i: int) -> bool:
-    # $1 parameters and identifiers like a$b are not dollar quotes
-    return i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_")
+def load_dir(directory: Path) -> list[Migration]:
+    """Every migration in ``directory``, in numeric order; an unfilled skeleton is an error."""
+    folder = read_dir(directory)
+    for path in folder.unfilled.values():
+        raise UnfilledMigration(f"{path}: the up part has no SQL statement")
+    return folder.migrations
