@@ -147,6 +147,8 @@ def test_seed_readme_calls_unchanged(app: Any, dsn: str) -> None:
     assert db.load_session("rolled-back") is None
     assert session is not None
 
+    db.close()
+
     # -- "Поддержка PostgreSQL" --
     db = Database(db_url=_url(dsn))
     assert db.list_all_sessions() == ["scoped", "new"]

@@ -230,7 +230,7 @@ class Database:
 
     def get_agent_switch_history(self, session_id: str, limit: int = 100) -> list[dict[str, Any]]:
         with self._conn() as conn:
-            return ar.get_agent_switch_history(conn, session_id, limit)
+            return [dict(r) for r in ar.get_agent_switch_history(conn, session_id, limit)]
 
     def list_all_contexts(self) -> list[str]:
         """session_id of every live session that has an agent context.

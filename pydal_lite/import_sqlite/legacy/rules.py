@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-# The rules' one home. When pydal_lite.agent_runtime.messages lands, this import is the
-# only line to change (its pure checks: message(i, m) and switches(history, agent)).
-from ...agent_runtime import _message as _runtime_message
-from ...agent_runtime import _switches as _runtime_switches
+# The rules' one home: agent_runtime.messages (message rules); the switch rules are
+# still private to agent_runtime.contexts.
+from ...agent_runtime.contexts import _switches as _runtime_switches
+from ...agent_runtime.messages import parse_message as _runtime_message
 from ...errors import InvalidInput
 from .common import Problem, dump
 
