@@ -120,9 +120,8 @@ def main() -> None:
             f"({(n_dirty + n_bad) / t_dirty:,.0f} rows/s)"
         )
         extra = max(t_dirty - t_clean, 0.0)
-        print(
-            f"extra cost of the bad rows: {extra:.2f} s, {extra / max(n_bad, 1) * 1e3:.3f} ms per bad row"
-        )
+        per_row = extra / max(n_bad, 1) * 1e3
+        print(f"extra cost of the bad rows: {extra:.2f} s, {per_row:.3f} ms per bad row")
     finally:
         with psycopg.connect(args.dsn, autocommit=True) as admin:
             admin.execute(

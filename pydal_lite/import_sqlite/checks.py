@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from .catalog import TargetTable
@@ -136,3 +138,52 @@ def violations_query(
     if not parts:
         return None
     return sql.SQL("{} order by 1, 2").format(sql.SQL(" union all ").join(parts))
+
+
+def existing_keys(
+    conn: psycopg.Connection[Any],
+    table: TargetTable,
+    staging: sql.Identifier,
+    staged: Sequence[str],
+    name: str,
+) -> tuple[sql.Identifier, sql.Composed, sql.Composed] | None:
+    """For ``on_conflict="skip"``: a temporary table of the keys this run imported, the
+    statement that remembers a batch's keys in it, and the one that deletes staged rows
+    whose key the target held *before* the import (a key this run imported is a
+    duplicate in the file, which the violations query reports)."""
+    keys = [key for _, key in table.unique_keys if set(key) <= set(staged)]
+    if not keys:
+        return None
+    done = sql.Identifier(name)
+    key_cols = sorted({c for key in keys for c in key}, key=list(staged).index)
+    kc = sql.SQL(", ").join(map(sql.Identifier, key_cols))
+    target = sql.Identifier(table.name)
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("create temp table {} on commit drop as select {} from {} limit 0").format(
+                done, kc, target
+            )
+        )
+        for key in keys:
+            cur.execute(
+                sql.SQL("create index on {} ({})").format(
+                    done, sql.SQL(", ").join(map(sql.Identifier, key))
+                )
+            )
+    remember = sql.SQL("insert into {} ({}) select {} from {}").format(done, kc, kc, staging)
+
+    def holds(tab: sql.Identifier, key: Sequence[str]) -> sql.Composable:
+        return sql.SQL("exists (select 1 from {} x where {})").format(
+            tab,
+            sql.SQL(" and ").join(
+                sql.SQL("x.{} = s.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in key
+            ),
+        )
+
+    drop = sql.SQL("delete from {} s where {}").format(
+        staging,
+        sql.SQL(" or ").join(
+            sql.SQL("({} and not {})").format(holds(target, k), holds(done, k)) for k in keys
+        ),
+    )
+    return done, remember, drop

@@ -29,19 +29,18 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import psycopg
-from psycopg import errors as pgerrors
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from .badrows import Rejecter
 from .catalog import TargetColumn, TargetTable
-from .checks import Rule, staged_rules, violations_query
+from .checks import Rule, existing_keys, staged_rules, violations_query
 from .errors import BadRowError
+from .locate import constraint_columns, fatal, located, reason
 
 log = logging.getLogger("pydal_lite.import_sqlite")
 
@@ -49,61 +48,11 @@ OnConflict = Literal["error", "skip"]
 KeyOf = Callable[[int], Any]
 RawOf = Callable[[int, "str | None"], Any]
 
-_LINE = re.compile(r"COPY [^,]+, line (\d+)(?:, column ([^:]+))?")
-_FK_DETAIL = re.compile(r"Key \((.+)\)=\((.*)\) is not present in table")
 _staging_ids = itertools.count(1)
 
 
 class _Undo(Exception):
     """A trial write of part of a batch went through; roll it back (bisection)."""
-
-
-def _located(
-    exc: psycopg.Error, rows: Sequence[Sequence[Any]], names: Sequence[str]
-) -> tuple[int | None, str | None]:
-    """The index in ``rows`` of the row the server rejected, and the column if known."""
-    m = _LINE.search(exc.diag.context or "")
-    if m is not None:
-        index = int(m.group(1)) - 1
-        return (index if 0 <= index < len(rows) else None), m.group(2) or exc.diag.column_name
-    if isinstance(exc, pgerrors.ForeignKeyViolation):
-        d = _FK_DETAIL.search(exc.diag.message_detail or "")
-        if d is not None:
-            cols = [c.strip().strip('"') for c in d.group(1).split(",")]
-            vals = [v.strip() for v in d.group(2).split(",")] if len(cols) > 1 else [d.group(2)]
-            if all(c in names for c in cols) and len(vals) == len(cols):
-                idx = [names.index(c) for c in cols]
-                for i, row in enumerate(rows):
-                    if [str(row[j]) for j in idx] == vals:
-                        return i, ", ".join(cols)
-    return None, exc.diag.column_name
-
-
-def _constraint_columns(
-    conn: psycopg.Connection[Any], table: str, exc: psycopg.Error
-) -> str | None:
-    """The column(s) of the constraint ``exc`` names, on ``table`` (e.g. a CHECK)."""
-    name = exc.diag.constraint_name
-    if not name:
-        return None
-    row = conn.execute(
-        "select string_agg(a.attname, ', ' order by a.attnum)"
-        " from pg_constraint c"
-        " join pg_attribute a on a.attrelid = c.conrelid and a.attnum = any(c.conkey)"
-        " where c.conrelid = %s::regclass and c.conname = %s",
-        (sql.Identifier(table).as_string(conn), name),
-    ).fetchone()
-    return str(row[0]) if row and row[0] else None
-
-
-def _reason(exc: psycopg.Error) -> str:
-    primary = exc.diag.message_primary or str(exc).splitlines()[0]
-    detail = exc.diag.message_detail
-    return f"{primary} ({detail})" if detail and "Failing row" not in detail else primary
-
-
-def _fatal(exc: psycopg.Error) -> bool:
-    return isinstance(exc, (psycopg.OperationalError, pgerrors.QueryCanceled))
 
 
 class TableWriter:
@@ -177,44 +126,11 @@ class TableWriter:
         self._rules: list[Rule] = staged_rules(self.table, kept, not_null=True)
         self._violations = violations_query(self.table, staging, self._rules)
         self._forget = sql.SQL("delete from {} where _pydal_n = any(%s)").format(staging)
-        keys = [key for _, key in self.table.unique_keys if set(key) <= set(kept)]
         self._drop_existing: sql.Composed | None = None
-        if self.on_conflict == "skip" and keys:
-            self._done = sql.Identifier(f"_pydal_import_{n}_done")
-            key_cols = sorted({c for key in keys for c in key}, key=kept.index)
-            kc = sql.SQL(", ").join(map(sql.Identifier, key_cols))
-            with self.conn.cursor() as cur:
-                cur.execute(
-                    sql.SQL(
-                        "create temp table {} on commit drop as select {} from {} limit 0"
-                    ).format(self._done, kc, self._target)
-                )
-                for key in keys:
-                    cur.execute(
-                        sql.SQL("create index on {} ({})").format(
-                            self._done, sql.SQL(", ").join(map(sql.Identifier, key))
-                        )
-                    )
-            self._remember = sql.SQL("insert into {} ({}) select {} from {}").format(
-                self._done, kc, kc, staging
-            )
-
-            def holds(tab: sql.Identifier, key: Sequence[str]) -> sql.Composable:
-                return sql.SQL("exists (select 1 from {} x where {})").format(
-                    tab,
-                    sql.SQL(" and ").join(
-                        sql.SQL("x.{} = s.{}").format(sql.Identifier(c), sql.Identifier(c))
-                        for c in key
-                    ),
-                )
-
-            self._drop_existing = sql.SQL("delete from {} s where {}").format(
-                staging,
-                sql.SQL(" or ").join(
-                    sql.SQL("({} and not {})").format(holds(self._target, k), holds(self._done, k))
-                    for k in keys
-                ),
-            )
+        if self.on_conflict == "skip":
+            found = existing_keys(self.conn, self.table, staging, kept, f"_pydal_import_{n}_done")
+            if found is not None:
+                self._done, self._remember, self._drop_existing = found
 
     def close(self) -> None:
         """Drop the staging tables (they would go at commit or rollback anyway)."""
@@ -245,7 +161,7 @@ class TableWriter:
                             copy.write_row(row)
                 return len(rows), 0, 0
             except psycopg.Error as exc:
-                if _fatal(exc):
+                if fatal(exc):
                     raise
                 log.info("%s: a batch was refused; checking rows in bulk", self.table.name)
                 self._create_staging()
@@ -267,7 +183,7 @@ class TableWriter:
                         self.conn.execute(self._forget, ([n for n, _ in bad],))
                     inserted = self._flush()
             except psycopg.Error as exc:
-                if _fatal(exc):
+                if fatal(exc):
                     raise
                 at = self._locate(exc, batch)
                 source_index = alive[at[0]]
@@ -277,7 +193,7 @@ class TableWriter:
                         key_of(source_index),
                         at[1],
                         raw_of(source_index, at[1]),
-                        _reason(exc),
+                        reason(exc),
                     )
                 )
                 del alive[at[0]]
@@ -344,14 +260,14 @@ class TableWriter:
 
     def _locate(self, exc: psycopg.Error, batch: list[tuple[Any, ...]]) -> tuple[int, str | None]:
         """The row of ``batch`` behind ``exc`` (from the error, else by bisection)."""
-        at, column = _located(exc, batch, self.names)
+        at, column = located(exc, batch, self.names)
         if column is None:
-            column = _constraint_columns(self.conn, self.table.name, exc)
+            column = constraint_columns(self.conn, self.table.name, exc)
         if at is None:
             at = self._bisect(batch, 0, len(batch))
         if at is None:
             raise BadRowError(
-                self.table.name, None, column, None, _reason(exc) + " (row not located)"
+                self.table.name, None, column, None, reason(exc) + " (row not located)"
             ) from exc
         return at, column
 
@@ -381,6 +297,6 @@ class TableWriter:
         except _Undo:
             return False
         except psycopg.Error as exc:
-            if _fatal(exc):
+            if fatal(exc):
                 raise
             return True
