@@ -495,10 +495,11 @@ def test_progress_bar_on_a_tty_and_lines_otherwise(dsn: str, tmp_path: Path) -> 
 def test_cli_summary_exit_codes_and_no_password(dsn: str, tmp_path: Path, capsys: Any) -> None:
     db = tmp_path / "benchmark.db"
     build_planning(db)
-    assert main([str(db), "--dsn", dsn, "--dry-run"]) == 0
+    assert main([str(db), "--dsn", dsn, "--dry-run", "--source-timezone", "UTC"]) == 0
     out = capsys.readouterr().out
     assert "poc_subtask_executions  poc_subtask_executions           12        12" in out
-    assert "taken as UTC" in out and "dry run" in out
+    assert "poc_task_executions.started_at: 4 read as UTC time (declared for the file)" in out
+    assert "dry run" in out
     assert main([str(db), "--dsn", dsn]) == 0
     assert "committed: 20 rows imported, 0 skipped" in capsys.readouterr().out
     assert main([str(db), "--dsn", dsn]) == 3  # already there

@@ -9,8 +9,18 @@ from typing import Any
 
 import pytest
 
-from pydal_lite.import_sqlite.catalog import TargetColumn
-from pydal_lite.import_sqlite.convert import ConversionError, Converters, parse_epoch
+from pydal_lite.import_sqlite.catalog import TargetColumn, TargetTable
+from pydal_lite.import_sqlite.converters import Converters as _Converters
+from pydal_lite.import_sqlite.options import ImportOptions
+from pydal_lite.import_sqlite.timestamps import ConversionError, parse_epoch
+
+T = TargetTable("t", ())
+
+
+def Converters() -> _Converters:
+    """Converters reading naive timestamps as UTC, whatever this machine's zone."""
+    return _Converters(ImportOptions(source_timezone="UTC"))
+
 
 UTC = timezone.utc
 
@@ -68,17 +78,17 @@ def col(base: str, **kw: Any) -> TargetColumn:
 @pytest.mark.parametrize(("value", "expected", "naive"), TIMESTAMP_ZOO)
 def test_timestamptz_zoo(value: Any, expected: datetime, naive: bool) -> None:
     convs = Converters()
-    out = convs.for_column("t", col("timestamptz"))(value)
+    out = convs.for_column(T, col("timestamptz"))(value)
     assert out == expected
     assert out.utcoffset() is not None
     assert convs.naive_timestamps == int(naive)
-    assert convs.naive_columns == ({"t.c"} if naive else set())
+    assert convs.naive_columns == (["t.c"] if naive else [])
 
 
 @pytest.mark.parametrize("value", BAD_TIMESTAMPS)
 def test_bad_timestamps_are_refused(value: Any) -> None:
     with pytest.raises(ConversionError):
-        Converters().for_column("t", col("timestamptz"))(value)
+        Converters().for_column(T, col("timestamptz"))(value)
 
 
 def test_epoch_units_by_magnitude() -> None:
@@ -91,10 +101,10 @@ def test_epoch_units_by_magnitude() -> None:
 
 
 def test_timestamp_without_zone_and_date_columns() -> None:
-    ts = Converters().for_column("t", col("timestamp"))
+    ts = Converters().for_column(T, col("timestamp"))
     assert ts("2024-03-01T12:30:00+03:00") == datetime(2024, 3, 1, 9, 30)
     assert ts("2024-03-01 12:30:00") == datetime(2024, 3, 1, 12, 30)
-    d = Converters().for_column("t", col("date"))
+    d = Converters().for_column(T, col("date"))
     assert d("2024-03-01") == date(2024, 3, 1)
     assert d("2024-03-01 00:00:00.000000") == date(2024, 3, 1)
     with pytest.raises(ConversionError):
@@ -114,24 +124,24 @@ def test_timestamp_without_zone_and_date_columns() -> None:
     ],
 )
 def test_booleans(value: Any, expected: bool) -> None:
-    assert Converters().for_column("t", col("bool"))(value) is expected
+    assert Converters().for_column(T, col("bool"))(value) is expected
 
 
 @pytest.mark.parametrize("value", [2, -1, "maybe", "", 0.5, b"\x01"])
 def test_bad_booleans(value: Any) -> None:
     with pytest.raises(ConversionError, match="not a boolean"):
-        Converters().for_column("t", col("bool"))(value)
+        Converters().for_column(T, col("bool"))(value)
 
 
 def test_json() -> None:
-    conv = Converters().for_column("t", col("jsonb"))
+    conv = Converters().for_column(T, col("jsonb"))
     assert conv('{"a": [1, 2]}') == '{"a": [1, 2]}'  # sent as written
     assert conv(5) == "5"  # SQLite's NUMERIC affinity turned the JSON text 5 into 5
     assert conv(2.5) == "2.5"
     assert conv("null") is None  # SQLAlchemy's None, nullable column
-    not_null = Converters().for_column("t", col("jsonb", not_null=True))
+    not_null = Converters().for_column(T, col("jsonb", not_null=True))
     assert not_null("null") == "null"  # no default: JSON null stays
-    with_default = Converters().for_column("t", col("jsonb", not_null=True), default="{}")
+    with_default = Converters().for_column(T, col("jsonb", not_null=True), default="{}")
     assert with_default("null") == "{}"
     assert with_default(None) == "{}"
     for bad, reason in [
@@ -142,11 +152,11 @@ def test_json() -> None:
     ]:
         with pytest.raises(ConversionError, match=reason):
             conv(bad)
-    assert Converters().for_column("t", col("json"))('"\\u0000"') == '"\\u0000"'  # json may
+    assert Converters().for_column(T, col("json"))('"\\u0000"') == '"\\u0000"'  # json may
 
 
 def test_uuid() -> None:
-    conv = Converters().for_column("t", col("uuid"))
+    conv = Converters().for_column(T, col("uuid"))
     u = uuid.UUID("12345678-1234-5678-1234-567812345678")
     assert conv(str(u)) == u
     assert conv(u.hex) == u  # SQLAlchemy's Uuid on SQLite: 32 hex digits
@@ -158,29 +168,29 @@ def test_uuid() -> None:
 
 def test_numbers_and_text() -> None:
     c = Converters()
-    assert c.for_column("t", col("int4"))("42") == 42
-    assert c.for_column("t", col("int4"))(7.0) == 7
+    assert c.for_column(T, col("int4"))("42") == 42
+    assert c.for_column(T, col("int4"))(7.0) == 7
     with pytest.raises(ConversionError, match="out of range"):
-        c.for_column("t", col("int2"))(40000)
+        c.for_column(T, col("int2"))(40000)
     with pytest.raises(ConversionError, match="not an integer"):
-        c.for_column("t", col("int8"))(1.5)
-    assert c.for_column("t", col("numeric"))(0.1) == Decimal("0.1")
-    assert c.for_column("t", col("float8"))("1.5") == 1.5
-    text = c.for_column("t", col("varchar", max_length=5))
+        c.for_column(T, col("int8"))(1.5)
+    assert c.for_column(T, col("numeric"))(0.1) == Decimal("0.1")
+    assert c.for_column(T, col("float8"))("1.5") == 1.5
+    text = c.for_column(T, col("varchar", max_length=5))
     assert text(12) == "12"
     assert text(b"abc") == "abc"
     with pytest.raises(ConversionError, match="longer than 5"):
         text("abcdef")
     with pytest.raises(ConversionError, match="NUL"):
         text("a\x00b")
-    arr = c.for_column("t", col("int4", is_array=True))
+    arr = c.for_column(T, col("int4", is_array=True))
     assert arr("[1, 2, null]") == [1, 2, None]
 
 
 def test_not_null() -> None:
     c = Converters()
     with pytest.raises(ConversionError, match="null in a not-null column"):
-        c.for_column("t", col("text", not_null=True))(None)
-    assert c.for_column("t", col("text", not_null=True), default="pending")(None) == "pending"
+        c.for_column(T, col("text", not_null=True))(None)
+    assert c.for_column(T, col("text", not_null=True), default="pending")(None) == "pending"
     assert c.defaulted == 1
-    assert c.for_column("t", col("text"))(None) is None
+    assert c.for_column(T, col("text"))(None) is None

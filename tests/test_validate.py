@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import uuid
 from collections import OrderedDict
 from datetime import date, datetime, timedelta, timezone
@@ -156,17 +157,75 @@ def test_aware_datetime_accepts_aware_values_and_iso_text_when_asked() -> None:
 @pytest.mark.parametrize(
     ("value", "kwargs", "message"),
     [
-        (datetime(2025, 1, 1), {}, "at must be a timezone-aware datetime, got datetime"),
         (date(2025, 1, 1), {}, "at must be a timezone-aware datetime"),
         (None, {}, "at must be a timezone-aware datetime, got None"),
         ("2025-01-01T00:00:00+00:00", {}, "at must be a timezone-aware datetime, got '2025"),
         ("yesterday", {"iso": True}, "at is not an ISO 8601 timestamp: 'yesterday'"),
-        ("2025-01-01T00:00:00", {"iso": True}, "at must be a timezone-aware datetime"),
     ],
 )
 def test_aware_datetime_refusals(value: Any, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         v.aware_datetime(value, "at", **kwargs)
+
+
+# -- the naive-datetime policy ------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("PYDAL_NAIVE_TIMEZONE")), reason="PYDAL_NAIVE_TIMEZONE is set here"
+)
+def test_naive_datetimes_are_read_in_the_local_zone_by_default() -> None:
+    assert v.naive_timezone() == "local"
+    naive = datetime(2025, 6, 1, 12, 0)
+    got = v.aware_datetime(naive, "at")
+    # what Python itself means by a naive value: the same instant as naive.astimezone()
+    assert got == naive.astimezone()
+    assert got.utcoffset() is not None
+    assert v.aware_datetime(naive.isoformat(), "at", iso=True) == naive.astimezone()
+
+
+@pytest.mark.parametrize(
+    ("zone", "offset"),
+    [("UTC", 0), ("Europe/Moscow", 3), ("+05:30", 5.5), ("-02:00", -2)],
+)
+def test_naive_datetimes_in_a_configured_zone(zone: str, offset: float) -> None:
+    with v.naive_timezone_as(zone):
+        got = v.aware_datetime("2025-06-01T12:00:00", "at", iso=True)
+    assert got.utcoffset() == timedelta(hours=offset)
+    assert got.replace(tzinfo=None) == datetime(2025, 6, 1, 12, 0)
+    assert v.naive_timezone() == "local"  # restored
+
+
+def test_aware_values_ignore_the_naive_zone() -> None:
+    at = datetime(2025, 1, 2, 3, 4, tzinfo=UTC)
+    with v.naive_timezone_as("Europe/Moscow"):
+        assert v.aware_datetime(at, "at") is at
+
+
+def test_naive_datetimes_refused_when_configured() -> None:
+    with v.naive_timezone_as(None):
+        with pytest.raises(
+            InvalidInput, match="at must be a timezone-aware datetime, got datetime"
+        ):
+            v.aware_datetime(datetime(2025, 1, 1), "at")
+        with pytest.raises(InvalidInput, match="naive datetimes are refused"):
+            v.aware_datetime("2025-01-01T00:00:00", "at", iso=True)
+    with v.naive_timezone_as("refuse"):
+        assert v.naive_timezone() is None
+
+
+@pytest.mark.parametrize("spec", ["Mars/Olympus", "", "+25:00", 3])
+def test_unknown_zone_spellings_are_refused(spec: Any) -> None:
+    with pytest.raises(InvalidInput, match="zone"):
+        v.set_naive_timezone(spec)
+    assert v.naive_timezone() == "local"
+
+
+def test_zone_names_for_reports() -> None:
+    assert v.zone_name(v.zone_of("Europe/Moscow")) == "Europe/Moscow"
+    assert v.zone_name(v.zone_of("UTC")) == "UTC"
+    assert v.zone_name("local").startswith("local (")
+    assert v.zone_name(None) == "refused"
 
 
 # -- uuid_value -----------------------------------------------------------------

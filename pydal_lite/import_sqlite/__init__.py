@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from .api import import_sqlite
 from .errors import (
     BadRowError,
     ConflictError,
@@ -17,7 +18,7 @@ from .errors import (
     SourceError,
     VerificationError,
 )
-from .importer import import_sqlite
+from .options import DeriveCase, ImportOptions, WideMapping, load_options
 from .progress import ConsoleProgress, Progress
 from .report import ImportReport, TableReport
 
@@ -25,12 +26,16 @@ __all__ = [
     "BadRowError",
     "ConflictError",
     "ConsoleProgress",
+    "DeriveCase",
     "ImportFailed",
+    "ImportOptions",
     "ImportReport",
     "PlanError",
     "Progress",
     "SourceError",
     "TableReport",
     "VerificationError",
+    "WideMapping",
     "import_sqlite",
+    "load_options",
 ]

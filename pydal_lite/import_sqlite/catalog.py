@@ -90,12 +90,46 @@ select
         from unnest(c.conkey) with ordinality k(attnum, n)
         join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum
         order by k.n
-    ) as columns
+    ) as columns,
+    array(
+        select a.attname
+        from unnest(c.confkey) with ordinality k(attnum, n)
+        join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.attnum
+        order by k.n
+    ) as ref_columns
 from pg_constraint c
 where c.conrelid = any(%(oids)s::oid[])
     and c.contype = 'f'
 order by c.conrelid, c.conname
 """
+
+
+# CHECK constraints as expressions (pg_get_expr, without "CHECK"), with their columns.
+_CHECKS = """
+select
+    c.conrelid::bigint as oid,
+    c.conname as name,
+    pg_get_expr(c.conbin, c.conrelid) as expr,
+    array(
+        select a.attname
+        from unnest(c.conkey) k(attnum)
+        join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum
+        order by a.attnum
+    ) as columns
+from pg_constraint c
+where c.conrelid = any(%(oids)s::oid[])
+    and c.contype = 'c'
+order by c.conrelid, c.conname
+"""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A CHECK constraint of a target table: its expression as the server prints it."""
+
+    name: str
+    expr: str  # e.g. "((status)::text = ANY ((ARRAY['running'::character varying, ...]))"
+    columns: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -122,6 +156,7 @@ class ForeignKey:
     name: str
     columns: tuple[str, ...]
     ref_table: str
+    ref_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +167,7 @@ class TargetTable:
     columns: tuple[TargetColumn, ...]
     unique_keys: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (index name, columns)
     foreign_keys: tuple[ForeignKey, ...] = ()
+    checks: tuple[Check, ...] = ()
     by_name: dict[str, TargetColumn] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -139,6 +175,10 @@ class TargetTable:
 
     def column(self, name: str) -> TargetColumn:
         return self.by_name[name]
+
+    def checks_on(self, column: str) -> list[Check]:
+        """The CHECK constraints that read ``column``."""
+        return [c for c in self.checks if column in c.columns]
 
 
 def _rows(conn: psycopg.Connection[Any], query: str, **params: Any) -> list[dict[str, Any]]:
@@ -175,13 +215,19 @@ def load_catalog(conn: psycopg.Connection[Any]) -> dict[str, TargetTable]:
         uniques[r["oid"]].append((r["name"], tuple(r["columns"])))
     fkeys: dict[int, list[ForeignKey]] = {oid: [] for oid in oids}
     for r in _rows(conn, _FKEYS, oids=oids):
-        fkeys[r["oid"]].append(ForeignKey(r["name"], tuple(r["columns"]), r["ref_table"]))
+        fkeys[r["oid"]].append(
+            ForeignKey(r["name"], tuple(r["columns"]), r["ref_table"], tuple(r["ref_columns"]))
+        )
+    checks: dict[int, list[Check]] = {oid: [] for oid in oids}
+    for r in _rows(conn, _CHECKS, oids=oids):
+        checks[r["oid"]].append(Check(r["name"], r["expr"], tuple(r["columns"])))
     return {
         t["name"]: TargetTable(
             name=t["name"],
             columns=tuple(columns[t["oid"]]),
             unique_keys=tuple(uniques[t["oid"]]),
             foreign_keys=tuple(fkeys[t["oid"]]),
+            checks=tuple(checks[t["oid"]]),
         )
         for t in tables
     }

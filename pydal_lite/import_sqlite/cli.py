@@ -12,10 +12,11 @@ import psycopg
 
 from .. import __version__
 from ..dsn import describe, redact, resolve
-from ..errors import ConfigurationError, EmbeddedServerError
+from ..errors import ConfigurationError, EmbeddedServerError, InvalidInput
 from ..migrate.connect import connect
+from .api import DEFAULT_BATCH_SIZE, import_sqlite
 from .errors import ConflictError, ImportFailed, PlanError, SourceError
-from .importer import DEFAULT_BATCH_SIZE, import_sqlite
+from .options import ImportOptions, load_options, parse_assignment
 from .progress import ConsoleProgress
 from .report import ImportReport
 
@@ -29,8 +30,12 @@ EPILOG = """\
 tables are matched by name and columns by name; parents are copied before children
 (foreign keys); the old two-table agent-runtime layout (sessions with a JSON messages
 list, agent_contexts with a JSON agent_history) is expanded into sessions, messages,
-agent_contexts and agent_switches. Timestamps without a time zone are taken as UTC;
-numeric timestamps are Unix epochs in seconds (|v| < 1e11), milliseconds (< 1e14) or
+agent_contexts and agent_switches. Timestamps without a time zone are read in the zone
+declared for their column, table or file (--timezone, --source-timezone), else by the
+naive-datetime policy (PYDAL_NAIVE_TIMEZONE, default: this machine's local zone); the
+summary names every column that had such values and how they were read. Enum member
+names ('PENDING') are mapped to the target's values where unambiguous; --map-value
+maps the rest. Numeric timestamps are Unix epochs in seconds (|v| < 1e11), milliseconds (< 1e14) or
 microseconds (< 1e17). Everything runs in one transaction: any error, or a row count
 that does not add up, rolls it all back. Sequences are not transactional: ids drawn
 from them by a dry run or a rolled-back import (the old layout's new session ids, ids a
@@ -103,8 +108,68 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"rows read and copied per batch (default {DEFAULT_BATCH_SIZE})",
     )
+    parser.add_argument(
+        "--mapping",
+        type=Path,
+        metavar="FILE",
+        help="options file (JSON, or TOML on Python 3.11+): time zones, value mappings, "
+        "fill values, derivations, wide-to-long mappings (docs/migrating_from_sqlite.md)",
+    )
+    parser.add_argument(
+        "--source-timezone",
+        metavar="ZONE",
+        help="zone of the file's timestamps without one: 'UTC', 'Europe/Moscow', '+03:00', "
+        "'local' (default: the naive-datetime policy, PYDAL_NAIVE_TIMEZONE, else local)",
+    )
+    parser.add_argument(
+        "--timezone",
+        action="append",
+        default=[],
+        metavar="TABLE[.COLUMN]=ZONE",
+        help="zone of one table's or one column's naive timestamps (repeatable)",
+    )
+    parser.add_argument(
+        "--map-value",
+        action="append",
+        default=[],
+        metavar="TABLE.COLUMN:OLD=NEW",
+        help="read the source value OLD of TABLE.COLUMN as NEW (repeatable)",
+    )
+    parser.add_argument(
+        "--fill",
+        action="append",
+        default=[],
+        metavar="TABLE.COLUMN=VALUE",
+        help="give NULLs (or a missing column) of TABLE.COLUMN this value (repeatable)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
+
+
+def options_from(args: argparse.Namespace) -> ImportOptions:
+    """The options file (if any) with the command line's flags on top."""
+    base = load_options(args.mapping) if args.mapping is not None else ImportOptions()
+    flags = ImportOptions(source_timezone=args.source_timezone)
+    for text in args.timezone:
+        key, zone = parse_assignment(text, "--timezone")
+        flags.timezones[key.lower()] = zone
+    for text in args.map_value:
+        where, sep, rest = text.partition(":")
+        old, new = parse_assignment(rest, "--map-value") if sep else ("", "")
+        if not sep or where.count(".") != 1:
+            raise PlanError(f"--map-value {text!r}: expected TABLE.COLUMN:OLD=NEW")
+        flags.values.setdefault(where.lower(), {})[old] = new
+    for text in args.fill:
+        where, value = parse_assignment(text, "--fill")
+        if where.count(".") != 1:
+            raise PlanError(f"--fill {text!r}: expected TABLE.COLUMN=VALUE")
+        flags.fill[where.lower()] = value
+    options = base.merged(flags)
+    try:
+        options.check_zones()
+    except InvalidInput as exc:
+        raise PlanError(str(exc)) from None
+    return options
 
 
 def open_connection(dsn: str) -> psycopg.Connection[Any] | str:
@@ -127,28 +192,8 @@ def _tables(values: Sequence[str] | None) -> list[str] | None:
 def print_summary(report: ImportReport) -> None:
     """The final table and the notes, on stdout."""
     print(report.format_table())
-    if report.legacy_agent_runtime:
-        print(
-            "the old agent-runtime layout was expanded "
-            "(sessions.messages, agent_contexts.agent_history)"
-        )
-    if report.naive_timestamps:
-        print(
-            f"note: {report.naive_timestamps:,} timestamps had no time zone and were taken as "
-            f"UTC ({', '.join(report.naive_columns)})"
-        )
-    if report.defaulted_nulls:
-        print(
-            f"note: {report.defaulted_nulls:,} NULLs in columns that are not null in the target "
-            f"took the column default ({', '.join(report.defaulted_columns)})"
-        )
-    for table, columns in sorted(report.ignored_columns.items()):
-        print(f"note: {table}: column(s) {', '.join(columns)} have no target column (not imported)")
-    if report.ignored_tables:
-        print(
-            "note: SQLite table(s) without a target table (not imported): "
-            + ", ".join(report.ignored_tables)
-        )
+    for line in report.notes():
+        print(f"note: {line}")
     if report.bad_rows_file and any(t.skipped_bad for t in report.tables):
         print(f"skipped bad rows are listed in {report.bad_rows_file}")
     if report.dry_run:
@@ -174,6 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: no such file: {str(args.path)!r}", file=sys.stderr)
         return EXIT_USAGE
     try:
+        options = options_from(args)
+    except PlanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         resolved = resolve(args.dsn)
     except (ConfigurationError, EmbeddedServerError) as exc:
         print(f"error: cannot connect: {redact(str(exc)).strip()}", file=sys.stderr)
@@ -197,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 skip_bad_rows=args.skip_bad_rows,
                 batch_size=args.batch_size,
                 progress=progress,
+                options=options,
             )
         except (SourceError, PlanError) as exc:
             print(f"error: {exc}", file=sys.stderr)

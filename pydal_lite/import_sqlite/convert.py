@@ -4,19 +4,10 @@ One converter per target column, chosen by the column's type in the catalog. A
 converter returns the value to hand to ``COPY`` (Python objects psycopg dumps as text)
 or raises :class:`ConversionError` with a lowercase reason.
 
-Timestamps (``timestamptz``; ``timestamp`` and ``date`` alike):
-
-* text in ISO-8601 form, date and time separated by a space or ``T``, seconds and any
-  number of fractional digits optional (rounded to microseconds), with a zone (``Z``,
-  ``UTC``, ``+03:00``, ``+0300``, ``+03``) or without one. SQLAlchemy's SQLite
-  ``DateTime`` writes ``2024-03-01 12:30:00.123456`` and drops any zone, so a value
-  without a zone is taken as UTC; :attr:`Converters.naive_timestamps` counts them so the
-  caller can say so.
-* numbers (integer or real, or text holding one) are Unix epochs: ``abs(v) < 1e11`` is
-  seconds, ``< 1e14`` milliseconds, ``< 1e17`` microseconds, anything larger is refused.
-  1e11 seconds is the year 5138 and 1e11 milliseconds is March 1973, so the ranges do
-  not overlap for any date after 1973-03-03 (an epoch in milliseconds before that reads
-  as seconds: there is no way to tell them apart).
+Timestamps (``timestamptz``; ``timestamp`` and ``date`` alike): ISO-8601 text or
+Unix epochs, see :mod:`.timestamps`; :mod:`.converters` decides how naive values are
+read (the source's declared zone, else the naive-datetime policy of
+:mod:`pydal_lite.validate`).
 
 Booleans: 0/1 (integer or real) and the text ``true``/``false``, ``t``/``f``,
 ``1``/``0``, ``yes``/``no`` in any case. JSON: text is parsed to validate it (NaN and
@@ -25,9 +16,7 @@ as written; numbers (SQLite's NUMERIC affinity turns the JSON text ``5`` into th
 integer 5) are sent as JSON numbers; the JSON text ``null`` (SQLAlchemy's default for
 Python ``None``) is read as a NULL where the column allows NULL or has a default.
 
-NULL in a column that is ``not null`` in the target: the column's default when it is
-the same for every row of the transaction (a constant or ``now()``), counted in
-:attr:`Converters.defaulted`; otherwise the row is bad. UUIDs: text with or
+UUIDs: text with or
 without hyphens, braces or ``urn:uuid:``, or 16 bytes.
 """
 
@@ -38,216 +27,78 @@ import math
 import re
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Any
 
 from .catalog import TargetColumn
+from .timestamps import (
+    NUMBER,
+    ConversionError,
+    parse_epoch,
+    parse_timestamp,
+    to_date,
+    to_time,
+)
 
 Converter = Callable[[Any], Any]
 
 UTC = timezone.utc
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TS = re.compile(
-    r"(\d{4})-(\d{1,2})-(\d{1,2})"
-    r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-    r"\s*(Z|z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?"
-)
-_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?")
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _TRUE = frozenset({"true", "t", "1", "yes", "y", "on"})
 _FALSE = frozenset({"false", "f", "0", "no", "n", "off"})
 _INT_RANGE = {"int2": 2**15, "int4": 2**31, "int8": 2**63}
 _TEXT_TYPES = frozenset({"text", "varchar", "bpchar", "name", "citext"})
 
 
-class ConversionError(ValueError):
-    """A source value cannot become a value of the target column's type."""
+def typed(col: TargetColumn, timestamp: Converter, *, null_to_sql: bool) -> Converter:
+    """The converter for ``col``'s type; ``timestamp`` reads timestamp columns' values."""
+    if col.is_array:
+        return _array(_scalar(col.base, col, timestamp, null_to_sql=False))
+    return _scalar(col.base, col, timestamp, null_to_sql=null_to_sql)
 
 
-def _fraction(digits: str | None) -> int:
-    """Microseconds from fractional-second digits, rounded half up."""
-    if not digits:
-        return 0
-    micro = int((digits + "000000")[:6])
-    if len(digits) > 6 and digits[6] >= "5":
-        micro += 1
-    return micro
+def _scalar(base: str, col: TargetColumn, timestamp: Converter, *, null_to_sql: bool) -> Converter:
+    if base == "timestamptz":
+        return timestamp
+    if base == "timestamp":
+        return lambda value: timestamp(value).astimezone(UTC).replace(tzinfo=None)
+    if base == "date":
+        return to_date
+    if base in ("time", "timetz"):
+        return to_time
+    if base == "bool":
+        return to_bool
+    if base in ("json", "jsonb"):
+        return _json(jsonb=base == "jsonb", null_to_sql=null_to_sql)
+    if base == "uuid":
+        return to_uuid
+    if base in _INT_RANGE:
+        return _integer(_INT_RANGE[base])
+    if base == "numeric":
+        return _to_numeric
+    if base in ("float4", "float8"):
+        return _to_float
+    if base in _TEXT_TYPES:
+        return _text(col.max_length)
+    if base == "bytea":
+        return _to_bytes
+    if base == "interval":
+        return _to_interval
+    if col.enum_labels:
+        return _enum(col.enum_labels)
+    return _passthrough
 
 
-def _zone(text: str | None) -> timezone | None:
-    if text is None:
-        return None
-    if text in ("Z", "z", "UTC", "GMT"):
-        return UTC
-    sign = -1 if text[0] == "-" else 1
-    digits = text[1:].replace(":", "")
-    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
-    if hours > 23 or minutes > 59:
-        raise ConversionError(f"bad time zone offset {text!r}")
-    return timezone(sign * timedelta(hours=hours, minutes=minutes))
-
-
-@lru_cache(maxsize=4096)
-def parse_timestamp(text: str) -> datetime:
-    """An ISO-8601 date or date-time; naive (``tzinfo`` None) when it names no zone."""
-    m = _TS.fullmatch(text.strip())
-    if m is None:
-        raise ConversionError("not an ISO-8601 timestamp")
-    year, month, day, hour, minute, second, frac, zone = m.groups()
-    try:
-        value = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            tzinfo=_zone(zone),
-        )
-    except ValueError as exc:
-        raise ConversionError(f"not a valid timestamp ({exc})") from None
-    micro = _fraction(frac)
-    return value + timedelta(microseconds=micro) if micro else value
-
-
-def parse_epoch(value: float) -> datetime:
-    """A Unix epoch in seconds, milliseconds or microseconds (by magnitude), as UTC."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConversionError("not a finite number")
-    magnitude = abs(value)
-    if magnitude < 1e11:
-        scale = 1_000_000
-    elif magnitude < 1e14:
-        scale = 1_000
-    elif magnitude < 1e17:
-        scale = 1
-    else:
-        raise ConversionError("epoch number too large for seconds, milliseconds or microseconds")
-    micros = value * scale if isinstance(value, int) else round(value * scale)
-    try:
-        return _EPOCH + timedelta(microseconds=micros)
-    except OverflowError:
-        raise ConversionError("epoch out of range") from None
-
-
-class Converters:
-    """Builds converters for target columns and counts naive timestamps taken as UTC."""
-
-    def __init__(self) -> None:
-        self.naive_timestamps = 0
-        self.naive_columns: set[str] = set()
-        self.defaulted = 0
-        self.defaulted_columns: set[str] = set()
-
-    def for_column(self, table: str, col: TargetColumn, default: str | None = None) -> Converter:
-        """The converter for ``col``, including its not-null check.
-
-        ``default`` (text) replaces a NULL in a not-null column: the column's default,
-        evaluated once (see :func:`.catalog.null_defaults`).
-        """
-        where = f"{table}.{col.name}"
-        inner = self._typed(where, col, null_to_sql=not col.not_null or default is not None)
-        if col.not_null:
-
-            def not_null(value: Any) -> Any:
-                out = None if value is None else inner(value)
-                if out is None:
-                    if default is None:
-                        raise ConversionError("null in a not-null column without a default")
-                    self.defaulted += 1
-                    self.defaulted_columns.add(where)
-                    return default
-                return out
-
-            return not_null
-
-        def nullable(value: Any) -> Any:
-            return None if value is None else inner(value)
-
-        return nullable
-
-    def _typed(self, where: str, col: TargetColumn, *, null_to_sql: bool) -> Converter:
-        if col.is_array:
-            element = self._scalar(where, col.base, col, null_to_sql=False)
-            return _array(element)
-        return self._scalar(where, col.base, col, null_to_sql=null_to_sql)
-
-    def _scalar(self, where: str, base: str, col: TargetColumn, *, null_to_sql: bool) -> Converter:
-        if base == "timestamptz":
-            return self._timestamp(where, aware=True)
-        if base == "timestamp":
-            return self._timestamp(where, aware=False)
-        if base == "date":
-            return _to_date
-        if base in ("time", "timetz"):
-            return _to_time
-        if base == "bool":
-            return to_bool
-        if base in ("json", "jsonb"):
-            return _json(jsonb=base == "jsonb", null_to_sql=null_to_sql)
-        if base == "uuid":
-            return to_uuid
-        if base in _INT_RANGE:
-            return _integer(_INT_RANGE[base])
-        if base == "numeric":
-            return _to_numeric
-        if base in ("float4", "float8"):
-            return _to_float
-        if base in _TEXT_TYPES:
-            return _text(col.max_length)
-        if base == "bytea":
-            return _to_bytes
-        if base == "interval":
-            return _to_interval
-        if col.enum_labels:
-            return _enum(col.enum_labels)
-        return _passthrough
-
-    def _timestamp(self, where: str, *, aware: bool) -> Converter:
-        def convert(value: Any) -> datetime:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                out = parse_epoch(value)
-            elif isinstance(value, str):
-                text = value.strip()
-                if _NUMBER.fullmatch(text):
-                    out = parse_epoch(
-                        float(text) if ("." in text or "e" in text.lower()) else int(text)
-                    )
-                else:
-                    out = parse_timestamp(text)
-                    if out.tzinfo is None:
-                        self.naive_timestamps += 1
-                        self.naive_columns.add(where)
-                        out = out.replace(tzinfo=UTC)
-            else:
-                raise ConversionError(f"{type(value).__name__} is not a timestamp")
-            return out if aware else out.astimezone(UTC).replace(tzinfo=None)
-
-        return convert
-
-
-def _to_date(value: Any) -> date:
-    if not isinstance(value, str):
-        raise ConversionError(f"{type(value).__name__} is not a date")
-    stamp = parse_timestamp(value)
-    if stamp.time() != time(0) or stamp.tzinfo is not None:
-        raise ConversionError("a date column got a timestamp with a time of day or zone")
-    return stamp.date()
-
-
-def _to_time(value: Any) -> time:
-    if not isinstance(value, str):
-        raise ConversionError(f"{type(value).__name__} is not a time of day")
-    m = _TIME.fullmatch(value.strip())
-    if m is None:
-        raise ConversionError("not a time of day (HH:MM[:SS[.ffffff]])")
-    hour, minute, second, frac = m.groups()
-    try:
-        return time(int(hour), int(minute), int(second or 0), min(_fraction(frac), 999_999))
-    except ValueError as exc:
-        raise ConversionError(f"not a valid time of day ({exc})") from None
+def read_timestamp(value: Any) -> datetime:
+    """A timestamp value: an aware datetime, or a naive one when the text names no zone."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return parse_epoch(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if NUMBER.fullmatch(text):
+            return parse_epoch(float(text) if ("." in text or "e" in text.lower()) else int(text))
+        return parse_timestamp(text)
+    raise ConversionError(f"{type(value).__name__} is not a timestamp")
 
 
 def to_bool(value: Any) -> bool:

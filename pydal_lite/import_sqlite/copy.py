@@ -1,137 +1,58 @@
 """Write converted rows into one target table through COPY, a batch at a time.
 
-Each batch runs in a savepoint. With ``on_conflict="error"`` the batch is copied
-straight into the table. With ``"skip"`` it is copied into a temporary staging table
-that has the target's column types, defaults and CHECK constraints (plus the row's
-place in the batch), and each staged row is judged on every primary/unique key:
+Each batch runs in a savepoint. While no row has been refused (and with
+``on_conflict="error"``) a batch is copied straight into the table: the fast path. Once
+the server refuses a batch, or always with ``on_conflict="skip"``, batches go through a
+temporary *staging* table shaped like the target (types and defaults, no constraints,
+plus the row's place in the batch) and :mod:`.checks` finds every row the target would
+refuse in one query: bad rows cost about what good ones do, instead of one savepoint
+and one re-sent batch per bad row. The rest is moved with ``insert ... select``.
+
+With ``"skip"`` each staged row is also judged on every primary/unique key first:
 
 * its key was in the target before the import: skipped as already present;
 * its key equals an earlier row of the same file (earlier in the batch, or already
   imported by this run, which a second temporary table of imported keys remembers):
   a bad row, "duplicate of an earlier row in the file" -- two SQLite rows that are one
   row after conversion (``'2024-03-10 02:30:00'`` and ``'2024-03-10T02:30:00Z'``)
-  must not pass for data the target already had;
+  must not pass for data the target already had.
 
-the rest is moved with a plain ``insert``. Identity ``always`` columns take the
-source's ids as they are (COPY writes them; the insert says ``overriding system
-value``).
-
-When the server rejects a row (a CHECK, a foreign key, a duplicate key, a value the
-type refuses) the savepoint is rolled back and the row is located from the error
-(COPY's ``line N`` context, or the foreign key's ``Key (...)=(...)`` detail), and its
-column from the error or, for a CHECK or key constraint, from ``pg_constraint``. The
-caller's :class:`BadRows` either raises (naming the table, the row's key and the
-column or constraint) or records the row, and the batch is retried without it.
+Identity ``always`` columns take the source's ids as they are (COPY writes them; the
+insert says ``overriding system value``). A refusal the checks could not foresee (a
+type the server refuses, a trigger) is located from the server's error (COPY's
+``line N``, a foreign key's ``Key (...)=(...)``) or else by bisecting the batch, and
+the batch is retried without that row. The caller's :class:`.BadRows` raises the bad
+row (naming table, key, column or constraint) or records it.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
+import logging
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, Literal, Protocol, TextIO
+from typing import Any, Literal
 
 import psycopg
-from psycopg import errors as pgerrors
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
+from .badrows import Rejecter
 from .catalog import TargetColumn, TargetTable
+from .checks import Rule, existing_keys, staged_rules, violations_query
 from .errors import BadRowError
+from .locate import constraint_columns, fatal, located, reason
+
+log = logging.getLogger("pydal_lite.import_sqlite")
 
 OnConflict = Literal["error", "skip"]
 KeyOf = Callable[[int], Any]
+RawOf = Callable[[int, "str | None"], Any]
 
-_LINE = re.compile(r"COPY [^,]+, line (\d+)(?:, column ([^:]+))?")
-_FK_DETAIL = re.compile(r"Key \((.+)\)=\((.*)\) is not present in table")
 _staging_ids = itertools.count(1)
 
 
-class Rejecter(Protocol):
-    """Takes a rejected row: raises it, or records it and returns."""
-
-    def reject(self, error: BadRowError) -> None: ...
-
-
-class BadRows:
-    """Where rejected rows go: raise (the default) or append to a JSON-lines file."""
-
-    def __init__(self, path: str | Path | None) -> None:
-        self.path = Path(path) if path is not None else None
-        self.count = 0
-        self._file: TextIO | None = None
-        if self.path is not None:
-            self._file = self.path.open("w", encoding="utf-8")
-
-    @property
-    def skipping(self) -> bool:
-        return self._file is not None
-
-    def reject(self, error: BadRowError) -> None:
-        """Raise ``error``, or record it and return when skipping bad rows."""
-        if self._file is None:
-            raise error
-        self._file.write(error.as_json() + "\n")
-        self.count += 1
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-def _located(
-    exc: psycopg.Error, rows: Sequence[Sequence[Any]], names: Sequence[str]
-) -> tuple[int | None, str | None]:
-    """The index in ``rows`` of the row the server rejected, and the column if known."""
-    context = exc.diag.context or ""
-    m = _LINE.search(context)
-    if m is not None:
-        index = int(m.group(1)) - 1
-        return (index if 0 <= index < len(rows) else None), m.group(2) or exc.diag.column_name
-    if isinstance(exc, pgerrors.ForeignKeyViolation):
-        d = _FK_DETAIL.search(exc.diag.message_detail or "")
-        if d is not None:
-            cols = [c.strip().strip('"') for c in d.group(1).split(",")]
-            vals = [v.strip() for v in d.group(2).split(",")] if len(cols) > 1 else [d.group(2)]
-            if all(c in names for c in cols) and len(vals) == len(cols):
-                idx = [names.index(c) for c in cols]
-                for i, row in enumerate(rows):
-                    if [str(row[j]) for j in idx] == vals:
-                        return i, ", ".join(cols)
-    return None, exc.diag.column_name
-
-
-def _constraint_columns(
-    conn: psycopg.Connection[Any], table: str, exc: psycopg.Error
-) -> str | None:
-    """The column(s) of the constraint ``exc`` names, on ``table`` (e.g. a CHECK)."""
-    name = exc.diag.constraint_name
-    if not name:
-        return None
-    row = conn.execute(
-        "select string_agg(a.attname, ', ' order by a.attnum)"
-        " from pg_constraint c"
-        " join pg_attribute a on a.attrelid = c.conrelid and a.attnum = any(c.conkey)"
-        " where c.conrelid = %s::regclass and c.conname = %s",
-        (sql.Identifier(table).as_string(conn), name),
-    ).fetchone()
-    return str(row[0]) if row and row[0] else None
-
-
-class _Duplicates(Exception):
-    """Rows of a staged batch whose key an earlier row of the file already has."""
-
-    def __init__(self, found: list[tuple[int, str, tuple[str, ...]]]) -> None:
-        super().__init__(f"{len(found)} duplicate row(s)")
-        self.found = found  # (index in the batch, key name, key columns), in batch order
-
-
-def _reason(exc: psycopg.Error) -> str:
-    primary = exc.diag.message_primary or str(exc).splitlines()[0]
-    detail = exc.diag.message_detail
-    return f"{primary} ({detail})" if detail and "Failing row" not in detail else primary
+class _Undo(Exception):
+    """A trial write of part of a batch went through; roll it back (bisection)."""
 
 
 class TableWriter:
@@ -151,122 +72,65 @@ class TableWriter:
         self.names = [c.name for c in columns]
         self.on_conflict = on_conflict
         self.bad_rows = bad_rows
+        self._target = sql.Identifier(table.name)
         cols = sql.SQL(", ").join(map(sql.Identifier, self.names))
-        target = sql.Identifier(table.name)
+        self._direct = sql.SQL("copy {} ({}) from stdin").format(self._target, cols)
+        self._overriding = any(c.identity == "a" for c in columns)
         self._staging: sql.Identifier | None = None
         self._done: sql.Identifier | None = None
+        self.staged_batches = 0
         if on_conflict == "skip":
-            n = next(_staging_ids)
-            self._staging = sql.Identifier(f"_pydal_import_{n}")
-            # keys the rows are judged on: those whose columns are all written
-            self._keys = [
-                (name, key) for name, key in table.unique_keys if set(key) <= set(self.names)
-            ]
             self._create_staging()
-            self._copy = sql.SQL("copy {} ({}, _pydal_n) from stdin").format(self._staging, cols)
-            overriding = sql.SQL(
-                " overriding system value" if any(c.identity == "a" for c in columns) else ""
-            )
-            self._move = sql.SQL(
-                "insert into {} ({}){} select {} from {} order by _pydal_n"
-            ).format(target, cols, overriding, cols, self._staging)
-            self._clear = sql.SQL("truncate {}").format(self._staging)
-            key_cols = sorted({c for _, key in self._keys for c in key}, key=self.names.index)
-            if key_cols:
-                self._done = sql.Identifier(f"_pydal_import_{n}_done")
-                kc = sql.SQL(", ").join(map(sql.Identifier, key_cols))
-                self._create_done(kc)
-                self._remember = sql.SQL("insert into {} ({}) select {} from {}").format(
-                    self._done, kc, kc, self._staging
-                )
-                self._drop_existing, self._duplicates = self._judging(target, self._done)
-        else:
-            self._copy = sql.SQL("copy {} ({}) from stdin").format(target, cols)
 
-    def _judging(
-        self, target: sql.Identifier, done: sql.Identifier
-    ) -> tuple[sql.Composed, sql.Composed]:
-        """Two statements on the staged batch: delete the rows whose key the target held
-        before the import (any key matches a target row this run did not import), then
-        list the rest that repeat a key (earlier in the batch, or imported by this run):
-        (place, index of the key)."""
-        assert self._staging is not None
-
-        def match(alias: str, key: Sequence[str]) -> sql.Composable:
-            return sql.SQL(" and ").join(
-                sql.SQL("{}.{} = s.{}").format(
-                    sql.Identifier(alias), sql.Identifier(c), sql.Identifier(c)
-                )
-                for c in key
-            )
-
-        def holds(table: sql.Identifier, alias: str, key: Sequence[str]) -> sql.Composable:
-            return sql.SQL("exists (select 1 from {} {} where {})").format(
-                table, sql.Identifier(alias), match(alias, key)
-            )
-
-        existing = sql.SQL(" or ").join(
-            sql.SQL("({} and not {})").format(holds(target, "t", key), holds(done, "d", key))
-            for _, key in self._keys
-        )
-        drop = sql.SQL("delete from {} s where {}").format(self._staging, existing)
-        ranks = sql.SQL(", ").join(
-            sql.SQL("row_number() over (partition by {} order by _pydal_n) as {}").format(
-                sql.SQL(", ").join(map(sql.Identifier, key)), sql.Identifier(f"_pydal_r{i}")
-            )
-            for i, (_, key) in enumerate(self._keys)
-        )
-        which = sql.SQL(" ").join(
-            sql.SQL("when {} and ({} > 1 or {}) then {}").format(
-                sql.SQL(" and ").join(
-                    sql.SQL("s.{} is not null").format(sql.Identifier(c)) for c in key
-                ),
-                sql.Identifier("s", f"_pydal_r{i}"),
-                holds(done, "d", key),
-                sql.Literal(i),
-            )
-            for i, (_, key) in enumerate(self._keys)
-        )
-        duplicates = sql.SQL(
-            "select n, k from (select s._pydal_n as n, case {} end as k"
-            " from (select {}, _pydal_n, {} from {}) s) x where k is not null order by n"
-        ).format(which, sql.SQL(", ").join(map(sql.Identifier, self.names)), ranks, self._staging)
-        return drop, duplicates
-
-    def _create_done(self, key_cols: sql.Composable) -> None:
-        """The keys this run has imported so far (to tell them from pre-existing rows)."""
-        assert self._done is not None
-        with self.conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("create temp table {} on commit drop as select {} from {} limit 0").format(
-                    self._done, key_cols, sql.Identifier(self.table.name)
-                )
-            )
-            for _, key in self._keys:
-                cur.execute(
-                    sql.SQL("create index on {} ({})").format(
-                        self._done, sql.SQL(", ").join(map(sql.Identifier, key))
-                    )
-                )
+    # -- staging ---------------------------------------------------------------------------
 
     def _create_staging(self) -> None:
-        assert self._staging is not None
+        n = next(_staging_ids)
+        staging = self._staging = sql.Identifier(f"_pydal_import_{n}")
+        written = set(self.names)
         with self.conn.cursor() as cur:
             cur.execute(
-                sql.SQL(
-                    "create temp table {} (like {} including defaults including constraints)"
-                    " on commit drop"
-                ).format(self._staging, sql.Identifier(self.table.name))
+                sql.SQL("create temp table {} (like {} including defaults) on commit drop").format(
+                    staging, self._target
+                )
             )
+            kept: list[str] = []
             for col in self.table.columns:
-                if col.name not in self.names:
+                if col.name not in written and (col.identity or col.generated):
                     cur.execute(
                         sql.SQL("alter table {} drop column {}").format(
-                            self._staging, sql.Identifier(col.name)
+                            staging, sql.Identifier(col.name)
                         )
                     )
-            # the row's place in the batch: judged rows are named by it
-            cur.execute(sql.SQL("alter table {} add column _pydal_n integer").format(self._staging))
+                    continue
+                kept.append(col.name)
+                if col.not_null:
+                    cur.execute(
+                        sql.SQL("alter table {} alter column {} drop not null").format(
+                            staging, sql.Identifier(col.name)
+                        )
+                    )
+            cur.execute(sql.SQL("alter table {} add column _pydal_n integer").format(staging))
+        moved = sql.SQL(", ").join(map(sql.Identifier, kept))
+        self._copy = sql.SQL("copy {} ({}, _pydal_n) from stdin").format(
+            staging, sql.SQL(", ").join(map(sql.Identifier, self.names))
+        )
+        self._move = sql.SQL("insert into {} ({}){} select {} from {} order by _pydal_n").format(
+            self._target,
+            moved,
+            sql.SQL(" overriding system value" if self._overriding else ""),
+            moved,
+            staging,
+        )
+        self._clear = sql.SQL("truncate {}").format(staging)
+        self._rules: list[Rule] = staged_rules(self.table, kept, not_null=True)
+        self._violations = violations_query(self.table, staging, self._rules)
+        self._forget = sql.SQL("delete from {} where _pydal_n = any(%s)").format(staging)
+        self._drop_existing: sql.Composed | None = None
+        if self.on_conflict == "skip":
+            found = existing_keys(self.conn, self.table, staging, kept, f"_pydal_import_{n}_done")
+            if found is not None:
+                self._done, self._remember, self._drop_existing = found
 
     def close(self) -> None:
         """Drop the staging tables (they would go at commit or rollback anyway)."""
@@ -277,85 +141,162 @@ class TableWriter:
                 self.conn.execute(sql.SQL("drop table if exists {}").format(staging))
         self._staging = self._done = None
 
+    # -- writing ---------------------------------------------------------------------------
+
     def write(
-        self, rows: list[tuple[Any, ...]], key_of: KeyOf, raw_of: Callable[[int, str | None], Any]
+        self, rows: list[tuple[Any, ...]], key_of: KeyOf, raw_of: RawOf
     ) -> tuple[int, int, int]:
         """Copy ``rows``; returns (inserted, rejected as bad, skipped as already present).
 
         ``key_of(i)`` and ``raw_of(i, column)`` give the source key and source value of
-        ``rows[i]`` for error messages. ``rows`` may be shortened (rejected rows removed).
+        ``rows[i]`` for error messages.
         """
+        if not rows:
+            return 0, 0, 0
+        if self._staging is None:
+            try:
+                with self.conn.transaction(), self.conn.cursor() as cur:
+                    with cur.copy(self._direct) as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                return len(rows), 0, 0
+            except psycopg.Error as exc:
+                if fatal(exc):
+                    raise
+                log.info("%s: a batch was refused; checking rows in bulk", self.table.name)
+                self._create_staging()
+        return self._write_staged(rows, key_of, raw_of)
+
+    def _write_staged(
+        self, rows: list[tuple[Any, ...]], key_of: KeyOf, raw_of: RawOf
+    ) -> tuple[int, int, int]:
         alive = list(range(len(rows)))
         rejected = 0
         while alive:
             batch = [rows[i] for i in alive]
+            self.staged_batches += 1
             try:
                 with self.conn.transaction():
-                    inserted, existing = self._write(batch)
-            except _Duplicates as dup:
-                for pos, index, key in dup.found:
-                    source_index = alive[pos]
-                    cols = ", ".join(key)
-                    self.bad_rows.reject(
-                        BadRowError(
-                            self.table.name,
-                            key_of(source_index),
-                            cols,
-                            raw_of(source_index, cols),
-                            f"duplicate of an earlier row in the file ({index}: {cols})",
-                        )
-                    )
-                for pos in sorted((p for p, _, _ in dup.found), reverse=True):
-                    del alive[pos]
-                rejected += len(dup.found)
-                continue
+                    existing, found = self._stage(batch)
+                    bad = self._judge(found, batch, alive, key_of, raw_of)
+                    if bad:
+                        self.conn.execute(self._forget, ([n for n, _ in bad],))
+                    inserted = self._flush()
             except psycopg.Error as exc:
-                if isinstance(exc, (psycopg.OperationalError, pgerrors.QueryCanceled)):
+                if fatal(exc):
                     raise
-                at, column = _located(exc, batch, self.names)
-                if column is None:
-                    column = _constraint_columns(self.conn, self.table.name, exc)
-                if at is None:
-                    raise BadRowError(
-                        self.table.name, None, column, None, _reason(exc) + " (row not located)"
-                    ) from exc
-                source_index = alive[at]
+                at = self._locate(exc, batch)
+                source_index = alive[at[0]]
                 self.bad_rows.reject(
                     BadRowError(
                         self.table.name,
                         key_of(source_index),
-                        column,
-                        raw_of(source_index, column),
-                        _reason(exc),
+                        at[1],
+                        raw_of(source_index, at[1]),
+                        reason(exc),
                     )
                 )
-                del alive[at]
+                del alive[at[0]]
                 rejected += 1
                 continue
-            return inserted, rejected, existing
+            for _, error in bad:
+                self.bad_rows.reject(error)
+            return inserted, rejected + len(bad), existing
         return 0, rejected, 0
 
-    def _write(self, batch: list[tuple[Any, ...]]) -> tuple[int, int]:
-        """Copy ``batch``; returns (inserted, skipped as already present)."""
+    def _stage(self, batch: list[tuple[Any, ...]]) -> tuple[int, list[tuple[int, int]]]:
+        """Copy ``batch`` into staging, drop pre-existing keys (skip mode), list violations."""
+        assert self._staging is not None
         with self.conn.cursor() as cur:
             with cur.copy(self._copy) as copy:
-                if self._staging is None:
-                    for row in batch:
-                        copy.write_row(row)
-                else:
-                    for n, row in enumerate(batch):
-                        copy.write_row((*row, n))
-            if self._staging is None:
-                return len(batch), 0
+                for n, row in enumerate(batch):
+                    copy.write_row((*row, n))
             existing = 0
-            if self._done is not None:
+            if self._drop_existing is not None:
                 existing = cur.execute(self._drop_existing).rowcount
-                found = [(n, *self._keys[k]) for n, k in cur.execute(self._duplicates).fetchall()]
-                if found:
-                    raise _Duplicates(found)  # the savepoint goes; the caller rejects them
-            cur.execute(self._move)
-            inserted = cur.rowcount
+            found: list[tuple[int, int]] = []
+            if self._violations is not None:
+                found = [(int(n), int(r)) for n, r in cur.execute(self._violations).fetchall()]
+            return existing, found
+
+    def _judge(
+        self,
+        found: list[tuple[int, int]],
+        batch: list[tuple[Any, ...]],
+        alive: list[int],
+        key_of: KeyOf,
+        raw_of: RawOf,
+    ) -> list[tuple[int, BadRowError]]:
+        """One BadRowError per violating row (its first rule); raised at once when the
+        caller stops at the first bad row."""
+        bad: list[tuple[int, BadRowError]] = []
+        seen: set[int] = set()
+        for n, r in found:
+            if n in seen:
+                continue
+            seen.add(n)
+            rule = self._rules[r]
+            at = [self.names.index(c) for c in rule.columns if c in self.names]
+            cols = ", ".join(rule.columns)
+            error = BadRowError(
+                self.table.name,
+                key_of(alive[n]),
+                cols,
+                raw_of(alive[n], cols),
+                rule.reason(self.table.name, [batch[n][i] for i in at]),
+            )
+            if not self.bad_rows.skipping:
+                raise error
+            bad.append((n, error))
+        return bad
+
+    def _flush(self) -> int:
+        with self.conn.cursor() as cur:
+            inserted = cur.execute(self._move).rowcount
             if self._done is not None:
                 cur.execute(self._remember)
             cur.execute(self._clear)
-            return inserted, existing
+        return inserted
+
+    def _locate(self, exc: psycopg.Error, batch: list[tuple[Any, ...]]) -> tuple[int, str | None]:
+        """The row of ``batch`` behind ``exc`` (from the error, else by bisection)."""
+        at, column = located(exc, batch, self.names)
+        if column is None:
+            column = constraint_columns(self.conn, self.table.name, exc)
+        if at is None:
+            at = self._bisect(batch, 0, len(batch))
+        if at is None:
+            raise BadRowError(
+                self.table.name, None, column, None, reason(exc) + " (row not located)"
+            ) from exc
+        return at, column
+
+    def _bisect(self, batch: list[tuple[Any, ...]], lo: int, hi: int) -> int | None:
+        """A row in ``batch[lo:hi]`` that the server refuses on its own, or None."""
+        if not self._fails(batch[lo:hi]):
+            return None
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self._fails(batch[lo:mid]):
+                hi = mid
+            elif self._fails(batch[mid:hi]):
+                lo = mid
+            else:
+                return None  # refused only together (e.g. two rows, one key)
+        return lo
+
+    def _fails(self, part: list[tuple[Any, ...]]) -> bool:
+        """Would moving ``part`` fail? Tried in a savepoint that is always rolled back."""
+        try:
+            with self.conn.transaction():
+                _, found = self._stage(part)
+                if found:
+                    self.conn.execute(self._forget, (sorted({n for n, _ in found}),))
+                self._flush()
+                raise _Undo
+        except _Undo:
+            return False
+        except psycopg.Error as exc:
+            if fatal(exc):
+                raise
+            return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -34,11 +35,19 @@ class ImportReport:
     dry_run: bool = False
     committed: bool = False
     legacy_agent_runtime: bool = False
+    expansions: list[str] = field(default_factory=list)  # shapes expanded, by name
     tables: list[TableReport] = field(default_factory=list)
     naive_timestamps: int = 0
     naive_columns: list[str] = field(default_factory=list)
+    # "table.column" -> (naive values, zone they were read in, where the zone was declared)
+    naive_reads: dict[str, tuple[int, str, str]] = field(default_factory=dict)
     defaulted_nulls: int = 0  # NULLs in not-null target columns given the column default
     defaulted_columns: list[str] = field(default_factory=list)
+    filled: dict[str, int] = field(default_factory=dict)  # "table.column" -> NULLs filled
+    empty_as_null: dict[str, int] = field(default_factory=dict)  # "table.column" -> ''s
+    # "table.column" -> {(source value, target value): rows}
+    value_mappings: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
+    derived_columns: dict[str, str] = field(default_factory=dict)  # "table.column" -> how
     ignored_tables: list[str] = field(default_factory=list)
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
     sequences: dict[str, int] = field(default_factory=dict)  # "table.column" -> last value set
@@ -98,3 +107,50 @@ class ImportReport:
         lines += [fmt(r) for r in rows[:-1]]
         lines += [fmt(tuple("-" * w for w in widths)), fmt(rows[-1])]
         return "\n".join(lines)
+
+    def notes(self) -> list[str]:
+        """What the import read in a way the user should know about, one line each."""
+        out: list[str] = []
+        for name in self.expansions:
+            out.append(f"expanded: {name}")
+        for where, pairs in self.value_mappings.items():
+            shown = ", ".join(f"{a!r} -> {b!r} ({n:,})" for (a, b), n in sorted(pairs.items()))
+            out.append(f"values mapped in {where}: {shown}")
+        for where, how in sorted(self.derived_columns.items()):
+            out.append(f"derived: {where} (the source has no such column) {how}")
+        for where, (count, zone, origin) in sorted(self.naive_reads.items()):
+            if count:
+                declared = (
+                    "the naive-datetime policy"
+                    if origin == "default"
+                    else f"declared for the {origin}"
+                )
+                out.append(f"naive timestamps: {where}: {count:,} read as {zone} time ({declared})")
+        for where, count in sorted(self.filled.items()):
+            out.append(f"filled: {count:,} NULLs in {where} took the declared fill value")
+        for where, count in sorted(self.empty_as_null.items()):
+            out.append(f"empty strings: {count:,} '' in {where} read as absent (NULL)")
+        if self.defaulted_nulls:
+            out.append(
+                f"{self.defaulted_nulls:,} NULLs in columns that are not null in the target "
+                f"took the column default ({', '.join(self.defaulted_columns)})"
+            )
+        for table, columns in sorted(self.ignored_columns.items()):
+            out.append(
+                f"{table}: column(s) {', '.join(columns)} have no target column (not imported)"
+            )
+        if self.ignored_tables:
+            out.append(
+                "SQLite table(s) without a target table (not imported): "
+                + ", ".join(self.ignored_tables)
+            )
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts and notes as plain data (e.g. for a JSON log)."""
+        return {
+            "path": self.path,
+            "committed": self.committed,
+            "tables": [vars(t) for t in self.tables],
+            "notes": self.notes(),
+        }
