@@ -47,6 +47,11 @@ create table {versions} (
     "comment on table {versions} is"
     " 'One row per applied migration file of schema/; written by python -m pydal_lite.migrate'",
     "comment on column {versions}.checksum is 'SHA-256 of the file''s up part when applied'",
+    "comment on column {versions}.version is 'The file''s number (NNNN of NNNN_name.sql)'",
+    "comment on column {versions}.name is 'The file''s name without number and .sql'",
+    "comment on column {versions}.applied_at is 'When the up part committed'",
+    "comment on column {versions}.applied_by is 'Database role (OS user@host) that applied it'",
+    "comment on column {versions}.execution_ms is 'How long the up part took, in milliseconds'",
     """
 create table {history} (
     id           bigint generated always as identity primary key,
@@ -64,6 +69,15 @@ create table {history} (
     "comment on column {history}.direction is"
     " 'up, down, accept (drift accepted with --accept-drift)"
     " or failed (the part failed; nothing recorded as applied)'",
+    "comment on column {history}.id is 'Event number, in the order the events happened'",
+    "comment on column {history}.version is 'The file''s number (NNNN of NNNN_name.sql)'",
+    "comment on column {history}.name is 'The file''s name without number and .sql'",
+    "comment on column {history}.checksum is 'SHA-256 of the file''s up part at the event'",
+    "comment on column {history}.happened_at is 'When the event was recorded'",
+    "comment on column {history}.actor is 'Database role (OS user@host) that ran the runner'",
+    "comment on column {history}.execution_ms is 'How long the part took, in milliseconds'",
+    "comment on constraint schema_migration_history_direction_check on {history} is"
+    " 'direction is up, down, accept or failed'",
 ]
 
 
