@@ -82,13 +82,13 @@ select
     m.seq,
     m.role,
     m.content,
-    coalesce(m.timestamp, now()),
+    coalesce(m.timestamp, now()) as timestamp,
     m.name,
     m.tool_call_id,
     m.tool_calls,
     m.token_count,
     m.metadata
-from jsonb_to_recordset(:rows::jsonb) as m(
+from jsonb_to_recordset(:rows::jsonb) as m (
     seq integer,
     role text,
     content text,
@@ -259,8 +259,8 @@ insert into agent_contexts (
 )
 select
     s.id,
-    :current_agent,
-    coalesce(:created_at::timestamptz, now()),
+    :current_agent as current_agent,
+    coalesce(:created_at::timestamptz, now()) as created_at,
     :switch_count::integer,
     :metadata::jsonb
 from sessions as s
@@ -309,10 +309,10 @@ select
     :context_db_id::bigint,
     w.from_agent,
     w.to_agent,
-    coalesce(w.switched_at, now()),
+    coalesce(w.switched_at, now()) as switched_at,
     w.reason,
     w.metadata
-from jsonb_to_recordset(:rows::jsonb) as w(
+from jsonb_to_recordset(:rows::jsonb) as w (
     ord integer,
     from_agent text,
     to_agent text,
@@ -402,8 +402,8 @@ select
     m.content,
     m.timestamp,
     ts_rank(to_tsvector('simple'::regconfig, left(m.content, 100000)), q.query) as rank
-from websearch_to_tsquery('simple'::regconfig, :query) as q(query)
-cross join lateral messages_search_candidates(q.query, :candidates::integer) as c(id)
+from websearch_to_tsquery('simple'::regconfig, :query) as q (query)
+cross join lateral messages_search_candidates(q.query, :candidates::integer) as c (id)
 join messages as m
     on m.id = c.id
 join sessions as s
@@ -434,7 +434,7 @@ from (
         m.timestamp,
         q.query
     from messages as m
-    cross join websearch_to_tsquery('simple'::regconfig, :query) as q(query)
+    cross join websearch_to_tsquery('simple'::regconfig, :query) as q (query)
     join sessions as s
         on s.id = m.session_db_id
     where to_tsvector('simple'::regconfig, left(m.content, 100000)) @@ q.query

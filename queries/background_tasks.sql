@@ -394,7 +394,9 @@ order by status;
 -- Locked rows (a worker is updating them right now) are skipped: that worker is alive.
 -- Served by background_tasks_status_created_at_id_idx (status = 'running').
 with stale as (
-    select id, claimed_by
+    select
+        id,
+        claimed_by
     from background_tasks
     where status = 'running'
         and coalesce(heartbeat_at, started_at)

@@ -184,7 +184,7 @@ select
     :run_id::integer,
     r.task_id,
     r.task_data
-from jsonb_to_recordset(:rows::jsonb) as r(task_id varchar(100), task_data jsonb)
+from jsonb_to_recordset(:rows::jsonb) as r (task_id varchar(100), task_data jsonb)
 on conflict (task_management_run_id, task_id) do update
 set task_data = excluded.task_data
 where extended_tasks.task_data is distinct from excluded.task_data;
@@ -205,7 +205,7 @@ select
     :run_id::integer,
     r.conflict_id,
     r.conflict_data
-from jsonb_to_recordset(:rows::jsonb) as r(conflict_id varchar(100), conflict_data jsonb)
+from jsonb_to_recordset(:rows::jsonb) as r (conflict_id varchar(100), conflict_data jsonb)
 on conflict (task_management_run_id, conflict_id) do update
 set conflict_data = excluded.conflict_data
 where task_conflicts.conflict_data is distinct from excluded.conflict_data;
@@ -370,14 +370,14 @@ select
     ) as review_count,
     (
         select jsonb_object_agg(s.status, coalesce(c.n, 0))
-        from unnest(array['unresolved', 'resolved', 'ignored']) as s(status)
+        from unnest(array['unresolved', 'resolved', 'ignored']) as s (status)
         left join (
             select
-                resolution_status,
+                tc.resolution_status,
                 count(*) as n
-            from task_conflicts
-            where task_management_run_id = r.id
-            group by resolution_status
+            from task_conflicts as tc
+            where tc.task_management_run_id = r.id
+            group by tc.resolution_status
         ) as c
             on c.resolution_status = s.status
     ) as conflicts_by_status

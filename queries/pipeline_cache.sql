@@ -181,14 +181,14 @@ select
 from user_sessions as us
 left join pipeline_cache as ci
     on ci.stage = 'import'
-    and ci.input_hash = us.import_hash
-    and (ci.expires_at is null or ci.expires_at > now())
+        and ci.input_hash = us.import_hash
+        and (ci.expires_at is null or ci.expires_at > now())
 left join pipeline_cache as ce
     on ce.stage = 'enrich'
-    and ce.input_hash = us.enrich_hash
-    and (ce.expires_at is null or ce.expires_at > now())
+        and ce.input_hash = us.enrich_hash
+        and (ce.expires_at is null or ce.expires_at > now())
 left join pipeline_cache as ca
     on ca.stage = 'analyze'
-    and ca.input_hash = us.analyze_hash
-    and (ca.expires_at is null or ca.expires_at > now())
+        and ca.input_hash = us.analyze_hash
+        and (ca.expires_at is null or ca.expires_at > now())
 where us.session_id = :session_id;

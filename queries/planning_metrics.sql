@@ -391,7 +391,7 @@ select
     dependencies
 from poc_subtask_executions
 where agent = :agent
-limit :limit::bigint;
+limit :limit::bigint; -- noqa: AM09
 
 -- name: count_subtasks_by_status()
 -- One row per status present across all plans: status and how many subtasks have it.
@@ -566,8 +566,7 @@ cross join lateral (
     where st.plan_id = p.id
 ) as s
 cross join lateral (
-    select
-        jsonb_agg(to_jsonb(g) order by g.agent) as per_agent
+    select jsonb_agg(to_jsonb(g) order by g.agent) as per_agent
     from (
         select
             st.agent,

@@ -7,8 +7,12 @@ select
     version() as version,
     current_setting('server_version_num')::int as version_num,
     current_database() as database,
-    current_user as "user",
-    (select extversion from pg_extension where extname = 'timescaledb') as timescaledb_version;
+    current_user as user,
+    (
+        select extversion
+        from pg_extension
+        where extname = 'timescaledb'
+    ) as timescaledb_version;
 
 -- name: get_schema_version()$
 -- The newest applied migration version, or null before the first migration.

@@ -20,7 +20,8 @@ _QUERIES = {
         left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
         where n.nspname = 'public' and a.attnum > 0 and not a.attisdropped""",
     "constraint": """
-        select conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+        select conrelid::regclass::text, conname, pg_get_constraintdef(oid),
+               obj_description(oid, 'pg_constraint')
         from pg_constraint where connamespace = 'public'::regnamespace""",
     "index": "select tablename, indexname, indexdef from pg_indexes where schemaname = 'public'",
     "function": """

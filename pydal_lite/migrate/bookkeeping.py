@@ -37,6 +37,11 @@ _CREATE_VERSIONS = [
     "comment on table {versions} is"
     " 'One row per applied migration file of schema/; written by python -m pydal_lite.migrate'",
     "comment on column {versions}.checksum is 'SHA-256 of the file''s up part when applied'",
+    "comment on column {versions}.version is 'The file''s number (NNNN of NNNN_name.sql)'",
+    "comment on column {versions}.name is 'The file''s name without number and .sql'",
+    "comment on column {versions}.applied_at is 'When the up part committed'",
+    "comment on column {versions}.applied_by is 'Database role (OS user@host) that applied it'",
+    "comment on column {versions}.execution_ms is 'How long the up part took, in milliseconds'",
 ]
 _CREATE_HISTORY = [
     f"""create table {{history}} (
@@ -57,6 +62,15 @@ _CREATE_HISTORY = [
     " 'up, down, accept (drift accepted), forget (an applied version whose file is gone,"
     " forgotten by name), baseline (adopted after a verified catalog comparison)"
     " or failed (the part failed; nothing recorded as applied)'",
+    "comment on column {history}.id is 'Event number, in the order the events happened'",
+    "comment on column {history}.version is 'The file''s number (NNNN of NNNN_name.sql)'",
+    "comment on column {history}.name is 'The file''s name without number and .sql'",
+    "comment on column {history}.checksum is 'SHA-256 of the file''s up part at the event'",
+    "comment on column {history}.happened_at is 'When the event was recorded'",
+    "comment on column {history}.actor is 'Database role (OS user@host) that ran the runner'",
+    "comment on column {history}.execution_ms is 'How long the part took, in milliseconds'",
+    "comment on constraint schema_migration_history_direction_check on {history} is"
+    " 'direction is one of the runner''s event kinds (see the column comment)'",
 ]
 _CREATE_PROGRESS = [
     """create table {progress} (
@@ -78,6 +92,11 @@ _CREATE_PROGRESS = [
     " 'Index of the statement in the part, 0 for the first'",
     "comment on column {progress}.state is"
     " 'started: sent alone, outcome unknown if the run died; done: completed'",
+    "comment on column {progress}.version is 'The migration file''s number'",
+    "comment on column {progress}.direction is 'Which part: up or down'",
+    "comment on column {progress}.sha256 is 'SHA-256 of the statement text, to resume safely'",
+    "comment on column {progress}.line is 'Line of the statement in the file'",
+    "comment on column {progress}.updated_at is 'When the state was last written'",
 ]
 
 
