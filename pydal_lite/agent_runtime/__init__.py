@@ -14,8 +14,10 @@ Decisions (the seed leaves them open):
 - Messages are dicts in the OpenAI chat shape. Stored keys: ``role`` (one of
   :data:`ROLES`, required), ``content`` (str or None), ``name``, ``tool_call_id``,
   ``tool_calls`` (a list), plus optional ``token_count``, ``metadata`` (a dict) and
-  ``timestamp`` (an aware datetime). Other keys (``refusal``, ``audio``...) are ignored,
-  as the seed did. As in the seed, a None content without tool_calls is stored as ``""``
+  ``timestamp`` (a datetime; a naive one is read in the naive-datetime zone of
+  :mod:`pydal_lite.validate`, by default the machine's local zone as for
+  ``datetime.now()``). Other keys (``refusal``, ``audio``...) are ignored, as the seed
+  did. As in the seed, a None content without tool_calls is stored as ``""``
   and empty ``name`` / ``tool_call_id`` / ``tool_calls`` as absent.
 - ``save_session`` takes the whole list, like the seed, but writes only what changed:
   the stored messages are compared with the given list by role, content, name,
