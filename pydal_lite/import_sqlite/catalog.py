@@ -15,10 +15,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ..migrate.tables import RUNNER_TABLES as BOOKKEEPING_TABLES
 from .errors import PlanError
 
 # The migration runner's bookkeeping; never an import target.
-RUNNER_TABLES = frozenset({"schema_migrations", "schema_migration_history"})
+RUNNER_TABLES = frozenset(BOOKKEEPING_TABLES)
 
 _TABLES = """
 select c.oid::bigint as oid, c.relname as name
@@ -29,7 +30,7 @@ where c.relnamespace = current_schema()::regnamespace
 order by c.relname
 """
 
-_COLUMNS = """
+_COLUMNS = r"""
 select
     a.attrelid::bigint as oid,
     a.attname as name,
@@ -39,7 +40,16 @@ select
     t.typcategory as category,
     et.typname as elem_typname,
     a.attnotnull as not_null,
-    a.atthasdef as has_default,
+    -- a column a BEFORE INSERT row trigger assigns (new.col := ...) has a default too
+    a.atthasdef or exists (
+        select 1
+        from pg_trigger tg
+        join pg_proc p on p.oid = tg.tgfoid
+        where tg.tgrelid = a.attrelid
+            and not tg.tgisinternal
+            and tg.tgtype & 7 = 7  -- row, before, insert
+            and p.prosrc ~* ('new\.' || a.attname || '\s*:=')
+    ) as has_default,
     a.attidentity as identity,
     a.attgenerated as generated,
     pg_get_expr(d.adbin, d.adrelid) as default_expr,

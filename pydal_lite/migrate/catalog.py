@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from .bookkeeping import RUNNER_TABLES
+from .tables import RUNNER_TABLES
 
 # system and TimescaleDB-internal schemas (a bound parameter of every query)
 SKIP_SCHEMAS = (

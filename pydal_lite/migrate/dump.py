@@ -16,7 +16,7 @@ from psycopg import sql
 
 from ..dsn import redact
 from .backup import BackupFailed, find_pg_dump, run_pg_dump
-from .bookkeeping import HISTORY_TABLE, PROGRESS_TABLE, VERSION_TABLE
+from .tables import HISTORY_TABLE, PROGRESS_TABLE, VERSION_TABLE
 
 HEADER = "-- Schema of the database, written by: python -m pydal_lite.migrate dump\n"
 _VOLATILE = re.compile(

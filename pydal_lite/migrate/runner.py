@@ -19,12 +19,13 @@ import psycopg
 from ..errors import ConfigurationError
 from ..resources import schema_dir as default_schema_dir
 from . import plan as planning
-from .bookkeeping import HISTORY_TABLE, VERSION_TABLE, Bookkeeping, HistoryEvent, actor
+from .bookkeeping import Bookkeeping, HistoryEvent, actor
 from .execute import PartRunner
 from .files import Migration, SchemaFolder, read_dir
 from .lock import LOCK_KEY, advisory_lock
 from .plan import VersionStatus
 from .script import render
+from .tables import HISTORY_TABLE, VERSION_TABLE
 
 __all__ = [
     "HISTORY_TABLE",
