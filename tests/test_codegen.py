@@ -204,3 +204,96 @@ def test_mypy_checks_a_users_calls(tmp_path: Path) -> None:
     assert 'Unexpected keyword argument "session_idd" for "get_session"' in out
     assert 'Argument "session_id" to "get_session" has incompatible type "int"' in out
     assert "Found 3 errors" in out
+
+
+EDGE_SCHEMA = """\
+-- migrate:up
+create domain nn_text as text not null;
+create table a (id int primary key, name text not null);
+create table b (id int primary key, a_id int, label text not null);
+create table p (a_id int not null, label text not null) partition by list (a_id);
+create table p_1 partition of p for values in (1);
+create table t (id int primary key);
+
+-- migrate:down
+drop table t, p, b, a;
+drop domain nn_text;
+"""
+
+EDGE_QUERIES = """\
+-- name: list_with_initplan()
+-- An InitPlan sits before the join's children in the plan.
+select a.name, b.label, (select count(*) from b) as c
+from a
+left join b
+    on b.a_id = a.id;
+
+-- name: list_union()
+-- The top node shows only the first branch.
+select name from a
+union
+select null::text;
+
+-- name: list_partitioned()
+-- A partitioned table on the nullable side is scanned as its partitions.
+select a.name, p.label
+from a
+left join p
+    on p.a_id = a.id;
+
+-- name: insert_returning_unsuffixed(id)
+-- A write under a read suffix.
+insert into t (id) values (:id) returning id;
+
+-- name: lock_rows()
+-- Locks rows.
+select id from t for update;
+
+-- name: get_lock()$
+-- @writes
+-- A read with a side effect.
+select pg_advisory_xact_lock(42);
+
+-- name: get_plain()$
+-- A plain read.
+select count(*) from t;
+
+-- name: get_json_type(doc)$
+-- A json (not jsonb) parameter.
+select json_typeof(:doc::json);
+
+-- name: run_two#
+-- A script of two statements.
+select 1; select 2;
+"""
+
+
+def test_nullability_and_reads_on_tricky_plans(server: Any, tmp_path: Path) -> None:
+    (tmp_path / "schema").mkdir()
+    (tmp_path / "schema" / "0001_create_edge.sql").write_text(EDGE_SCHEMA, encoding="utf-8")
+    (tmp_path / "q").mkdir()
+    (tmp_path / "q" / "edge.sql").write_text(EDGE_QUERIES, encoding="utf-8")
+    gen = generate(server.dsn, queries_dir=tmp_path / "q", schema_dir=tmp_path / "schema")
+    models = {m.name: m for m in gen.models["edge"]}
+
+    def cols(name: str) -> dict[str, str]:
+        return {c.name: c.annotation for c in models[name].columns}
+
+    # a scalar subquery may find no row: optional unless @nonnull says otherwise
+    assert cols("list_with_initplan") == {"name": "str", "label": "str | None", "c": "int | None"}
+    assert cols("list_union") == {"name": "str | None"}
+    assert cols("list_partitioned") == {"name": "str", "label": "str | None"}
+    reads = {name: m.reads for name, m in models.items()}
+    assert reads == {
+        "list_with_initplan": True,
+        "list_union": True,
+        "list_partitioned": True,
+        "insert_returning_unsuffixed": False,
+        "lock_rows": False,
+        "get_lock": False,
+        "get_plain": True,
+        "get_json_type": True,
+        "run_two": False,
+    }
+    assert '"doc": json_(doc)' in gen.files["sql/edge.py"]
+    assert "def run_two() -> Step[str]:" in gen.files["sql/edge.py"]

@@ -156,3 +156,35 @@ def test_query_text_carries_its_name_tag_to_pg_stat_activity(conn: Connection, d
 def test_an_operation_refuses_what_is_not_a_connection() -> None:
     with pytest.raises(TypeError, match="expected a psycopg connection, got str"):
         _info_and_extensions("postgresql://nowhere")  # type: ignore[call-overload]
+
+
+@pytest.mark.own_db
+def test_a_generator_that_swallows_a_server_error_does_not_commit_silently(
+    conn: Connection,
+) -> None:
+    conn.execute("create table op_unique (n int primary key)")
+    conn.commit()
+
+    @operation
+    def create_twice() -> Steps[str]:
+        yield from CopyIn("copy op_unique (n) from stdin", [(1,)])
+        try:
+            yield from CopyIn("copy op_unique (n) from stdin", [(1,)])
+        except psycopg.errors.UniqueViolation:
+            return "existed"
+        return "new"
+
+    with pytest.raises(PydalError, match="returned after catching a server error") as e:
+        create_twice(conn)
+    assert isinstance(e.value.__cause__, psycopg.errors.UniqueViolation)
+    assert conn.execute("select count(*) as n from op_unique").fetchone() == {"n": 0}
+
+
+def test_a_server_default_above_read_committed_keeps_reads_in_the_transaction(dsn: str) -> None:
+    options = "-c default_transaction_isolation=serializable"
+    with psycopg.connect(dsn, options=options) as c, _protocol(c) as sent:
+        _info_and_extensions(c)
+    assert _commands(sent) == ["BEGIN", "COMMIT"]
+    with psycopg.connect(dsn) as c, _protocol(c) as sent:
+        _info_and_extensions(c)
+    assert _commands(sent) == []

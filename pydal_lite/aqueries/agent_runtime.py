@@ -9,7 +9,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from ..runtime.steps import JsonParam, arun
+from ..runtime.steps import JsonParam
+from ..runtime.steps import arun as _arun
 from ..sql import agent_runtime as _s
 from ..sql.agent_runtime import (
     GetAgentContextRow,
@@ -89,7 +90,7 @@ async def upsert_session(
     so concurrent saves of one session take turns. Returns nothing when the session exists
     but is soft-deleted. Served by sessions_session_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.upsert_session(
             session_id=session_id,
@@ -108,7 +109,7 @@ async def get_session(
     or nothing when unknown or soft-deleted (unless include_deleted).
     Served by sessions_session_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.get_session(
             session_id=session_id,
@@ -128,7 +129,7 @@ async def list_message_fingerprints(
     recomputes for the given list. Reads 32 bytes per message, never content, so the cost
     does not grow with the stored text. Served by messages_session_db_id_seq_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_message_fingerprints(
             session_db_id=session_db_id,
@@ -145,7 +146,7 @@ async def delete_messages_from(
     """Deletes a session's messages at and after position from_seq; returns the row count.
     Served by messages_session_db_id_seq_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.delete_messages_from(
             session_db_id=session_db_id,
@@ -166,7 +167,7 @@ async def insert_messages(
     row's fingerprint. Returns the row count. Checked by
     messages_session_db_id_seq_key (a duplicate seq fails the whole batch).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.insert_messages(
             session_db_id=session_db_id,
@@ -183,7 +184,7 @@ async def list_session_messages(
     """All messages of a session in the OpenAI chat shape (role, content, name, tool_call_id,
     tool_calls), in seq order. Served by messages_session_db_id_seq_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_session_messages(
             session_db_id=session_db_id,
@@ -203,7 +204,7 @@ async def list_session_messages_page(
     list_session_messages_after). Served by sessions_session_id_key, then
     messages_session_db_id_seq_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_session_messages_page(
             session_id=session_id,
@@ -225,7 +226,7 @@ async def list_session_messages_after(
     at the cursor, so the cost does not grow with depth. Served by
     sessions_session_id_key, then messages_session_db_id_seq_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_session_messages_after(
             session_id=session_id,
@@ -245,7 +246,7 @@ async def get_session_stats(
     last_activity; nothing for an unknown or soft-deleted session. Served by
     sessions_session_id_key, then idx_session_timestamp for the session's messages.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.get_session_stats(
             session_id=session_id,
@@ -261,7 +262,7 @@ async def list_live_session_ids(
     """session_id of every live session, most recently active first (row_limit null = all).
     Served by sessions_last_activity_idx (partial, live rows only; backward scan).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_live_session_ids(
             row_limit=row_limit,
@@ -277,7 +278,7 @@ async def list_all_session_ids(
     """session_id of every session, live and soft-deleted, most recently active first
     (row_limit null = all). A full scan and sort, as listing everything needs.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_all_session_ids(
             row_limit=row_limit,
@@ -293,7 +294,7 @@ async def soft_delete_session(
     """Marks a session soft-deleted (keeps an earlier deleted_at so the retention clock is not
     reset); returns 1 when the session exists, else 0. Served by sessions_session_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.soft_delete_session(
             session_id=session_id,
@@ -309,7 +310,7 @@ async def delete_session(
     """Deletes a session (live or soft-deleted) and, by cascade, its messages, agent context
     and agent switches; returns 1 or 0. Served by sessions_session_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.delete_session(
             session_id=session_id,
@@ -326,7 +327,7 @@ async def restore_session(
     next cleanup does not delete it at once); returns 1 when restored, 0 when unknown or
     already live. Served by sessions_session_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.restore_session(
             session_id=session_id,
@@ -342,7 +343,7 @@ async def soft_delete_idle_sessions(
     """Soft-deletes live sessions whose last_activity is older than max_age_hours (may be
     fractional); returns how many. Served by sessions_last_activity_idx (partial, live).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.soft_delete_idle_sessions(
             max_age_hours=max_age_hours,
@@ -359,7 +360,7 @@ async def delete_expired_sessions(
     contexts and switches, by cascade); returns how many sessions.
     Served by sessions_deleted_at_idx (partial, soft-deleted rows only).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.delete_expired_sessions(
             days_old=days_old,
@@ -381,7 +382,7 @@ async def upsert_agent_context(
     only used on creation. Served by sessions_session_id_key and
     agent_contexts_session_db_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.upsert_agent_context(
             current_agent=current_agent,
@@ -402,7 +403,7 @@ async def list_context_switches(
     saved (id). Served by idx_context_switched (context_db_id), then a sort by id of the
     context's few rows.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_context_switches(
             context_db_id=context_db_id,
@@ -419,7 +420,7 @@ async def delete_switches_from(
     """Deletes a context's switches with id >= from_id; returns the row count.
     Served by idx_context_switched.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.delete_switches_from(
             context_db_id=context_db_id,
@@ -438,7 +439,7 @@ async def insert_switches(
     switched_at, reason, metadata, ord) in one statement, in ord order; a missing
     switched_at means now(). Returns the row count. No index read.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.insert_switches(
             context_db_id=context_db_id,
@@ -456,7 +457,7 @@ async def get_agent_context(
     switch_count, metadata), or nothing. Served by sessions_session_id_key and
     agent_contexts_session_db_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.get_agent_context(
             session_id=session_id,
@@ -472,7 +473,7 @@ async def list_context_history(
     """A context's switches as the seed's agent_history (from_agent, to_agent, reason,
     switched_at) in the order saved (id). Served by idx_context_switched.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_context_history(
             context_db_id=context_db_id,
@@ -490,7 +491,7 @@ async def list_agent_switches(
     from_agent, to_agent, switched_at, reason, metadata). Served by
     agent_contexts_session_db_id_key, then idx_context_switched (backward scan).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_agent_switches(
             session_id=session_id,
@@ -507,7 +508,7 @@ async def list_sessions_by_agent(
     """session_id of every live session whose context's current agent is current_agent,
     most recently active first. Served by agent_contexts_current_agent_idx.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_sessions_by_agent(
             current_agent=current_agent,
@@ -532,7 +533,7 @@ async def search_messages(
     higher is not seen. Served by messages_content_fts_idx (GIN bitmap scan inside
     messages_search_candidates), then messages_pkey and sessions_pkey per candidate.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.search_messages(
             query=query,
@@ -557,7 +558,7 @@ async def search_session_messages(
     Served by messages_content_fts_idx (GIN) combined with the session's
     messages_session_db_id_seq_key range, whichever the planner finds cheaper.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.search_session_messages(
             query=query,

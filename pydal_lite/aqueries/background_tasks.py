@@ -9,7 +9,8 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
-from ..runtime.steps import JsonParam, arun
+from ..runtime.steps import JsonParam
+from ..runtime.steps import arun as _arun
 from ..sql import background_tasks as _s
 from ..sql.background_tasks import (
     CancelTaskRow,
@@ -67,7 +68,7 @@ async def insert_task(
     """Enqueues a pending task and returns it (task_id generated). Served by
     background_tasks_pkey and background_tasks_task_id_key (uniqueness).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.insert_task(
             user_session=user_session,
@@ -85,7 +86,7 @@ async def get_task(
     task_id: UUID | str,
 ) -> GetTaskRow | None:
     """One task by its public id, or nothing. Served by background_tasks_task_id_key."""
-    return await arun(
+    return await _arun(
         conn,
         _s.get_task(
             task_id=task_id,
@@ -106,7 +107,7 @@ async def claim_next_task(
     background_tasks_created_at_id_pending_idx (partial, pending tasks in created_at order:
     the first entry is the task).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.claim_next_task(
             worker=worker,
@@ -125,7 +126,7 @@ async def claim_next_task_of_types(
     index range per type asked for, so pending tasks of other types are never read
     (the pending tasks of the types asked for are sorted to find the oldest).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.claim_next_task_of_types(
             task_types=task_types,
@@ -149,7 +150,7 @@ async def update_progress(
     missing, not running or claimed under another claim_id. Served by
     background_tasks_task_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.update_progress(
             progress=progress,
@@ -176,7 +177,7 @@ async def complete_task(
     claimed under another claim_id.
     Served by background_tasks_task_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.complete_task(
             import_result=import_result,
@@ -200,7 +201,7 @@ async def fail_task(
     if it is missing, not running or claimed under another claim_id. Served by
     background_tasks_task_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.fail_task(
             error_message=error_message,
@@ -220,7 +221,7 @@ async def cancel_task(
     claim_id cleared, :reason (may be null) in error_message. Returns the task, or
     nothing if it is missing or already finished. Served by background_tasks_task_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.cancel_task(
             reason=reason,
@@ -239,7 +240,7 @@ async def list_tasks_by_session(
     """A user session's tasks (only those with :status, or all when null), newest first, at
     most :limit. Served by background_tasks_user_session_created_at_id_idx (backward scan).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_tasks_by_session(
             user_session=user_session,
@@ -258,7 +259,7 @@ async def list_recent_tasks(
     user_session, task_type, status, progress, current_stage, timestamps, claimed_by).
     Served by background_tasks_created_at_id_idx (backward scan).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_recent_tasks(
             limit=limit,
@@ -270,7 +271,7 @@ async def count_tasks_by_status(conn: AsyncConnection[Any]) -> list[CountTasksBy
     """One row per status present: status and how many tasks have it. Served by
     background_tasks_status_created_at_id_idx (leading column status).
     """
-    return await arun(conn, _s.count_tasks_by_status())
+    return await _arun(conn, _s.count_tasks_by_status())
 
 
 async def reclaim_stale_tasks(
@@ -286,7 +287,7 @@ async def reclaim_stale_tasks(
     Locked rows (a worker is updating them right now) are skipped: that worker is alive.
     Served by background_tasks_status_created_at_id_idx (status = 'running').
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.reclaim_stale_tasks(
             stale_seconds=stale_seconds,
@@ -305,7 +306,7 @@ async def purge_finished_tasks(
     completed_at (background_tasks_finished_check), so the time test alone picks them.
     Served by background_tasks_completed_at_idx (partial: finished tasks only).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.purge_finished_tasks(
             older_than_seconds=older_than_seconds,

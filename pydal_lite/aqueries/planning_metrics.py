@@ -8,7 +8,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from ..runtime.steps import JsonParam, arun
+from ..runtime.steps import JsonParam
+from ..runtime.steps import arun as _arun
 from ..sql import planning_metrics as _s
 from ..sql.planning_metrics import (
     CompletePlanIfDoneRow,
@@ -94,7 +95,7 @@ async def insert_task_execution(
     """Inserts a running task execution started now (id generated when null) and returns
     the row. Served by poc_task_executions_pkey (uniqueness).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.insert_task_execution(
             id=id,
@@ -120,7 +121,7 @@ async def finish_task_execution(
     Returns the row, or nothing if it is missing or not running. Served by
     poc_task_executions_pkey.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.finish_task_execution(
             status=status,
@@ -139,7 +140,7 @@ async def get_task_execution(
     id: str,
 ) -> GetTaskExecutionRow | None:
     """One task execution by id, or nothing. Served by poc_task_executions_pkey."""
-    return await arun(
+    return await _arun(
         conn,
         _s.get_task_execution(
             id=id,
@@ -156,7 +157,7 @@ async def lock_task_execution(
     transaction ends (as the foreign key check would); null if missing.
     Served by poc_task_executions_pkey.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.lock_task_execution(
             id=id,
@@ -172,7 +173,7 @@ async def list_task_executions(
     """Every execution of one benchmark task, by mode then start time.
     Served by poc_task_executions_task_id_mode_started_at_idx.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_task_executions(
             task_id=task_id,
@@ -188,7 +189,7 @@ async def delete_task_execution(
     """Deletes a task execution; its plan and the plan's subtasks go with it (on delete
     cascade). Returns the row count (0 or 1). Served by poc_task_executions_pkey.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.delete_task_execution(
             id=id,
@@ -209,7 +210,7 @@ async def insert_plan(
     poc_execution_plans_pkey and poc_execution_plans_task_execution_id_key (one plan per
     execution).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.insert_plan(
             task_execution_id=task_execution_id,
@@ -232,7 +233,7 @@ async def insert_subtasks(
     dependencies) and returns the inserted rows in sequence order. Served by
     poc_subtask_executions_plan_id_subtask_id_key (a subtask id once per plan).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.insert_subtasks(
             plan_id=plan_id,
@@ -247,7 +248,7 @@ async def get_plan(
     plan_id: str,
 ) -> GetPlanRow | None:
     """One plan by its row id, or nothing. Served by poc_execution_plans_pkey."""
-    return await arun(
+    return await _arun(
         conn,
         _s.get_plan(
             plan_id=plan_id,
@@ -263,7 +264,7 @@ async def get_plan_by_task_execution(
     """The plan of one task execution, or nothing. Served by
     poc_execution_plans_task_execution_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.get_plan_by_task_execution(
             task_execution_id=task_execution_id,
@@ -281,7 +282,7 @@ async def lock_plan(
     is decided by one transaction at a time. Nothing if missing.
     Served by poc_execution_plans_pkey.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.lock_plan(
             plan_id=plan_id,
@@ -297,7 +298,7 @@ async def list_open_plans(
     """Plans not complete yet, oldest first, at most :limit. Served by
     poc_execution_plans_created_at_id_open_idx (partial, open plans, in this order: no sort).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_open_plans(
             limit=limit,
@@ -314,7 +315,7 @@ async def complete_plan_if_done(
     is pending or running; returns the plan row if this call completed it, else nothing.
     Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq (plan_id prefix).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.complete_plan_if_done(
             plan_id=plan_id,
@@ -330,7 +331,7 @@ async def delete_plan(
     """Deletes a plan and (on delete cascade) its subtasks; returns the row count (0 or 1).
     Served by poc_execution_plans_pkey.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.delete_plan(
             plan_id=plan_id,
@@ -352,7 +353,7 @@ async def list_plans_with_subtask_counts(
     poc_execution_plans_created_at_id_idx (the page, in order), idx_poc_subtasks_plan_seq
     (plan_id prefix, the counts) and poc_execution_plans_pkey (the :after plan).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_plans_with_subtask_counts(
             after=after,
@@ -370,7 +371,7 @@ async def get_subtask(
     """One subtask of a plan by the planner's subtask id, or nothing.
     Served by poc_subtask_executions_plan_id_subtask_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.get_subtask(
             plan_id=plan_id,
@@ -385,7 +386,7 @@ async def list_subtasks(
     plan_id: str,
 ) -> list[ListSubtasksRow]:
     """A plan's subtasks in sequence order. Served by idx_poc_subtasks_plan_seq."""
-    return await arun(
+    return await _arun(
         conn,
         _s.list_subtasks(
             plan_id=plan_id,
@@ -402,7 +403,7 @@ async def list_subtasks_by_agent(
     """One agent's subtasks across all plans, at most :limit, in no particular plan order.
     Served by idx_poc_subtasks_agent.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_subtasks_by_agent(
             agent=agent,
@@ -415,7 +416,7 @@ async def count_subtasks_by_status(conn: AsyncConnection[Any]) -> list[CountSubt
     """One row per status present across all plans: status and how many subtasks have it.
     Served by idx_poc_subtasks_status (index-only scan when the visibility map allows).
     """
-    return await arun(conn, _s.count_subtasks_by_status())
+    return await _arun(conn, _s.count_subtasks_by_status())
 
 
 async def start_subtask(
@@ -428,7 +429,7 @@ async def start_subtask(
     nothing if it is missing or not pending.
     Served by poc_subtask_executions_plan_id_subtask_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.start_subtask(
             plan_id=plan_id,
@@ -449,7 +450,7 @@ async def complete_subtask(
     nothing if it is missing or not running.
     Served by poc_subtask_executions_plan_id_subtask_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.complete_subtask(
             result=result,
@@ -471,7 +472,7 @@ async def fail_subtask(
     nothing if it is missing or already ended.
     Served by poc_subtask_executions_plan_id_subtask_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.fail_subtask(
             error=error,
@@ -492,7 +493,7 @@ async def skip_subtask(
     completed_at = now(), no duration. Returns the row, or nothing if it is missing or
     not pending. Served by poc_subtask_executions_plan_id_subtask_id_key.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.skip_subtask(
             reason=reason,
@@ -514,7 +515,7 @@ async def get_plan_metrics(
     skipped, total_duration_seconds, avg_duration_seconds, max_duration_seconds,
     completion_ratio}. Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.get_plan_metrics(
             plan_id=plan_id,

@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from ..runtime.steps import arun
+from ..runtime.steps import arun as _arun
 from ..sql import server as _s
 from ..sql.server import GetServerInfoRow, ListExtensionsRow
 
@@ -25,16 +25,16 @@ async def get_server_info(conn: AsyncConnection[Any]) -> GetServerInfoRow | None
     """One row: server version string and number, current database and user, and the
     installed TimescaleDB version (null without it). Catalog lookups, no index needed.
     """
-    return await arun(conn, _s.get_server_info())
+    return await _arun(conn, _s.get_server_info())
 
 
 async def get_schema_version(conn: AsyncConnection[Any]) -> str | None:
     """The newest applied migration version, or null before the first migration.
     Served by schema_migrations_pkey (backward scan, one row).
     """
-    return await arun(conn, _s.get_schema_version())
+    return await _arun(conn, _s.get_schema_version())
 
 
 async def list_extensions(conn: AsyncConnection[Any]) -> list[ListExtensionsRow]:
     """Installed extensions and their versions, by name. A small catalog scan."""
-    return await arun(conn, _s.list_extensions())
+    return await _arun(conn, _s.list_extensions())

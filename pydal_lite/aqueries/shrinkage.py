@@ -9,7 +9,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from ..runtime.steps import JsonParam, arun
+from ..runtime.steps import JsonParam
+from ..runtime.steps import arun as _arun
 from ..sql import shrinkage as _s
 from ..sql.shrinkage import (
     GetCalculationRow,
@@ -68,7 +69,7 @@ async def insert_material(
     unit: str,
 ) -> InsertMaterialRow | None:
     """The new materials row (all columns). materials_code_key rejects a duplicate code."""
-    return await arun(
+    return await _arun(
         conn,
         _s.insert_material(
             code=code,
@@ -85,7 +86,7 @@ async def get_material_by_code(
     code: str,
 ) -> GetMaterialByCodeRow | None:
     """One materials row by its external code, or none. Served by materials_code_key."""
-    return await arun(
+    return await _arun(
         conn,
         _s.get_material_by_code(
             code=code,
@@ -103,7 +104,7 @@ async def insert_calculation_method(
     """The new calculation_methods row (all columns). calculation_methods_pkey (code) rejects
     a duplicate code.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.insert_calculation_method(
             code=code,
@@ -124,7 +125,7 @@ async def insert_coefficient_type(
     """The new coefficient_types row (all columns). coefficient_types_pkey (code) rejects a
     duplicate code.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.insert_coefficient_type(
             code=code,
@@ -148,7 +149,7 @@ async def insert_calculation(
     calculations_material_id_fkey / calculations_method_code_fkey check the parents
     (through materials_pkey and calculation_methods_pkey).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.insert_calculation(
             material_id=material_id,
@@ -166,7 +167,7 @@ async def get_calculation(
     calculation_id: int,
 ) -> GetCalculationRow | None:
     """One calculations row (all columns), or none. Served by calculations_pkey."""
-    return await arun(
+    return await _arun(
         conn,
         _s.get_calculation(
             calculation_id=calculation_id,
@@ -182,7 +183,7 @@ async def list_material_calculations(
     """The calculations of one material, newest period first (all columns but parameters,
     result, error). Served by calculations_material_id_period_start_idx.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_material_calculations(
             material_id=material_id,
@@ -204,7 +205,7 @@ async def update_calculation_status(
     completed_at is set on completed/failed; result is kept when :result is null.
     Served by calculations_pkey.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.update_calculation_status(
             status=status,
@@ -225,7 +226,7 @@ async def delete_calculation(
     Returns the row count (0 or 1). Served by calculations_pkey, and by
     calculation_data_pkey for the cascade.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.delete_calculation(
             calculation_id=calculation_id,
@@ -241,7 +242,7 @@ async def count_calculation_data(
     """Number of calculation_data rows of one calculation.
     Served by calculation_data_pkey (an index-only scan where the visibility map allows).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.count_calculation_data(
             calculation_id=calculation_id,
@@ -261,7 +262,7 @@ async def list_calculation_data(
     calculation_data_pkey (calculation_id, observed_at, metric): one index range scan,
     already in the requested order (per chunk on a hypertable, chunks excluded by time).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_calculation_data(
             calculation_id=calculation_id,
@@ -284,7 +285,7 @@ async def list_downsampled_calculation_data(
     since <= observed_at < until. Served by calculation_data_pkey (range scan of one
     calculation).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_downsampled_calculation_data(
             bucket=bucket,
@@ -309,7 +310,7 @@ async def list_metric_buckets(
     plain PostgreSQL; chunk exclusion plus the per-chunk B-tree on TimescaleDB) and
     calculations_pkey for the join.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_metric_buckets(
             bucket=bucket,
@@ -332,7 +333,7 @@ async def get_coefficient_as_of(
     valid_from) scanned backwards, one row (on a hypertable: ordered chunk append, the
     newest matching chunk first).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.get_coefficient_as_of(
             material_id=material_id,
@@ -352,7 +353,7 @@ async def list_coefficients_as_of(
     (those with a row at or before :at). Served by coefficients_pkey (distinct on its
     leading columns).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_coefficients_as_of(
             material_id=material_id,

@@ -26,7 +26,8 @@ overridden in the query's comment: -- @nonnull col, ...  -- @nullable col, ...
 -- @nullable-params param, ...
 
 exit codes: 0 written / up to date, 1 --check found stale code, 2 a query cannot be
-prepared or typed, 4 cannot connect
+prepared or typed, 3 the server refused the generator's own work (e.g. no CREATEDB),
+4 cannot connect
 """
 
 
@@ -117,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PydalError as exc:
         print(f"codegen: {exc}", file=sys.stderr)
         return 2
+    except psycopg.Error as exc:  # e.g. no CREATEDB privilege for the scratch database
+        message = exc.diag.message_primary or type(exc).__name__
+        print(f"codegen: the server refused: {message}", file=sys.stderr)
+        return 3
     for warning in gen.warnings:
         print(f"codegen: warning: {warning}", file=sys.stderr)
     count = sum(len(m) for m in gen.models.values())

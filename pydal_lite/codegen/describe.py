@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from aiosql.types import SQLOperationType
 from psycopg import pq
 from psycopg import sql as pgsql
 
@@ -95,7 +96,13 @@ def _server_error(query: LoadedQuery, res: pq.abc.PGresult) -> DescribeError:
 
 
 def describe(conn: psycopg.Connection[Any], query: LoadedQuery) -> Described:
-    """Prepare ``query`` on ``conn`` and describe it (nothing is executed)."""
+    """Prepare ``query`` on ``conn`` and describe it (nothing is executed).
+
+    Scripts (``#``) are not prepared: they may hold several statements, take no
+    parameters and return the status text.
+    """
+    if query.operation == SQLOperationType.SCRIPT:
+        return Described(query, (), (), None)
     text, names = to_numbered(query.sql)
     pgconn = conn.pgconn
     stmt = b"pydal_codegen"
@@ -116,26 +123,30 @@ def describe(conn: psycopg.Connection[Any], query: LoadedQuery) -> Described:
             )
             for i in range(d.nfields)
         )
-        plan = _explain(conn, len(params)) if fields else None
+        plan = _explain(conn, len(params), text) if fields else None
     finally:
         conn.execute("deallocate pydal_codegen")
     return Described(query, params, fields, plan)
 
 
-def _explain(conn: psycopg.Connection[Any], nparams: int) -> PlanFacts | None:
-    # A generic plan keeps the parameters symbolic: the joins stay as written.
+def _explain(conn: psycopg.Connection[Any], nparams: int, text: str) -> PlanFacts | None:
+    """The generic plan's facts, or None when the server cannot show one."""
+    # A generic plan keeps the parameters symbolic: the joins stay as written. NULL
+    # arguments can fail (a NOT NULL domain); PostgreSQL 16+ needs no arguments at all.
     args = ", ".join(["null"] * nparams)
     execute = f"execute pydal_codegen({args})" if nparams else "execute pydal_codegen"
-    try:
-        with conn.transaction():
-            conn.execute("set local plan_cache_mode = force_generic_plan")
-            row = (
-                cursor(conn)
-                .execute(f"explain (verbose, format json) {execute}".encode())
-                .fetchone()
-            )
-    except psycopg.Error:
-        return None
+    attempts = [f"explain (verbose, format json) {execute}"]
+    if conn.info.server_version >= 160000:
+        attempts.append(f"explain (verbose, generic_plan, format json) {text}")
+    row = None
+    for statement in attempts:
+        try:
+            with conn.transaction():
+                conn.execute("set local plan_cache_mode = force_generic_plan")
+                row = cursor(conn).execute(statement.encode()).fetchone()
+            break
+        except psycopg.Error:
+            continue
     if row is None:
         return None
     doc = row[0] if not isinstance(row[0], str) else json.loads(row[0])

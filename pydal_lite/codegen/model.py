@@ -25,7 +25,13 @@ from .describe import Described
 from .pgtypes import PyType, TypeInfo, cursor
 from .plan import never_null
 
-KNOWN_DIRECTIVES = frozenset({"nonnull", "nullable", "nullable-params"})
+KNOWN_DIRECTIVES = frozenset({"nonnull", "nullable", "nullable-params", "writes"})
+_READ_SUFFIXES = frozenset({Op.SELECT, Op.SELECT_ONE, Op.SELECT_VALUE})
+
+
+RESERVED_PARAMS = frozenset({"conn"})  # the generated functions' first argument
+# Names the generated modules import or define besides the queries.
+RESERVED_QUERIES = frozenset({"jsonb", "json_", "date", "datetime", "time", "timedelta"})
 
 
 class ModelError(PydalError):
@@ -40,6 +46,7 @@ class Value:
     type: PyType
     nullable: bool
     bits: int = 0  # 16 or 32 for smallint/integer parameters, checked at run time
+    json: str = ""  # "json" or "jsonb" for parameters the generated code wraps
 
     @property
     def annotation(self) -> str:
@@ -57,6 +64,7 @@ class QueryModel:
     doc: str
     params: tuple[Value, ...]
     columns: tuple[Value, ...]
+    reads: bool = False  # a plain read: no DML, no row locks (from the plan)
 
 
 def _names(text: str) -> set[str]:
@@ -83,20 +91,41 @@ def build(described: Described, types: TypeInfo) -> QueryModel:
                 f"{q.where}: {q.name}: unknown directive @{key} "
                 f"(known: {', '.join(sorted(KNOWN_DIRECTIVES))})"
             )
+        if key == "writes":
+            continue
         {"nonnull": nonnull, "nullable": nullable, "nullable-params": nullable_params}[key] |= (
             _names(value)
         )
+    if q.name in RESERVED_QUERIES or keyword.iskeyword(q.name):
+        raise ModelError(f"{q.where}: {q.name}: the name is taken in the generated module")
     params: list[Value] = []
     for name, oid in described.params:
-        if keyword.iskeyword(name):
-            raise ModelError(f"{q.where}: {q.name}: parameter {name!r} is a Python keyword")
+        if keyword.iskeyword(name) or name in RESERVED_PARAMS:
+            raise ModelError(
+                f"{q.where}: {q.name}: parameter {name!r} is reserved in Python or in the "
+                "generated signature; rename it"
+            )
         py = types.python(oid, param=True, where=f"{q.where}: {q.name}: parameter {name}")
-        params.append(Value(name, py, name in nullable_params, types.int_bits(oid)))
+        kind = types.base_name(oid)
+        json = kind if kind in ("json", "jsonb") else ""
+        params.append(Value(name, py, name in nullable_params, types.int_bits(oid), json))
+    if described.fields and described.plan is None:
+        types.warnings.append(
+            f"{q.where}: {q.name}: the server shows no plan for it, so outer joins are "
+            "unknown: its table columns are typed optional"
+        )
     columns = _columns(described, types, nonnull, nullable)
     unknown = (nonnull | nullable) - {c.name for c in columns}
     if unknown:
         raise ModelError(f"{q.where}: {q.name}: no result column {sorted(unknown)!r}")
-    return QueryModel(q.file, q.name, q.line, q.operation, q.doc, tuple(params), columns)
+    plan = described.plan
+    reads = (
+        q.operation in _READ_SUFFIXES
+        and plan is not None
+        and not plan.writes
+        and not any(key == "writes" for key, _ in q.directives)
+    )
+    return QueryModel(q.file, q.name, q.line, q.operation, q.doc, tuple(params), columns, reads)
 
 
 def _columns(
@@ -117,13 +146,15 @@ def _columns(
         table_oid, column = f.table_oid, f.column
         maybe_null = True
         ref = plan.column_ref(outputs[i]) if outputs and plan else None
-        if ref is not None:
-            relation, colname, outer = ref
-            table_oid, column, notnull = _attribute(types, relation, colname)
-            maybe_null = outer or not notnull
+        attr = _attribute(types, ref[0], ref[1]) if ref else None
+        # The plan's alias.col is trusted for returning lists, or where it names the same
+        # table as libpq's describe (a UNION's top node shows only its first branch).
+        if ref and attr and ((plan and plan.top == "ModifyTable") or attr[0] == table_oid):
+            table_oid, column, notnull = attr
+            maybe_null = ref[2] or not notnull
         elif table_oid and column:
             notnull = _attnotnull(types, table_oid, column)
-            outer = plan is not None and _relname(types, table_oid) in plan.nullable_relations
+            outer = plan is None or _on_nullable_side(types, table_oid, plan.nullable_relations)
             maybe_null = outer or not notnull
         elif outputs and never_null(outputs[i]):
             maybe_null = False
@@ -163,14 +194,21 @@ def _attnotnull(types: TypeInfo, table_oid: int, column: int) -> bool:
     return bool(row and row[0])
 
 
-def _relname(types: TypeInfo, table_oid: int) -> str:
+def _on_nullable_side(types: TypeInfo, table_oid: int, relations: set[str]) -> bool:
+    """Whether ``table_oid`` is, or is an ancestor of (partitions, inheritance, TimescaleDB
+    chunks), a relation on the nullable side of an outer join."""
+    if not relations:
+        return False
     row = (
         cursor(types.conn)
         .execute(
-            "select n.nspname || '.' || c.relname from pg_class c"
-            " join pg_namespace n on n.oid = c.relnamespace where c.oid = %s",
-            (table_oid,),
+            "with recursive up(relid) as ("
+            " select to_regclass(n)::oid from unnest(%s::text[]) as n"
+            " union"
+            " select i.inhparent from pg_inherits as i join up on i.inhrelid = up.relid"
+            ") select exists (select 1 from up where relid = %s)",
+            (sorted(relations), table_oid),
         )
         .fetchone()
     )
-    return str(row[0]) if row else ""
+    return bool(row and row[0])

@@ -45,6 +45,9 @@ _SCALARS: dict[str, tuple[str, str | None]] = {
     "json": ("JsonValue", "..runtime.steps"),
     "jsonb": ("JsonValue", "..runtime.steps"),
     "void": ("None", None),
+    "inet": ("IPv4Interface | IPv6Interface", "ipaddress"),
+    "cidr": ("IPv4Network | IPv6Network", "ipaddress"),
+    "record": ("tuple[object, ...]", None),
 }
 # Parameter types wider than what comes back: psycopg dumps these Python values too.
 _PARAM_SCALARS: dict[str, tuple[str, str | None]] = {
@@ -127,6 +130,11 @@ class TypeInfo:
             )
         self.warnings.append(f"{where}: type {name} has no Python mapping, typed as str")
         return PyType("str")
+
+    def base_name(self, oid: int) -> str:
+        """The type's name, through domains to their base type."""
+        name, kind, _, base, _ = self._load(oid)
+        return self.base_name(base) if kind == "d" else name
 
     def int_bits(self, oid: int) -> int:
         """16 or 32 for a smallint or integer (domain) type, else 0."""

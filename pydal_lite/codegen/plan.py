@@ -7,7 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-_NULLABLE_SIDE = {"Left": (1,), "Right": (0,), "Full": (0, 1)}
+# Which child (by EXPLAIN's "Parent Relationship") an outer join may fill with NULLs;
+# InitPlans and SubPlans are listed among the children too, so position is no guide.
+_NULLABLE_SIDE = {"Left": ("Inner",), "Right": ("Outer",), "Full": ("Outer", "Inner")}
+_WRITES = frozenset({"ModifyTable", "LockRows"})
 _COLUMN_REF = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)$")
 # Expressions EXPLAIN prints that can never be NULL.
 _NEVER_NULL = (
@@ -28,6 +31,8 @@ class PlanFacts:
     nullable_aliases: set[str] = field(default_factory=set)
     nullable_relations: set[str] = field(default_factory=set)
     outputs: list[str] = field(default_factory=list)
+    top: str = ""  # node type of the top plan node ("ModifyTable" for returning lists)
+    writes: bool = False  # a ModifyTable (DML, also in a CTE) or LockRows (FOR UPDATE) node
 
     def column_ref(self, expression: str) -> tuple[str, str, bool] | None:
         """``(relation, column, outer-join nullable)`` when ``expression`` is ``alias.col``."""
@@ -69,16 +74,17 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def plan_facts(plan: dict[str, Any]) -> PlanFacts:
     """Read one plan tree (the ``Plan`` object of EXPLAIN's JSON)."""
-    facts = PlanFacts(outputs=[str(o) for o in plan.get("Output", [])])
+    facts = PlanFacts(outputs=[str(o) for o in plan.get("Output", [])], top=plan["Node Type"])
     for node in _nodes(plan):
+        if node["Node Type"] in _WRITES:
+            facts.writes = True
         if "Relation Name" in node and "Alias" in node:
             schema = node.get("Schema", "public")
             facts.relations[node["Alias"]] = f"{schema}.{node['Relation Name']}"
         sides = _NULLABLE_SIDE.get(node.get("Join Type", ""), ())
-        children = node.get("Plans", [])
-        for side in sides:
-            if side < len(children):
-                for inner in _nodes(children[side]):
+        for child in node.get("Plans", []):
+            if child.get("Parent Relationship") in sides:
+                for inner in _nodes(child):
                     if "Alias" in inner:
                         facts.nullable_aliases.add(inner["Alias"])
                     if "Relation Name" in inner:

@@ -22,7 +22,6 @@ HEADER = (
     "# Change the query file (or the schema) and run the generator again.\n"
 )
 PACKAGES = ("sql", "queries", "aqueries")
-_JSON_PARAM = "JsonParam"
 
 
 def _camel(name: str) -> str:
@@ -88,11 +87,15 @@ def _imports(types: Iterable[PyType], local: Iterable[tuple[str, str]]) -> str:
         if group:
             lines = []
             for m in group:
-                names = sorted(by_module[m], key=_isort_key)
-                line = f"from {m} import {', '.join(names)}\n"
-                if len(line) > 101:
-                    line = f"from {m} import (\n" + "".join(f"    {n},\n" for n in names) + ")\n"
-                lines.append(line)
+                names = sorted((n for n in by_module[m] if " as " not in n), key=_isort_key)
+                if names:
+                    line = f"from {m} import {', '.join(names)}\n"
+                    if len(line) > 101:
+                        body = "".join(f"    {n},\n" for n in names)
+                        line = f"from {m} import (\n{body})\n"
+                    lines.append(line)
+                # ruff's isort keeps each aliased name on a line of its own
+                lines.extend(f"from {m} import {n}\n" for n in sorted(by_module[m]) if " as " in n)
             blocks.append("".join(lines))
     return "\n".join(blocks)
 
@@ -106,16 +109,17 @@ def _row_class(name: str, columns: Sequence[Value], doc: str) -> str:
 
 
 def _param_value(p: Value, source: str) -> str:
-    return f"jsonb({source})" if p.type.expr == _JSON_PARAM else source
+    return {"jsonb": f"jsonb({source})", "json": f"json_({source})"}.get(p.json, source)
 
 
 def _query_constant(file: str, q: QueryModel) -> str:
     bits = ", ".join(f'"{p.name}": {p.bits}' for p in q.params if p.bits)
-    extra = f", bits={{{bits}}}" if bits else ""
+    options = ([f"bits={{{bits}}}"] if bits else []) + (["reads=True"] if q.reads else [])
+    extra = "".join(f", {o}" for o in options)
     line = f'_{q.name} = Query("{file}", "{q.name}", SQLOperationType.{q.operation.name}{extra})'
     if len(line) <= 100:
         return line + "\n"
-    tail = f"    bits={{{bits}}},\n" if bits else ""
+    tail = "".join(f"    {o},\n" for o in options)
     return (
         f'_{q.name} = Query(\n    "{file}",\n    "{q.name}",\n'
         f"    SQLOperationType.{q.operation.name},\n{tail})\n"
@@ -126,9 +130,10 @@ def _step_function(q: QueryModel) -> str:
     ret = returns(q)
     doc = _docstring(q.doc, "    ")
     if q.operation == Op.INSERT_UPDATE_DELETE_MANY:
-        wrapped = [p for p in q.params if p.type.expr == _JSON_PARAM]
+        wrapped = [p for p in q.params if p.json]
         if wrapped:
-            fixes = ", ".join(f'"{p.name}": jsonb(r["{p.name}"])' for p in wrapped)
+            fixes = ", ".join(f'"{p.name}": {_param_value(p, f"r[{p.name!r}]")}' for p in wrapped)
+            fixes = fixes.replace("'", '"')
             value = f"[{{**r, {fixes}}} for r in rows]"
         else:
             value = "list(rows)"
@@ -167,8 +172,9 @@ def render_steps(file: str, queries: Sequence[QueryModel]) -> str:
         if q.operation == Op.SELECT_VALUE and q.columns:
             types.append(q.columns[0].type)
         types.extend(p.type for p in q.params)
-        if any(p.type.expr == _JSON_PARAM for p in q.params):
-            local.add(("..runtime.steps", "jsonb"))
+        for p in q.params:
+            if p.json:
+                local.add(("..runtime.steps", "jsonb" if p.json == "jsonb" else "json_"))
         parts.append(_query_constant(file, q))
         parts.append(_step_function(q))
     head = HEADER.format(file=file)
@@ -180,7 +186,7 @@ def render_steps(file: str, queries: Sequence[QueryModel]) -> str:
 def _call_function(q: QueryModel, *, is_async: bool) -> str:
     ret = returns(q)
     conn = "AsyncConnection[Any]" if is_async else "Connection[Any]"
-    run = "await arun" if is_async else "run"
+    run = "await _arun" if is_async else "_run"
     define = "async def" if is_async else "def"
     doc = _docstring(q.doc, "    ")
     if q.operation == Op.INSERT_UPDATE_DELETE_MANY:
@@ -205,7 +211,7 @@ def render_calls(file: str, queries: Sequence[QueryModel], *, is_async: bool) ->
     """``pydal_lite/queries/<file>.py`` or ``pydal_lite/aqueries/<file>.py``."""
     types: list[PyType] = []
     local = {("typing", "Any"), ("psycopg", "AsyncConnection" if is_async else "Connection")}
-    local.add(("..runtime.steps", "arun" if is_async else "run"))
+    local.add(("..runtime.steps", "arun as _arun" if is_async else "run as _run"))
     rows: list[str] = []
     for q in queries:
         types.extend(p.type for p in q.params)

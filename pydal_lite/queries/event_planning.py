@@ -11,7 +11,8 @@ from uuid import UUID
 
 from psycopg import Connection
 
-from ..runtime.steps import JsonParam, run
+from ..runtime.steps import JsonParam
+from ..runtime.steps import run as _run
 from ..sql import event_planning as _s
 from ..sql.event_planning import (
     FindConflictsRow,
@@ -80,7 +81,7 @@ def insert_event_plan(
     event_date: date | None,
 ) -> InsertEventPlanRow | None:
     """Creates an event plan; returns the new row. Primary key event_plans_pkey."""
-    return run(
+    return _run(
         conn,
         _s.insert_event_plan(
             title=title,
@@ -95,7 +96,7 @@ def get_event_plan(
     event_id: UUID | str,
 ) -> GetEventPlanRow | None:
     """One event plan by id, or nothing. Served by event_plans_pkey."""
-    return run(
+    return _run(
         conn,
         _s.get_event_plan(
             event_id=event_id,
@@ -113,7 +114,7 @@ def insert_vendor(
     price_from: Decimal | float | None,
 ) -> InsertVendorRow | None:
     """Adds a vendor (active); returns the new row. Primary key vendors_pkey."""
-    return run(
+    return _run(
         conn,
         _s.insert_vendor(
             name=name,
@@ -136,7 +137,7 @@ def list_vendors(
     (unrated last), then by name; at most :limit rows.
     Served by vendors_service_type_location_city_rating_name_idx (partial, where is_active).
     """
-    return run(
+    return _run(
         conn,
         _s.list_vendors(
             service_type=service_type,
@@ -154,7 +155,7 @@ def list_vendors_by_name(
     """Vendors whose name equals :name ignoring case, active or not, by id.
     Served by vendors_name_idx on lower(name).
     """
-    return run(
+    return _run(
         conn,
         _s.list_vendors_by_name(
             name=name,
@@ -171,7 +172,7 @@ def insert_run(
     """Starts a task management run (status initialized) for an event plan; returns the new
     row. The foreign key is checked through event_plans_pkey.
     """
-    return run(
+    return _run(
         conn,
         _s.insert_run(
             event_id=event_id,
@@ -186,7 +187,7 @@ def get_run(
     run_id: int,
 ) -> GetRunRow | None:
     """One run by id, or nothing. Served by task_management_runs_pkey."""
-    return run(
+    return _run(
         conn,
         _s.get_run(
             run_id=run_id,
@@ -202,7 +203,7 @@ def list_runs_for_event(
     """The runs of one event plan, newest first.
     Served by task_management_runs_event_id_run_timestamp_idx (backward scan).
     """
-    return run(
+    return _run(
         conn,
         _s.list_runs_for_event(
             event_id=event_id,
@@ -225,7 +226,7 @@ def update_run_status(
     nothing when the run is missing or in another status. Served by
     task_management_runs_pkey.
     """
-    return run(
+    return _run(
         conn,
         _s.update_run_status(
             status=status,
@@ -248,7 +249,7 @@ def upsert_extended_tasks(
     not rewritten (its updated_at stays). Returns the number of rows inserted or changed.
     Conflicts are found through extended_tasks_task_management_run_id_task_id_key.
     """
-    return run(
+    return _run(
         conn,
         _s.upsert_extended_tasks(
             run_id=run_id,
@@ -270,7 +271,7 @@ def upsert_task_conflicts(
     inserted or changed. Conflicts are found through
     task_conflicts_task_management_run_id_conflict_id_key.
     """
-    return run(
+    return _run(
         conn,
         _s.upsert_task_conflicts(
             run_id=run_id,
@@ -289,7 +290,7 @@ def find_tasks(
     """Tasks of one run whose document contains :filter (JSON containment, @>), by task_id,
     at most :limit rows. Served by extended_tasks_task_data_idx (GIN, jsonb_path_ops).
     """
-    return run(
+    return _run(
         conn,
         _s.find_tasks(
             run_id=run_id,
@@ -310,7 +311,7 @@ def list_tasks_with_errors(
     (keyset paging: pass '' first, then the last task_id seen), at most :limit rows.
     Served by extended_tasks_has_errors_idx (partial).
     """
-    return run(
+    return _run(
         conn,
         _s.list_tasks_with_errors(
             run_id=run_id,
@@ -331,7 +332,7 @@ def list_tasks_for_review(
     :after_task_id (keyset paging as above), at most :limit rows.
     Served by extended_tasks_requires_manual_review_idx (partial).
     """
-    return run(
+    return _run(
         conn,
         _s.list_tasks_for_review(
             run_id=run_id,
@@ -352,7 +353,7 @@ def find_conflicts(
     {"conflict_type": "venue"}, by conflict_id, at most :limit rows.
     Served by task_conflicts_conflict_data_idx (GIN, jsonb_path_ops).
     """
-    return run(
+    return _run(
         conn,
         _s.find_conflicts(
             run_id=run_id,
@@ -373,7 +374,7 @@ def list_unresolved_conflicts(
     paging: '' first), at most :limit rows. Served by task_conflicts_unresolved_idx
     (partial).
     """
-    return run(
+    return _run(
         conn,
         _s.list_unresolved_conflicts(
             run_id=run_id,
@@ -394,7 +395,7 @@ def resolve_conflict(
     stamps resolved_at; returns the updated row, or nothing when the conflict is missing
     or already settled. Served by task_conflicts_task_management_run_id_conflict_id_key.
     """
-    return run(
+    return _run(
         conn,
         _s.resolve_conflict(
             resolution_status=resolution_status,
@@ -413,7 +414,7 @@ def get_conflict(
     """One conflict of a run by its conflict_id, or nothing.
     Served by task_conflicts_task_management_run_id_conflict_id_key.
     """
-    return run(
+    return _run(
         conn,
         _s.get_conflict(
             run_id=run_id,
@@ -433,7 +434,7 @@ def get_run_summary(
     extended_tasks_task_management_run_id_task_id_key, the two partial task indexes and
     task_conflicts_task_management_run_id_conflict_id_key.
     """
-    return run(
+    return _run(
         conn,
         _s.get_run_summary(
             run_id=run_id,

@@ -8,7 +8,8 @@ from typing import Any
 
 from psycopg import Connection
 
-from ..runtime.steps import JsonParam, run
+from ..runtime.steps import JsonParam
+from ..runtime.steps import run as _run
 from ..sql import pipeline_cache as _s
 from ..sql.pipeline_cache import (
     GetEntryRow,
@@ -53,7 +54,7 @@ def get_entry(
     """The live cache entry of a stage for an input hash (expired entries are misses), or
     nothing. Served by pipeline_cache_stage_input_hash_key.
     """
-    return run(
+    return _run(
         conn,
         _s.get_entry(
             stage=stage,
@@ -76,7 +77,7 @@ def upsert_entry(
     ttl_seconds is null. Returns the stored row. Served by
     pipeline_cache_stage_input_hash_key (the conflict target).
     """
-    return run(
+    return _run(
         conn,
         _s.upsert_entry(
             stage=stage,
@@ -97,7 +98,7 @@ def delete_entry(
     """Deletes the entry of a stage for an input hash, live or expired; returns the row
     count (0 or 1). Served by pipeline_cache_stage_input_hash_key.
     """
-    return run(
+    return _run(
         conn,
         _s.delete_entry(
             stage=stage,
@@ -114,7 +115,7 @@ def delete_stage_entries(
     """Deletes every entry of a stage; returns the row count. Served by
     pipeline_cache_stage_input_hash_key (leading column stage).
     """
-    return run(
+    return _run(
         conn,
         _s.delete_stage_entries(
             stage=stage,
@@ -126,7 +127,7 @@ def purge_expired_entries(conn: Connection[Any]) -> int:
     """Deletes every entry whose expires_at has passed; returns the row count.
     Served by pipeline_cache_expires_at_idx (partial, expiring entries only).
     """
-    return run(conn, _s.purge_expired_entries())
+    return _run(conn, _s.purge_expired_entries())
 
 
 def list_entries_by_hash(
@@ -137,7 +138,7 @@ def list_entries_by_hash(
     """The live entries of every stage for one input hash, by stage. Served by
     pipeline_cache_input_hash_idx.
     """
-    return run(
+    return _run(
         conn,
         _s.list_entries_by_hash(
             input_hash=input_hash,
@@ -153,7 +154,7 @@ def list_oldest_entries(
     """At most :limit entries (live or expired), oldest first, without their data: id,
     stage, input_hash and timestamps. Served by pipeline_cache_created_at_id_idx.
     """
-    return run(
+    return _run(
         conn,
         _s.list_oldest_entries(
             limit=limit,
@@ -173,7 +174,7 @@ def upsert_user_session(
     keeps it; last_accessed = now(). Returns the row. Served by
     user_sessions_session_id_key (the conflict target).
     """
-    return run(
+    return _run(
         conn,
         _s.upsert_user_session(
             session_id=session_id,
@@ -192,7 +193,7 @@ def get_user_session(
     """One user session, or nothing; does not touch last_accessed. Served by
     user_sessions_session_id_key.
     """
-    return run(
+    return _run(
         conn,
         _s.get_user_session(
             session_id=session_id,
@@ -208,7 +209,7 @@ def touch_user_session(
     """Sets last_accessed = now() and returns the session row, or nothing if there is no
     such session. Served by user_sessions_session_id_key.
     """
-    return run(
+    return _run(
         conn,
         _s.touch_user_session(
             session_id=session_id,
@@ -226,7 +227,7 @@ def get_session_results(
     nothing if there is no such session. Served by user_sessions_session_id_key and
     pipeline_cache_stage_input_hash_key (three lookups).
     """
-    return run(
+    return _run(
         conn,
         _s.get_session_results(
             session_id=session_id,

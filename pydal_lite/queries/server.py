@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg import Connection
 
-from ..runtime.steps import run
+from ..runtime.steps import run as _run
 from ..sql import server as _s
 from ..sql.server import GetServerInfoRow, ListExtensionsRow
 
@@ -25,16 +25,16 @@ def get_server_info(conn: Connection[Any]) -> GetServerInfoRow | None:
     """One row: server version string and number, current database and user, and the
     installed TimescaleDB version (null without it). Catalog lookups, no index needed.
     """
-    return run(conn, _s.get_server_info())
+    return _run(conn, _s.get_server_info())
 
 
 def get_schema_version(conn: Connection[Any]) -> str | None:
     """The newest applied migration version, or null before the first migration.
     Served by schema_migrations_pkey (backward scan, one row).
     """
-    return run(conn, _s.get_schema_version())
+    return _run(conn, _s.get_schema_version())
 
 
 def list_extensions(conn: Connection[Any]) -> list[ListExtensionsRow]:
     """Installed extensions and their versions, by name. A small catalog scan."""
-    return run(conn, _s.list_extensions())
+    return _run(conn, _s.list_extensions())

@@ -12,13 +12,15 @@ and the SQL exist once::
     rename(conn, "s1", "new")           # sync connection: returns 1
     await rename(aconn, "s1", "new")    # async connection: returns an awaitable
 
-Transactions are opened only where they buy something: leading plain reads (no
-``FOR UPDATE``/``FOR SHARE``) run as statements of their own, so an operation that only
-reads costs its queries and nothing more; at the first write or locking read the
-runner opens a transaction (a savepoint inside the caller's) and every later step runs
-in it, committed when the generator returns. Under READ COMMITTED, which the runner
-requires for this (any other isolation level gets the transaction from the first step),
-each statement sees its own snapshot either way, so nothing observable changes.
+Transactions are opened only where they buy something: leading plain reads (queries
+whose plan the generator saw hold no DML and no row locks; ``-- @writes`` marks a read
+with side effects, e.g. an advisory lock) run as statements of their own, so an
+operation that only reads costs its queries and nothing more; at the first write or
+locking read the runner opens a transaction (a savepoint inside the caller's) and every
+later step runs in it, committed when the generator returns. This needs READ COMMITTED
+(the connection's level, else the server's default, asked once per connection): each
+statement sees its own snapshot either way. At any other level every step runs in the
+transaction. Inside the caller's transaction, reads run in it without a savepoint.
 
 Connection faults become :class:`~pydal_lite.errors.ConnectionLost` or, when COMMIT was
 in flight, :class:`~pydal_lite.errors.CommitOutcomeUnknown` (see :mod:`pydal_lite.faults`).
@@ -33,9 +35,11 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, ExitStack
 from functools import update_wrapper
 from typing import Any, Generic, TypeVar, overload
+from weakref import WeakKeyDictionary
 
 import psycopg
 from psycopg import pq
+from psycopg.rows import tuple_row
 from typing_extensions import ParamSpec
 
 from ..connection import atransaction, transaction
@@ -68,10 +72,59 @@ def _raise_fault(exc: psycopg.Error) -> None:
         raise new from exc
 
 
-def _outside_ok(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
-    """Whether leading reads may run as statements of their own on this connection."""
+# Per connection: is its default isolation READ COMMITTED (asked once, when needed)?
+_DEFAULT_RC: WeakKeyDictionary[Any, bool] = WeakKeyDictionary()
+_ASK_ISOLATION = b"select current_setting('transaction_isolation') = 'read committed'"
+
+
+def _known_outside_ok(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool | None:
+    """Whether leading reads may run as statements of their own; None: ask the server."""
     level = conn.isolation_level
-    return level is None or level == psycopg.IsolationLevel.READ_COMMITTED
+    if level is not None:
+        return level == psycopg.IsolationLevel.READ_COMMITTED
+    return _DEFAULT_RC.get(conn)
+
+
+def _outside_ok(conn: psycopg.Connection[Any]) -> bool:
+    known = _known_outside_ok(conn)
+    if known is None:
+        # Only ever asked on an idle connection, as a statement of its own.
+        was = conn.autocommit
+        conn.autocommit = True
+        try:
+            with conn.cursor(row_factory=tuple_row) as cur:
+                row = cur.execute(_ASK_ISOLATION, prepare=False).fetchone()
+        finally:
+            conn.autocommit = was
+        known = _DEFAULT_RC[conn] = bool(row and row[0])
+    return known
+
+
+async def _aoutside_ok(conn: psycopg.AsyncConnection[Any]) -> bool:
+    known = _known_outside_ok(conn)
+    if known is None:
+        was = conn.autocommit
+        await conn.set_autocommit(True)
+        try:
+            async with conn.cursor(row_factory=tuple_row) as cur:
+                await cur.execute(_ASK_ISOLATION, prepare=False)
+                row = await cur.fetchone()
+        finally:
+            await conn.set_autocommit(was)
+        known = _DEFAULT_RC[conn] = bool(row and row[0])
+    return known
+
+
+def _refuse_swallowed(
+    conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], error: psycopg.Error | None
+) -> None:
+    # The generator caught a server error and returned: its transaction is aborted, so
+    # committing would silently roll back what it wrote before. Say so and roll back.
+    if error is not None and conn.info.transaction_status == _INERROR:
+        raise PydalError(
+            "an operation returned after catching a server error in its transaction; "
+            "its earlier writes cannot commit: re-raise (or translate) the error instead"
+        ) from error
 
 
 class Operation(Generic[P, R]):
@@ -98,17 +151,18 @@ class Operation(Generic[P, R]):
 
 
 def _run_sync(conn: psycopg.Connection[Any], gen: Steps[R]) -> R:
-    outside = _outside_ok(conn)
     with ExitStack() as stack:
         in_tx = False
+        error: psycopg.Error | None = None
         try:
             step: AnyStep = next(gen)
             while True:
-                if not in_tx and not (outside and step.reads):
+                idle = conn.info.transaction_status == _IDLE
+                if not in_tx and not (step.reads and (not idle or _outside_ok(conn))):
                     stack.enter_context(transaction(conn))
                     in_tx = True
                 try:
-                    if not in_tx and conn.info.transaction_status == _IDLE and not conn.autocommit:
+                    if not in_tx and idle and not conn.autocommit:
                         # A read of its own: autocommit for one statement, no BEGIN/COMMIT.
                         conn.autocommit = True
                         try:
@@ -119,28 +173,31 @@ def _run_sync(conn: psycopg.Connection[Any], gen: Steps[R]) -> R:
                         result = run_step(conn, step)
                 except psycopg.Error as exc:
                     _raise_fault(exc)
+                    error = exc
                     step = gen.throw(exc)
                     _refuse_after_error(conn.info.transaction_status, exc)
                 else:
                     step = gen.send(result)
         except StopIteration as stop:
+            _refuse_swallowed(conn, error)
             return stop.value  # type: ignore[no-any-return]
         finally:
             gen.close()
 
 
 async def _run_async(conn: psycopg.AsyncConnection[Any], gen: Steps[R]) -> R:
-    outside = _outside_ok(conn)
     async with AsyncExitStack() as stack:
         in_tx = False
+        error: psycopg.Error | None = None
         try:
             step: AnyStep = next(gen)
             while True:
-                if not in_tx and not (outside and step.reads):
+                idle = conn.info.transaction_status == _IDLE
+                if not in_tx and not (step.reads and (not idle or await _aoutside_ok(conn))):
                     await stack.enter_async_context(atransaction(conn))
                     in_tx = True
                 try:
-                    if not in_tx and conn.info.transaction_status == _IDLE and not conn.autocommit:
+                    if not in_tx and idle and not conn.autocommit:
                         await conn.set_autocommit(True)
                         try:
                             result = await arun_step(conn, step)
@@ -150,11 +207,13 @@ async def _run_async(conn: psycopg.AsyncConnection[Any], gen: Steps[R]) -> R:
                         result = await arun_step(conn, step)
                 except psycopg.Error as exc:
                     _raise_fault(exc)
+                    error = exc
                     step = gen.throw(exc)
                     _refuse_after_error(conn.info.transaction_status, exc)
                 else:
                     step = gen.send(result)
         except StopIteration as stop:
+            _refuse_swallowed(conn, error)
             return stop.value  # type: ignore[no-any-return]
         finally:
             gen.close()

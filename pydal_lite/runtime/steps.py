@@ -13,7 +13,6 @@ Results follow the aiosql suffix, in one table (:data:`_FETCH`): none -> list of
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeAlias, TypeVar
@@ -38,13 +37,17 @@ JsonParam: TypeAlias = Mapping[str, Any] | Sequence[Any] | str | int | float | b
 """What a ``json``/``jsonb`` parameter accepts: plain values are wrapped in psycopg's
 ``Jsonb`` for you; a ``Json``/``Jsonb`` made by the caller passes through as it is."""
 
-_LOCKING = re.compile(r"\bfor\s+(no\s+key\s+)?(update|share|key\s+share)\b", re.IGNORECASE)
-_READS = frozenset({Op.SELECT, Op.SELECT_ONE, Op.SELECT_VALUE})
-
 
 def _dumps(value: Any) -> str:
     # Unescaped UTF-8: a third of the bytes for Cyrillic text, same jsonb value.
     return json.dumps(value, ensure_ascii=False)
+
+
+def json_(value: JsonParam | None) -> Json | Jsonb | None:
+    """A ``json`` parameter: None stays SQL NULL, anything else is sent as JSON."""
+    if value is None or isinstance(value, (Json, Jsonb)):
+        return value
+    return Json(value, dumps=_dumps)
 
 
 def jsonb(value: JsonParam | None) -> Json | Jsonb | None:
@@ -67,7 +70,13 @@ class Query:
     __slots__ = ("bounds", "file", "line", "name", "operation", "reads", "sql")
 
     def __init__(
-        self, file: str, name: str, operation: Op, *, bits: Mapping[str, int] | None = None
+        self,
+        file: str,
+        name: str,
+        operation: Op,
+        *,
+        bits: Mapping[str, int] | None = None,
+        reads: bool = False,
     ) -> None:
         loaded: LoadedQuery = installed_query(file, name, operation)
         self.file = file
@@ -75,8 +84,9 @@ class Query:
         self.line = loaded.line
         self.operation = operation
         self.sql: str = loaded.sql
-        # A plain read takes no locks: it needs no transaction of its own.
-        self.reads = operation in _READS and not _LOCKING.search(loaded.source)
+        # A plain read (the generator saw no DML and no row locks in its plan) needs no
+        # transaction of its own.
+        self.reads = reads
         # smallint/integer parameters: checked here, so the error names the parameter.
         self.bounds = tuple(
             (name, -(2 ** (n - 1)), 2 ** (n - 1) - 1) for name, n in (bits or {}).items()

@@ -54,7 +54,7 @@ class GetSessionRow(TypedDict):
     deleted_at: datetime | None
 
 
-_get_session = Query("agent_runtime", "get_session", SQLOperationType.SELECT_ONE)
+_get_session = Query("agent_runtime", "get_session", SQLOperationType.SELECT_ONE, reads=True)
 
 
 def get_session(
@@ -86,6 +86,7 @@ _list_message_fingerprints = Query(
     "agent_runtime",
     "list_message_fingerprints",
     SQLOperationType.SELECT,
+    reads=True,
 )
 
 
@@ -165,7 +166,12 @@ class ListSessionMessagesRow(TypedDict):
     tool_calls: JsonValue | None
 
 
-_list_session_messages = Query("agent_runtime", "list_session_messages", SQLOperationType.SELECT)
+_list_session_messages = Query(
+    "agent_runtime",
+    "list_session_messages",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_session_messages(
@@ -198,6 +204,7 @@ _list_session_messages_page = Query(
     "list_session_messages_page",
     SQLOperationType.SELECT,
     bits={"page_size": 32, "page_offset": 32},
+    reads=True,
 )
 
 
@@ -241,6 +248,7 @@ _list_session_messages_after = Query(
     "list_session_messages_after",
     SQLOperationType.SELECT,
     bits={"after_seq": 32, "row_limit": 32},
+    reads=True,
 )
 
 
@@ -276,7 +284,12 @@ class GetSessionStatsRow(TypedDict):
     last_activity: datetime
 
 
-_get_session_stats = Query("agent_runtime", "get_session_stats", SQLOperationType.SELECT_ONE)
+_get_session_stats = Query(
+    "agent_runtime",
+    "get_session_stats",
+    SQLOperationType.SELECT_ONE,
+    reads=True,
+)
 
 
 def get_session_stats(
@@ -302,7 +315,12 @@ class ListLiveSessionIdsRow(TypedDict):
     session_id: str
 
 
-_list_live_session_ids = Query("agent_runtime", "list_live_session_ids", SQLOperationType.SELECT)
+_list_live_session_ids = Query(
+    "agent_runtime",
+    "list_live_session_ids",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_live_session_ids(
@@ -326,7 +344,12 @@ class ListAllSessionIdsRow(TypedDict):
     session_id: str
 
 
-_list_all_session_ids = Query("agent_runtime", "list_all_session_ids", SQLOperationType.SELECT)
+_list_all_session_ids = Query(
+    "agent_runtime",
+    "list_all_session_ids",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_all_session_ids(
@@ -496,7 +519,12 @@ class ListContextSwitchesRow(TypedDict):
     reason: str | None
 
 
-_list_context_switches = Query("agent_runtime", "list_context_switches", SQLOperationType.SELECT)
+_list_context_switches = Query(
+    "agent_runtime",
+    "list_context_switches",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_context_switches(
@@ -571,7 +599,12 @@ class GetAgentContextRow(TypedDict):
     metadata: JsonValue
 
 
-_get_agent_context = Query("agent_runtime", "get_agent_context", SQLOperationType.SELECT_ONE)
+_get_agent_context = Query(
+    "agent_runtime",
+    "get_agent_context",
+    SQLOperationType.SELECT_ONE,
+    reads=True,
+)
 
 
 def get_agent_context(
@@ -599,7 +632,12 @@ class ListContextHistoryRow(TypedDict):
     switched_at: datetime
 
 
-_list_context_history = Query("agent_runtime", "list_context_history", SQLOperationType.SELECT)
+_list_context_history = Query(
+    "agent_runtime",
+    "list_context_history",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_context_history(
@@ -633,6 +671,7 @@ _list_agent_switches = Query(
     "list_agent_switches",
     SQLOperationType.SELECT,
     bits={"row_limit": 32},
+    reads=True,
 )
 
 
@@ -660,7 +699,12 @@ class ListSessionsByAgentRow(TypedDict):
     session_id: str
 
 
-_list_sessions_by_agent = Query("agent_runtime", "list_sessions_by_agent", SQLOperationType.SELECT)
+_list_sessions_by_agent = Query(
+    "agent_runtime",
+    "list_sessions_by_agent",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_sessions_by_agent(
@@ -694,6 +738,7 @@ _search_messages = Query(
     "search_messages",
     SQLOperationType.SELECT,
     bits={"candidates": 32, "row_limit": 32},
+    reads=True,
 )
 
 
@@ -739,6 +784,7 @@ _search_session_messages = Query(
     "search_session_messages",
     SQLOperationType.SELECT,
     bits={"candidates": 32, "row_limit": 32},
+    reads=True,
 )
 
 

@@ -89,7 +89,7 @@ class GetTaskRow(TypedDict):
     claim_id: UUID | None
 
 
-_get_task = Query("background_tasks", "get_task", SQLOperationType.SELECT_ONE)
+_get_task = Query("background_tasks", "get_task", SQLOperationType.SELECT_ONE, reads=True)
 
 
 def get_task(
@@ -437,7 +437,12 @@ class ListTasksBySessionRow(TypedDict):
     claim_id: UUID | None
 
 
-_list_tasks_by_session = Query("background_tasks", "list_tasks_by_session", SQLOperationType.SELECT)
+_list_tasks_by_session = Query(
+    "background_tasks",
+    "list_tasks_by_session",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_tasks_by_session(
@@ -474,7 +479,12 @@ class ListRecentTasksRow(TypedDict):
     claimed_by: str | None
 
 
-_list_recent_tasks = Query("background_tasks", "list_recent_tasks", SQLOperationType.SELECT)
+_list_recent_tasks = Query(
+    "background_tasks",
+    "list_recent_tasks",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_recent_tasks(
@@ -500,7 +510,12 @@ class CountTasksByStatusRow(TypedDict):
     tasks: int
 
 
-_count_tasks_by_status = Query("background_tasks", "count_tasks_by_status", SQLOperationType.SELECT)
+_count_tasks_by_status = Query(
+    "background_tasks",
+    "count_tasks_by_status",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def count_tasks_by_status() -> Step[list[CountTasksByStatusRow]]:

@@ -52,7 +52,7 @@ class GetEventPlanRow(TypedDict):
     updated_at: datetime
 
 
-_get_event_plan = Query("event_planning", "get_event_plan", SQLOperationType.SELECT_ONE)
+_get_event_plan = Query("event_planning", "get_event_plan", SQLOperationType.SELECT_ONE, reads=True)
 
 
 def get_event_plan(
@@ -117,7 +117,13 @@ class ListVendorsRow(TypedDict):
     price_from: Decimal | None
 
 
-_list_vendors = Query("event_planning", "list_vendors", SQLOperationType.SELECT, bits={"limit": 32})
+_list_vendors = Query(
+    "event_planning",
+    "list_vendors",
+    SQLOperationType.SELECT,
+    bits={"limit": 32},
+    reads=True,
+)
 
 
 def list_vendors(
@@ -152,7 +158,12 @@ class ListVendorsByNameRow(TypedDict):
     is_active: bool
 
 
-_list_vendors_by_name = Query("event_planning", "list_vendors_by_name", SQLOperationType.SELECT)
+_list_vendors_by_name = Query(
+    "event_planning",
+    "list_vendors_by_name",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_vendors_by_name(
@@ -216,7 +227,13 @@ class GetRunRow(TypedDict):
     updated_at: datetime
 
 
-_get_run = Query("event_planning", "get_run", SQLOperationType.SELECT_ONE, bits={"run_id": 32})
+_get_run = Query(
+    "event_planning",
+    "get_run",
+    SQLOperationType.SELECT_ONE,
+    bits={"run_id": 32},
+    reads=True,
+)
 
 
 def get_run(
@@ -245,7 +262,12 @@ class ListRunsForEventRow(TypedDict):
     updated_at: datetime
 
 
-_list_runs_for_event = Query("event_planning", "list_runs_for_event", SQLOperationType.SELECT)
+_list_runs_for_event = Query(
+    "event_planning",
+    "list_runs_for_event",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_runs_for_event(
@@ -382,6 +404,7 @@ _find_tasks = Query(
     "find_tasks",
     SQLOperationType.SELECT,
     bits={"run_id": 32, "limit": 32},
+    reads=True,
 )
 
 
@@ -420,6 +443,7 @@ _list_tasks_with_errors = Query(
     "list_tasks_with_errors",
     SQLOperationType.SELECT,
     bits={"run_id": 32, "limit": 32},
+    reads=True,
 )
 
 
@@ -459,6 +483,7 @@ _list_tasks_for_review = Query(
     "list_tasks_for_review",
     SQLOperationType.SELECT,
     bits={"run_id": 32, "limit": 32},
+    reads=True,
 )
 
 
@@ -500,6 +525,7 @@ _find_conflicts = Query(
     "find_conflicts",
     SQLOperationType.SELECT,
     bits={"run_id": 32, "limit": 32},
+    reads=True,
 )
 
 
@@ -541,6 +567,7 @@ _list_unresolved_conflicts = Query(
     "list_unresolved_conflicts",
     SQLOperationType.SELECT,
     bits={"run_id": 32, "limit": 32},
+    reads=True,
 )
 
 
@@ -623,6 +650,7 @@ _get_conflict = Query(
     "get_conflict",
     SQLOperationType.SELECT_ONE,
     bits={"run_id": 32},
+    reads=True,
 )
 
 
@@ -662,6 +690,7 @@ _get_run_summary = Query(
     "get_run_summary",
     SQLOperationType.SELECT_ONE,
     bits={"run_id": 32},
+    reads=True,
 )
 
 

@@ -25,7 +25,7 @@ class GetEntryRow(TypedDict):
     expires_at: datetime | None
 
 
-_get_entry = Query("pipeline_cache", "get_entry", SQLOperationType.SELECT_ONE)
+_get_entry = Query("pipeline_cache", "get_entry", SQLOperationType.SELECT_ONE, reads=True)
 
 
 def get_entry(
@@ -155,7 +155,12 @@ class ListEntriesByHashRow(TypedDict):
     expires_at: datetime | None
 
 
-_list_entries_by_hash = Query("pipeline_cache", "list_entries_by_hash", SQLOperationType.SELECT)
+_list_entries_by_hash = Query(
+    "pipeline_cache",
+    "list_entries_by_hash",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_entries_by_hash(
@@ -184,7 +189,12 @@ class ListOldestEntriesRow(TypedDict):
     expires_at: datetime | None
 
 
-_list_oldest_entries = Query("pipeline_cache", "list_oldest_entries", SQLOperationType.SELECT)
+_list_oldest_entries = Query(
+    "pipeline_cache",
+    "list_oldest_entries",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_oldest_entries(
@@ -255,7 +265,12 @@ class GetUserSessionRow(TypedDict):
     last_accessed: datetime
 
 
-_get_user_session = Query("pipeline_cache", "get_user_session", SQLOperationType.SELECT_ONE)
+_get_user_session = Query(
+    "pipeline_cache",
+    "get_user_session",
+    SQLOperationType.SELECT_ONE,
+    reads=True,
+)
 
 
 def get_user_session(
@@ -320,7 +335,12 @@ class GetSessionResultsRow(TypedDict):
     analyze_result: JsonValue | None
 
 
-_get_session_results = Query("pipeline_cache", "get_session_results", SQLOperationType.SELECT_ONE)
+_get_session_results = Query(
+    "pipeline_cache",
+    "get_session_results",
+    SQLOperationType.SELECT_ONE,
+    reads=True,
+)
 
 
 def get_session_results(

@@ -122,7 +122,12 @@ class GetTaskExecutionRow(TypedDict):
     metadata: JsonValue
 
 
-_get_task_execution = Query("planning_metrics", "get_task_execution", SQLOperationType.SELECT_ONE)
+_get_task_execution = Query(
+    "planning_metrics",
+    "get_task_execution",
+    SQLOperationType.SELECT_ONE,
+    reads=True,
+)
 
 
 def get_task_execution(
@@ -177,7 +182,12 @@ class ListTaskExecutionsRow(TypedDict):
     metadata: JsonValue
 
 
-_list_task_executions = Query("planning_metrics", "list_task_executions", SQLOperationType.SELECT)
+_list_task_executions = Query(
+    "planning_metrics",
+    "list_task_executions",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_task_executions(
@@ -318,7 +328,7 @@ class GetPlanRow(TypedDict):
     metadata: JsonValue | None
 
 
-_get_plan = Query("planning_metrics", "get_plan", SQLOperationType.SELECT_ONE)
+_get_plan = Query("planning_metrics", "get_plan", SQLOperationType.SELECT_ONE, reads=True)
 
 
 def get_plan(
@@ -352,6 +362,7 @@ _get_plan_by_task_execution = Query(
     "planning_metrics",
     "get_plan_by_task_execution",
     SQLOperationType.SELECT_ONE,
+    reads=True,
 )
 
 
@@ -411,7 +422,7 @@ class ListOpenPlansRow(TypedDict):
     metadata: JsonValue | None
 
 
-_list_open_plans = Query("planning_metrics", "list_open_plans", SQLOperationType.SELECT)
+_list_open_plans = Query("planning_metrics", "list_open_plans", SQLOperationType.SELECT, reads=True)
 
 
 def list_open_plans(
@@ -499,6 +510,7 @@ _list_plans_with_subtask_counts = Query(
     "planning_metrics",
     "list_plans_with_subtask_counts",
     SQLOperationType.SELECT,
+    reads=True,
 )
 
 
@@ -543,7 +555,7 @@ class GetSubtaskRow(TypedDict):
     dependencies: JsonValue | None
 
 
-_get_subtask = Query("planning_metrics", "get_subtask", SQLOperationType.SELECT_ONE)
+_get_subtask = Query("planning_metrics", "get_subtask", SQLOperationType.SELECT_ONE, reads=True)
 
 
 def get_subtask(
@@ -582,7 +594,7 @@ class ListSubtasksRow(TypedDict):
     dependencies: JsonValue | None
 
 
-_list_subtasks = Query("planning_metrics", "list_subtasks", SQLOperationType.SELECT)
+_list_subtasks = Query("planning_metrics", "list_subtasks", SQLOperationType.SELECT, reads=True)
 
 
 def list_subtasks(
@@ -621,6 +633,7 @@ _list_subtasks_by_agent = Query(
     "planning_metrics",
     "list_subtasks_by_agent",
     SQLOperationType.SELECT,
+    reads=True,
 )
 
 
@@ -652,6 +665,7 @@ _count_subtasks_by_status = Query(
     "planning_metrics",
     "count_subtasks_by_status",
     SQLOperationType.SELECT,
+    reads=True,
 )
 
 
@@ -853,7 +867,12 @@ class GetPlanMetricsRow(TypedDict):
     per_agent: JsonValue
 
 
-_get_plan_metrics = Query("planning_metrics", "get_plan_metrics", SQLOperationType.SELECT_ONE)
+_get_plan_metrics = Query(
+    "planning_metrics",
+    "get_plan_metrics",
+    SQLOperationType.SELECT_ONE,
+    reads=True,
+)
 
 
 def get_plan_metrics(

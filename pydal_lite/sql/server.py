@@ -21,7 +21,7 @@ class GetServerInfoRow(TypedDict):
     timescaledb_version: str | None
 
 
-_get_server_info = Query("server", "get_server_info", SQLOperationType.SELECT_ONE)
+_get_server_info = Query("server", "get_server_info", SQLOperationType.SELECT_ONE, reads=True)
 
 
 def get_server_info() -> Step[GetServerInfoRow | None]:
@@ -31,7 +31,12 @@ def get_server_info() -> Step[GetServerInfoRow | None]:
     return Step(_get_server_info, {})
 
 
-_get_schema_version = Query("server", "get_schema_version", SQLOperationType.SELECT_VALUE)
+_get_schema_version = Query(
+    "server",
+    "get_schema_version",
+    SQLOperationType.SELECT_VALUE,
+    reads=True,
+)
 
 
 def get_schema_version() -> Step[str | None]:
@@ -48,7 +53,7 @@ class ListExtensionsRow(TypedDict):
     version: str
 
 
-_list_extensions = Query("server", "list_extensions", SQLOperationType.SELECT)
+_list_extensions = Query("server", "list_extensions", SQLOperationType.SELECT, reads=True)
 
 
 def list_extensions() -> Step[list[ListExtensionsRow]]:

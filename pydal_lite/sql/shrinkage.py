@@ -56,7 +56,12 @@ class GetMaterialByCodeRow(TypedDict):
     created_at: datetime
 
 
-_get_material_by_code = Query("shrinkage", "get_material_by_code", SQLOperationType.SELECT_ONE)
+_get_material_by_code = Query(
+    "shrinkage",
+    "get_material_by_code",
+    SQLOperationType.SELECT_ONE,
+    reads=True,
+)
 
 
 def get_material_by_code(
@@ -206,7 +211,7 @@ class GetCalculationRow(TypedDict):
     completed_at: datetime | None
 
 
-_get_calculation = Query("shrinkage", "get_calculation", SQLOperationType.SELECT_ONE)
+_get_calculation = Query("shrinkage", "get_calculation", SQLOperationType.SELECT_ONE, reads=True)
 
 
 def get_calculation(
@@ -240,6 +245,7 @@ _list_material_calculations = Query(
     "shrinkage",
     "list_material_calculations",
     SQLOperationType.SELECT,
+    reads=True,
 )
 
 
@@ -334,6 +340,7 @@ _count_calculation_data = Query(
     "shrinkage",
     "count_calculation_data",
     SQLOperationType.SELECT_VALUE,
+    reads=True,
 )
 
 
@@ -360,7 +367,12 @@ class ListCalculationDataRow(TypedDict):
     value: float
 
 
-_list_calculation_data = Query("shrinkage", "list_calculation_data", SQLOperationType.SELECT)
+_list_calculation_data = Query(
+    "shrinkage",
+    "list_calculation_data",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_calculation_data(
@@ -400,6 +412,7 @@ _list_downsampled_calculation_data = Query(
     "shrinkage",
     "list_downsampled_calculation_data",
     SQLOperationType.SELECT,
+    reads=True,
 )
 
 
@@ -438,7 +451,12 @@ class ListMetricBucketsRow(TypedDict):
     max_value: float | None
 
 
-_list_metric_buckets = Query("shrinkage", "list_metric_buckets", SQLOperationType.SELECT)
+_list_metric_buckets = Query(
+    "shrinkage",
+    "list_metric_buckets",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_metric_buckets(
@@ -474,7 +492,12 @@ class GetCoefficientAsOfRow(TypedDict):
     value: float
 
 
-_get_coefficient_as_of = Query("shrinkage", "get_coefficient_as_of", SQLOperationType.SELECT_ONE)
+_get_coefficient_as_of = Query(
+    "shrinkage",
+    "get_coefficient_as_of",
+    SQLOperationType.SELECT_ONE,
+    reads=True,
+)
 
 
 def get_coefficient_as_of(
@@ -507,7 +530,12 @@ class ListCoefficientsAsOfRow(TypedDict):
     value: float
 
 
-_list_coefficients_as_of = Query("shrinkage", "list_coefficients_as_of", SQLOperationType.SELECT)
+_list_coefficients_as_of = Query(
+    "shrinkage",
+    "list_coefficients_as_of",
+    SQLOperationType.SELECT,
+    reads=True,
+)
 
 
 def list_coefficients_as_of(
