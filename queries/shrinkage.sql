@@ -210,6 +210,7 @@ order by
     metric;
 
 -- name: list_downsampled_calculation_data(calculation_id, bucket, since, until)
+-- @nonnull bucket_start, avg_value, min_value, max_value, last_value
 -- Downsampling of one calculation: one row per (bucket_start, metric) with the count,
 -- average, minimum, maximum and last value of the bucket, for
 -- since <= observed_at < until. Served by calculation_data_pkey (range scan of one
@@ -235,6 +236,7 @@ order by
     metric;
 
 -- name: list_metric_buckets(metric, bucket, since, until)
+-- @nonnull bucket_start, avg_value, min_value, max_value
 -- Bucketed aggregates of one metric across all calculations, per bucket and material:
 -- bucket_start, material_id, calculations, samples, avg/min/max value, for
 -- since <= observed_at < until. Served by calculation_data_observed_at_idx (BRIN on

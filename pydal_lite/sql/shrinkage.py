@@ -387,13 +387,13 @@ def list_calculation_data(
 class ListDownsampledCalculationDataRow(TypedDict):
     """A row of ``list_downsampled_calculation_data``."""
 
-    bucket_start: datetime | None
+    bucket_start: datetime
     metric: str
     samples: int
-    avg_value: float | None
-    min_value: float | None
-    max_value: float | None
-    last_value: float | None
+    avg_value: float
+    min_value: float
+    max_value: float
+    last_value: float
 
 
 _list_downsampled_calculation_data = Query(
@@ -429,13 +429,13 @@ def list_downsampled_calculation_data(
 class ListMetricBucketsRow(TypedDict):
     """A row of ``list_metric_buckets``."""
 
-    bucket_start: datetime | None
+    bucket_start: datetime
     material_id: int
     calculations: int
     samples: int
-    avg_value: float | None
-    min_value: float | None
-    max_value: float | None
+    avg_value: float
+    min_value: float
+    max_value: float
 
 
 _list_metric_buckets = Query("shrinkage", "list_metric_buckets", SQLOperationType.SELECT)
