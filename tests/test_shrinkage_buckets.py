@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 from catalog import snapshot, version_below
+from psycopg.conninfo import make_conninfo
 
 from pydal_lite import InvalidInput, NotFound, migrate, shrinkage
 from pydal_lite.connection import Connection, connect
@@ -312,32 +313,25 @@ def test_down_and_up_of_0014(dsn: str, server: Any) -> None:
 def test_continuous_aggregates_and_their_refresh_policies(conn: Connection) -> None:
     rows = conn.execute(
         """
-        select view_name::text as v, materialized_only as m, finalized as f
+        select view_name::text as v, materialized_only as m, view_definition as d
         from timescaledb_information.continuous_aggregates
+        where hypertable_name = 'calculation_data'
         order by 1
         """
     ).fetchall()
-    assert rows == [
-        {"v": "calculation_data_daily", "m": False, "f": True},
-        {"v": "calculation_data_hourly", "m": False, "f": True},
+    assert [(r["v"], r["m"]) for r in rows] == [
+        ("calculation_data_daily", False),  # real-time aggregation on
+        ("calculation_data_hourly", False),
     ]
-    widths = conn.execute(
-        """
-        select view_name::text as v, column_name::text as c, time_interval as w
-        from timescaledb_information.dimensions d
-        join timescaledb_information.continuous_aggregates a
-            on a.materialization_hypertable_name = d.hypertable_name
-        order by 1
-        """
-    ).fetchall()
-    assert [r["v"] for r in widths] == ["calculation_data_daily", "calculation_data_hourly"]
+    assert "time_bucket('1 day'::interval, calculation_data.observed_at)" in rows[0]["d"]
+    assert "time_bucket('01:00:00'::interval, calculation_data.observed_at)" in rows[1]["d"]
+    for r in rows:
+        assert "last(calculation_data.value, calculation_data.observed_at)" in r["d"]
     jobs = conn.execute(
         """
-        select a.view_name::text as v, j.schedule_interval as every, j.config
-        from timescaledb_information.jobs j
-        join timescaledb_information.continuous_aggregates a
-            on a.materialization_hypertable_name = j.hypertable_name
-        where j.proc_name = 'policy_refresh_continuous_aggregate'
+        select hypertable_name::text as v, schedule_interval as every, config
+        from timescaledb_information.jobs
+        where proc_name = 'policy_refresh_continuous_aggregate'
         order by 1
         """
     ).fetchall()
@@ -367,11 +361,7 @@ def test_both_hypertables_have_a_compression_policy_and_no_retention(conn: Conne
 @pytest.mark.timescale
 def test_retention_is_added_when_the_setting_is_given(dsn: str) -> None:
     migrate.down(dsn, target=version_below(dsn, "0014"))
-    with_setting = (
-        dsn
-        + ("&" if "?" in dsn else "?")
-        + ("options=-c%20pydal_lite.calculation_data_retention%3D1825%20days")
-    )
+    with_setting = make_conninfo(dsn, options="-c pydal_lite.calculation_data_retention=1825days")
     migrate.up(with_setting)
     with psycopg.connect(dsn) as c:
         row = c.execute(
@@ -440,7 +430,7 @@ def test_real_time_part_adds_rows_newer_than_the_materialization(
     got = shrinkage.list_metric_buckets(conn, "mass_t", bucket=7 * D, since=T0, until=T0 + 28 * D)
     raw = qs.list_metric_buckets(conn, metric="mass_t", bucket=7 * D, since=T0, until=T0 + 28 * D)
     _close(got, raw)  # type: ignore[arg-type]
-    assert [r["samples"] for r in got if r["material_id"] == later["material_id"]] == [48]
+    assert [r["samples"] for r in got if r["material_id"] == later["material_id"]] == [24, 24]
 
 
 @pytest.mark.timescale
