@@ -122,12 +122,12 @@ def test_rollup_equals_the_raw_query(
     args = {"bucket": bucket, "since": since, "until": until}
     raw = qs.list_downsampled_calculation_data(conn, calculation_id=calc["id"], **args)
     rolled = qs.list_downsampled_calculation_data_rollup(conn, calculation_id=calc["id"], **args)
-    _close(rolled, raw)  # type: ignore[arg-type]
+    _close(rolled, raw)
     assert shrinkage.list_downsampled_calculation_data(conn, calc["id"], **args) == rolled
 
     raw_m = qs.list_metric_buckets(conn, metric="mass_t", **args)
     rolled_m = qs.list_metric_buckets_rollup(conn, metric="mass_t", **args)
-    _close(rolled_m, raw_m)  # type: ignore[arg-type]
+    _close(rolled_m, raw_m)
     assert {r["material_id"] for r in rolled_m} == {data["wheat"]["id"], data["rye"]["id"]}
     assert shrinkage.list_metric_buckets(conn, "mass_t", **args) == rolled_m
 
@@ -223,7 +223,7 @@ def test_gapfill_returns_every_bucket(
     expected = _expected_gapfill(points, "temperature_c", bucket, since, until)
     assert len(got) == len(expected) == -(-(until - expected[0]["bucket_start"]) // bucket)
     assert any(r["samples"] == 0 for r in got) or since >= T0 + 12 * D
-    _same(got, expected)  # type: ignore[arg-type]
+    _same(got, expected)
 
     # where both apply, the buckets with data equal the raw downsampling
     raw = qs.list_downsampled_calculation_data(
@@ -251,7 +251,7 @@ def test_gapfill_defaults_to_the_period_and_checks_its_input(conn: Connection) -
     with pytest.raises(InvalidInput, match="metric must match"):
         shrinkage.list_gapfilled_calculation_data(conn, calc["id"], "Mass", bucket=H)
     with pytest.raises(InvalidInput, match="bucket must be a timedelta above 0"):
-        shrinkage.list_gapfilled_calculation_data(conn, calc["id"], "mass_t", bucket=3600)  # type: ignore[arg-type]
+        shrinkage.list_gapfilled_calculation_data(conn, calc["id"], "mass_t", bucket=3600)
     with pytest.raises(InvalidInput, match="until must be after since"):
         shrinkage.list_gapfilled_calculation_data(
             conn, calc["id"], "mass_t", bucket=H, since=T0 + D, until=T0
@@ -404,14 +404,14 @@ def test_rollups_read_the_materialized_aggregates(committed: dict[str, Any]) -> 
     _refresh(conn)
     for bucket in (H, D, 7 * D):
         _close(
-            qs.list_downsampled_calculation_data_rollup(conn, bucket=bucket, **args),  # type: ignore[arg-type]
-            qs.list_downsampled_calculation_data(conn, bucket=bucket, **args),  # type: ignore[arg-type]
+            qs.list_downsampled_calculation_data_rollup(conn, bucket=bucket, **args),
+            qs.list_downsampled_calculation_data(conn, bucket=bucket, **args),
         )
     # Rows deleted after the refresh are still in the materialized buckets until the next
     # refresh: the rollup reads the aggregate, not calculation_data.
     conn.execute("delete from calculation_data where calculation_id = %s", (calc["id"],))
     assert qs.list_downsampled_calculation_data(conn, bucket=D, **args) == []
-    _close(qs.list_downsampled_calculation_data_rollup(conn, bucket=D, **args), raw)  # type: ignore[arg-type]
+    _close(qs.list_downsampled_calculation_data_rollup(conn, bucket=D, **args), raw)
     hourly = qs.list_downsampled_calculation_data_rollup(conn, bucket=H, **args)
     assert sum(r["samples"] for r in hourly) == sum(r["samples"] for r in raw)
     _refresh(conn)
@@ -429,7 +429,7 @@ def test_real_time_part_adds_rows_newer_than_the_materialization(
     shrinkage.ingest_calculation_data(conn, later["id"], late_points)
     got = shrinkage.list_metric_buckets(conn, "mass_t", bucket=7 * D, since=T0, until=T0 + 28 * D)
     raw = qs.list_metric_buckets(conn, metric="mass_t", bucket=7 * D, since=T0, until=T0 + 28 * D)
-    _close(got, raw)  # type: ignore[arg-type]
+    _close(got, raw)
     assert [r["samples"] for r in got if r["material_id"] == later["material_id"]] == [24, 24]
 
 
