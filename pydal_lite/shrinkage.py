@@ -29,6 +29,7 @@ from . import sql
 from . import validate as v
 from .errors import InvalidInput, InvalidTransition, NotFound
 from .runtime import CopyIn, Steps, operation, present
+from .shrinkage_buckets import list_gapfilled_calculation_data, rollup_allows
 from .sql.shrinkage import (
     GetCalculationRow,
     GetCoefficientAsOfRow,
@@ -59,6 +60,7 @@ __all__ = [
     "list_calculation_data",
     "list_coefficients_as_of",
     "list_downsampled_calculation_data",
+    "list_gapfilled_calculation_data",
     "list_material_calculations",
     "list_metric_buckets",
     "set_calculation_status",
@@ -381,7 +383,8 @@ def list_downsampled_calculation_data(
 ) -> Steps[list[ListDownsampledCalculationDataRow]]:
     """The calculation's series at ``bucket`` resolution: per bucket and metric the
     samples, avg, min, max and last value. ``since``/``until`` default to the
-    calculation's period."""
+    calculation's period. Whole hours read the continuous aggregates with TimescaleDB
+    (see :mod:`pydal_lite.shrinkage_buckets`)."""
     _id("calculation_id", calculation_id)
     _bucket(bucket)
     if since is not None and until is not None:
@@ -397,6 +400,12 @@ def list_downsampled_calculation_data(
         calc["period_start"] if since is None else since,
         calc["period_end"] if until is None else until,
     )
+    if rollup_allows(bucket, start, end):  # whole hours: the continuous aggregates
+        return (
+            yield from sql.shrinkage.list_downsampled_calculation_data_rollup(
+                calculation_id=calculation_id, bucket=bucket, since=start, until=end
+            )
+        )
     rows = yield from sql.shrinkage.list_downsampled_calculation_data(
         calculation_id=calculation_id, bucket=bucket, since=start, until=end
     )
@@ -407,10 +416,17 @@ def list_downsampled_calculation_data(
 def list_metric_buckets(
     metric: str, *, bucket: timedelta, since: datetime, until: datetime
 ) -> Steps[list[ListMetricBucketsRow]]:
-    """Aggregates of one metric over all calculations, per time bucket and material."""
+    """Aggregates of one metric over all calculations, per time bucket and material;
+    whole hours read the continuous aggregates with TimescaleDB."""
     _code("metric", metric)
     _bucket(bucket)
     start, end = _range(since, until)
+    if rollup_allows(bucket, start, end):  # whole hours: the continuous aggregates
+        return (
+            yield from sql.shrinkage.list_metric_buckets_rollup(
+                metric=metric, bucket=bucket, since=start, until=end
+            )
+        )
     rows = yield from sql.shrinkage.list_metric_buckets(
         metric=metric, bucket=bucket, since=start, until=end
     )

@@ -2,6 +2,9 @@
 -- Every query here runs unchanged on plain PostgreSQL and on TimescaleDB hypertables:
 -- buckets come from date_bin with a fixed origin, Monday 2000-01-03 00:00 UTC, the
 -- origin time_bucket uses by default, so the buckets are the same as time_bucket's.
+-- The *_rollup and gap-filled queries call functions of schema/0014 whose body the
+-- migration chose for the server: continuous aggregates and time_bucket_gapfill with
+-- TimescaleDB, the raw rows and generate_series without.
 -- Bulk writes of calculation_data and coefficients go through COPY in
 -- pydal_lite/shrinkage.py, not through these queries.
 
@@ -207,6 +210,7 @@ order by
     metric;
 
 -- name: list_downsampled_calculation_data(calculation_id, bucket, since, until)
+-- @nonnull bucket_start, avg_value, min_value, max_value, last_value
 -- Downsampling of one calculation: one row per (bucket_start, metric) with the count,
 -- average, minimum, maximum and last value of the bucket, for
 -- since <= observed_at < until. Served by calculation_data_pkey (range scan of one
@@ -232,6 +236,7 @@ order by
     metric;
 
 -- name: list_metric_buckets(metric, bucket, since, until)
+-- @nonnull bucket_start, avg_value, min_value, max_value
 -- Bucketed aggregates of one metric across all calculations, per bucket and material:
 -- bucket_start, material_id, calculations, samples, avg/min/max value, for
 -- since <= observed_at < until. Served by calculation_data_observed_at_idx (BRIN on
@@ -258,6 +263,74 @@ group by
 order by
     bucket_start,
     c.material_id;
+
+-- name: list_downsampled_calculation_data_rollup(calculation_id, bucket, since, until)
+-- @nonnull bucket_start, metric, samples, avg_value, min_value, max_value, last_value
+-- The rows of list_downsampled_calculation_data for bucket, since and until of whole
+-- hours, through calculation_data_rollup (schema/0014). With TimescaleDB it rolls up
+-- the continuous aggregate calculation_data_daily (whole UTC days) or
+-- calculation_data_hourly, served by their (calculation_id, bucket_start) index, with
+-- real-time aggregation for the part not yet materialized; without TimescaleDB the
+-- function reads the raw rows through calculation_data_pkey.
+select
+    bucket_start,
+    metric,
+    samples,
+    avg_value,
+    min_value,
+    max_value,
+    last_value
+from calculation_data_rollup(
+    :calculation_id,
+    :bucket::interval,
+    :since::timestamptz,
+    :until::timestamptz
+);
+
+-- name: list_metric_buckets_rollup(metric, bucket, since, until)
+-- @nonnull bucket_start, material_id, calculations, samples, avg_value, min_value, max_value
+-- The rows of list_metric_buckets for bucket, since and until of whole hours, through
+-- calculation_data_metric_rollup (schema/0014). With TimescaleDB it rolls up
+-- calculation_data_daily (whole UTC days) or calculation_data_hourly, served by their
+-- (metric, bucket_start) index, and calculations_pkey for the join; without TimescaleDB
+-- the function reads the raw rows (calculation_data_observed_at_idx, BRIN).
+select
+    bucket_start,
+    material_id,
+    calculations,
+    samples,
+    avg_value,
+    min_value,
+    max_value
+from calculation_data_metric_rollup(
+    :metric,
+    :bucket::interval,
+    :since::timestamptz,
+    :until::timestamptz
+);
+
+-- name: list_gapfilled_calculation_data(calculation_id, metric, bucket, since, until)
+-- @nonnull bucket_start, samples
+-- Every bucket of one calculation's metric over [since, until), empty ones included
+-- (samples 0, avg_value and last_value null): avg_interpolated fills a gap linearly
+-- between the neighbouring buckets, last_value_locf carries the last value forward
+-- (from before since when the range starts in a gap). Through calculation_data_gapfill
+-- (schema/0014): time_bucket_gapfill with interpolate/locf on TimescaleDB,
+-- generate_series on plain PostgreSQL; both read calculation_data_pkey.
+select
+    bucket_start,
+    samples,
+    avg_value,
+    avg_interpolated,
+    last_value,
+    last_value_locf
+from calculation_data_gapfill(
+    :calculation_id,
+    :metric,
+    :bucket::interval,
+    :since::timestamptz,
+    :until::timestamptz
+);
 
 -- name: get_coefficient_as_of(material_id, coefficient_code, at)^
 -- The coefficient value in force at :at (the newest row with valid_from <= at), or

@@ -22,8 +22,11 @@ from ..sql.shrinkage import (
     InsertMaterialRow,
     ListCalculationDataRow,
     ListCoefficientsAsOfRow,
+    ListDownsampledCalculationDataRollupRow,
     ListDownsampledCalculationDataRow,
+    ListGapfilledCalculationDataRow,
     ListMaterialCalculationsRow,
+    ListMetricBucketsRollupRow,
     ListMetricBucketsRow,
     UpdateCalculationStatusRow,
 )
@@ -38,8 +41,11 @@ __all__ = [
     "InsertMaterialRow",
     "ListCalculationDataRow",
     "ListCoefficientsAsOfRow",
+    "ListDownsampledCalculationDataRollupRow",
     "ListDownsampledCalculationDataRow",
+    "ListGapfilledCalculationDataRow",
     "ListMaterialCalculationsRow",
+    "ListMetricBucketsRollupRow",
     "ListMetricBucketsRow",
     "UpdateCalculationStatusRow",
     "count_calculation_data",
@@ -54,8 +60,11 @@ __all__ = [
     "list_calculation_data",
     "list_coefficients_as_of",
     "list_downsampled_calculation_data",
+    "list_downsampled_calculation_data_rollup",
+    "list_gapfilled_calculation_data",
     "list_material_calculations",
     "list_metric_buckets",
+    "list_metric_buckets_rollup",
     "update_calculation_status",
 ]
 
@@ -315,6 +324,85 @@ async def list_metric_buckets(
         _s.list_metric_buckets(
             bucket=bucket,
             metric=metric,
+            since=since,
+            until=until,
+        ),
+    )
+
+
+async def list_downsampled_calculation_data_rollup(
+    conn: AsyncConnection[Any],
+    *,
+    calculation_id: int,
+    bucket: timedelta,
+    since: datetime,
+    until: datetime,
+) -> list[ListDownsampledCalculationDataRollupRow]:
+    """The rows of list_downsampled_calculation_data for bucket, since and until of whole
+    hours, through calculation_data_rollup (schema/0014). With TimescaleDB it rolls up
+    the continuous aggregate calculation_data_daily (whole UTC days) or
+    calculation_data_hourly, served by their (calculation_id, bucket_start) index, with
+    real-time aggregation for the part not yet materialized; without TimescaleDB the
+    function reads the raw rows through calculation_data_pkey.
+    """
+    return await arun(
+        conn,
+        _s.list_downsampled_calculation_data_rollup(
+            calculation_id=calculation_id,
+            bucket=bucket,
+            since=since,
+            until=until,
+        ),
+    )
+
+
+async def list_metric_buckets_rollup(
+    conn: AsyncConnection[Any],
+    *,
+    metric: str,
+    bucket: timedelta,
+    since: datetime,
+    until: datetime,
+) -> list[ListMetricBucketsRollupRow]:
+    """The rows of list_metric_buckets for bucket, since and until of whole hours, through
+    calculation_data_metric_rollup (schema/0014). With TimescaleDB it rolls up
+    calculation_data_daily (whole UTC days) or calculation_data_hourly, served by their
+    (metric, bucket_start) index, and calculations_pkey for the join; without TimescaleDB
+    the function reads the raw rows (calculation_data_observed_at_idx, BRIN).
+    """
+    return await arun(
+        conn,
+        _s.list_metric_buckets_rollup(
+            metric=metric,
+            bucket=bucket,
+            since=since,
+            until=until,
+        ),
+    )
+
+
+async def list_gapfilled_calculation_data(
+    conn: AsyncConnection[Any],
+    *,
+    calculation_id: int,
+    metric: str,
+    bucket: timedelta,
+    since: datetime,
+    until: datetime,
+) -> list[ListGapfilledCalculationDataRow]:
+    """Every bucket of one calculation's metric over [since, until), empty ones included
+    (samples 0, avg_value and last_value null): avg_interpolated fills a gap linearly
+    between the neighbouring buckets, last_value_locf carries the last value forward
+    (from before since when the range starts in a gap). Through calculation_data_gapfill
+    (schema/0014): time_bucket_gapfill with interpolate/locf on TimescaleDB,
+    generate_series on plain PostgreSQL; both read calculation_data_pkey.
+    """
+    return await arun(
+        conn,
+        _s.list_gapfilled_calculation_data(
+            calculation_id=calculation_id,
+            metric=metric,
+            bucket=bucket,
             since=since,
             until=until,
         ),

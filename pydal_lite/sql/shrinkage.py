@@ -399,13 +399,13 @@ def list_calculation_data(
 class ListDownsampledCalculationDataRow(TypedDict):
     """A row of ``list_downsampled_calculation_data``."""
 
-    bucket_start: datetime | None
+    bucket_start: datetime
     metric: str
     samples: int
-    avg_value: float | None
-    min_value: float | None
-    max_value: float | None
-    last_value: float | None
+    avg_value: float
+    min_value: float
+    max_value: float
+    last_value: float
 
 
 _list_downsampled_calculation_data = Query(
@@ -442,13 +442,13 @@ def list_downsampled_calculation_data(
 class ListMetricBucketsRow(TypedDict):
     """A row of ``list_metric_buckets``."""
 
-    bucket_start: datetime | None
+    bucket_start: datetime
     material_id: int
     calculations: int
     samples: int
-    avg_value: float | None
-    min_value: float | None
-    max_value: float | None
+    avg_value: float
+    min_value: float
+    max_value: float
 
 
 _list_metric_buckets = Query(
@@ -477,6 +477,138 @@ def list_metric_buckets(
         {
             "bucket": bucket,
             "metric": metric,
+            "since": since,
+            "until": until,
+        },
+    )
+
+
+class ListDownsampledCalculationDataRollupRow(TypedDict):
+    """A row of ``list_downsampled_calculation_data_rollup``."""
+
+    bucket_start: datetime
+    metric: str
+    samples: int
+    avg_value: float
+    min_value: float
+    max_value: float
+    last_value: float
+
+
+_list_downsampled_calculation_data_rollup = Query(
+    "shrinkage",
+    "list_downsampled_calculation_data_rollup",
+    SQLOperationType.SELECT,
+)
+
+
+def list_downsampled_calculation_data_rollup(
+    *,
+    calculation_id: int,
+    bucket: timedelta,
+    since: datetime,
+    until: datetime,
+) -> Step[list[ListDownsampledCalculationDataRollupRow]]:
+    """The rows of list_downsampled_calculation_data for bucket, since and until of whole
+    hours, through calculation_data_rollup (schema/0014). With TimescaleDB it rolls up
+    the continuous aggregate calculation_data_daily (whole UTC days) or
+    calculation_data_hourly, served by their (calculation_id, bucket_start) index, with
+    real-time aggregation for the part not yet materialized; without TimescaleDB the
+    function reads the raw rows through calculation_data_pkey.
+    """
+    return Step(
+        _list_downsampled_calculation_data_rollup,
+        {
+            "calculation_id": calculation_id,
+            "bucket": bucket,
+            "since": since,
+            "until": until,
+        },
+    )
+
+
+class ListMetricBucketsRollupRow(TypedDict):
+    """A row of ``list_metric_buckets_rollup``."""
+
+    bucket_start: datetime
+    material_id: int
+    calculations: int
+    samples: int
+    avg_value: float
+    min_value: float
+    max_value: float
+
+
+_list_metric_buckets_rollup = Query(
+    "shrinkage",
+    "list_metric_buckets_rollup",
+    SQLOperationType.SELECT,
+)
+
+
+def list_metric_buckets_rollup(
+    *,
+    metric: str,
+    bucket: timedelta,
+    since: datetime,
+    until: datetime,
+) -> Step[list[ListMetricBucketsRollupRow]]:
+    """The rows of list_metric_buckets for bucket, since and until of whole hours, through
+    calculation_data_metric_rollup (schema/0014). With TimescaleDB it rolls up
+    calculation_data_daily (whole UTC days) or calculation_data_hourly, served by their
+    (metric, bucket_start) index, and calculations_pkey for the join; without TimescaleDB
+    the function reads the raw rows (calculation_data_observed_at_idx, BRIN).
+    """
+    return Step(
+        _list_metric_buckets_rollup,
+        {
+            "metric": metric,
+            "bucket": bucket,
+            "since": since,
+            "until": until,
+        },
+    )
+
+
+class ListGapfilledCalculationDataRow(TypedDict):
+    """A row of ``list_gapfilled_calculation_data``."""
+
+    bucket_start: datetime
+    samples: int
+    avg_value: float | None
+    avg_interpolated: float | None
+    last_value: float | None
+    last_value_locf: float | None
+
+
+_list_gapfilled_calculation_data = Query(
+    "shrinkage",
+    "list_gapfilled_calculation_data",
+    SQLOperationType.SELECT,
+)
+
+
+def list_gapfilled_calculation_data(
+    *,
+    calculation_id: int,
+    metric: str,
+    bucket: timedelta,
+    since: datetime,
+    until: datetime,
+) -> Step[list[ListGapfilledCalculationDataRow]]:
+    """Every bucket of one calculation's metric over [since, until), empty ones included
+    (samples 0, avg_value and last_value null): avg_interpolated fills a gap linearly
+    between the neighbouring buckets, last_value_locf carries the last value forward
+    (from before since when the range starts in a gap). Through calculation_data_gapfill
+    (schema/0014): time_bucket_gapfill with interpolate/locf on TimescaleDB,
+    generate_series on plain PostgreSQL; both read calculation_data_pkey.
+    """
+    return Step(
+        _list_gapfilled_calculation_data,
+        {
+            "calculation_id": calculation_id,
+            "metric": metric,
+            "bucket": bucket,
             "since": since,
             "until": until,
         },
