@@ -345,7 +345,7 @@ async def list_downsampled_calculation_data_rollup(
     real-time aggregation for the part not yet materialized; without TimescaleDB the
     function reads the raw rows through calculation_data_pkey.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_downsampled_calculation_data_rollup(
             calculation_id=calculation_id,
@@ -370,7 +370,7 @@ async def list_metric_buckets_rollup(
     (metric, bucket_start) index, and calculations_pkey for the join; without TimescaleDB
     the function reads the raw rows (calculation_data_observed_at_idx, BRIN).
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_metric_buckets_rollup(
             metric=metric,
@@ -397,7 +397,7 @@ async def list_gapfilled_calculation_data(
     (schema/0014): time_bucket_gapfill with interpolate/locf on TimescaleDB,
     generate_series on plain PostgreSQL; both read calculation_data_pkey.
     """
-    return await arun(
+    return await _arun(
         conn,
         _s.list_gapfilled_calculation_data(
             calculation_id=calculation_id,

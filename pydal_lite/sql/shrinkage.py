@@ -499,6 +499,7 @@ _list_downsampled_calculation_data_rollup = Query(
     "shrinkage",
     "list_downsampled_calculation_data_rollup",
     SQLOperationType.SELECT,
+    reads=True,
 )
 
 
@@ -543,6 +544,7 @@ _list_metric_buckets_rollup = Query(
     "shrinkage",
     "list_metric_buckets_rollup",
     SQLOperationType.SELECT,
+    reads=True,
 )
 
 
@@ -585,6 +587,7 @@ _list_gapfilled_calculation_data = Query(
     "shrinkage",
     "list_gapfilled_calculation_data",
     SQLOperationType.SELECT,
+    reads=True,
 )
 
 
