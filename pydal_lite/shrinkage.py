@@ -221,8 +221,16 @@ def create_calculation(
     period_start: datetime,
     period_end: datetime,
     parameters: dict[str, Any] | None = None,
+    request_key: str | None = None,
 ) -> Steps[InsertCalculationRow]:
-    """Record a pending calculation of a material over [period_start, period_end)."""
+    """Record a pending calculation of a material over [period_start, period_end).
+
+    ``request_key`` (1 to 200 characters, chosen by the caller, unique across
+    calculations) makes the call safe to retry after an unknown outcome
+    (``CommitOutcomeUnknown``): when a calculation was created with that key, the call
+    returns it (as it is now) if every argument is the one it was created with, and
+    raises InvalidInput naming the key otherwise. Without a key every call creates one.
+    """
     _id("material_id", material_id)
     _code("method_code", method_code)
     start = v.aware_datetime(period_start, "period_start")
@@ -230,6 +238,7 @@ def create_calculation(
     if end <= start:
         raise InvalidInput(f"period_end must be after period_start, got {start!r} .. {end!r}")
     params = v.json_object({} if parameters is None else parameters, "parameters")
+    key = v.text(request_key, "request_key", max_len=200, nullable=True)  # 0015's CHECK
     try:
         row = yield from sql.shrinkage.insert_calculation(
             material_id=material_id,
@@ -237,12 +246,33 @@ def create_calculation(
             parameters=params,
             period_start=start,
             period_end=end,
+            key=key,
         )
     except psycopg.errors.ForeignKeyViolation as exc:
         if exc.diag.constraint_name == "calculations_method_code_fkey":
             raise NotFound(f"no calculation method {method_code!r}") from None
         raise NotFound(f"no material with id {material_id!r}") from None
-    return present(row, "insert_calculation")
+    if row is not None or key is None:
+        return present(row, "insert_calculation")
+    # the key was used before: a retry of the call that created the row, or a clash
+    found = yield from sql.shrinkage.get_calculation_retry(
+        key=key,
+        material_id=material_id,
+        method_code=method_code,
+        parameters=params,
+        period_start=start,
+        period_end=end,
+    )
+    if found is None:
+        raise NotFound(f"the calculation of request_key {key!r} was deleted while this call ran")
+    if found["differing"]:
+        raise InvalidInput(
+            f"request_key {key!r} was used for calculation {found['id']} created with a "
+            f"different {' and '.join(found['differing'])}"
+        )
+    existing = yield from sql.shrinkage.get_calculation(calculation_id=found["id"])
+    log.info("create_calculation repeated with request_key %r: row %s returned", key, found["id"])
+    return present(existing, "get_calculation")
 
 
 @operation

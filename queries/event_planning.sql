@@ -4,23 +4,44 @@
 -- resolution_status = 'unresolved') are written exactly as in the partial indexes of
 -- 0009 so the planner can use them: do not rephrase them.
 
--- name: insert_event_plan(title, event_date)<!
--- Creates an event plan; returns the new row. Primary key event_plans_pkey.
--- @nullable-params event_date
+-- name: insert_event_plan(id, title, event_date)<!
+-- Creates an event plan with the caller's :id (a new uuid when null); returns the new
+-- row, or nothing when a plan with that id exists already (see get_event_plan_for_retry).
+-- Primary key event_plans_pkey (the on conflict arbiter).
+-- @nullable-params id, event_date
 insert into event_plans (
+    id,
     title,
     event_date
 )
 values (
+    coalesce(:id::uuid, gen_random_uuid()),
     :title::text,
     :event_date::date
 )
+on conflict (id) do nothing
 returning
     id,
     title,
     event_date,
     created_at,
     updated_at;
+
+-- name: get_event_plan_for_retry(id, title, event_date)$
+-- @nullable-params event_date
+-- Which of the create arguments (title, event_date) differ from those of the existing
+-- event plan :id, as an array of names (empty when the call repeats the one that
+-- created it); null when there is no such plan. Served by event_plans_pkey.
+select
+    array_remove(
+        array[
+            case when title is distinct from :title::text then 'title' end,
+            case when event_date is distinct from :event_date::date then 'event_date' end
+        ],
+        null
+    ) as differing
+from event_plans
+where id = :id::uuid;
 
 -- name: get_event_plan(event_id)^
 -- One event plan by id, or nothing. Served by event_plans_pkey.
@@ -96,17 +117,23 @@ from vendors
 where lower(name) = lower(:name::text)
 order by id;
 
--- name: insert_run(event_id, processing_summary)<!
+-- name: insert_run(event_id, processing_summary, request_key)<!
+-- @nullable-params request_key
 -- Starts a task management run (status initialized) for an event plan; returns the new
--- row. The foreign key is checked through event_plans_pkey.
+-- row, or nothing when :request_key (null: none) names a run already (see
+-- get_run_for_retry). The foreign key is checked through event_plans_pkey;
+-- task_management_runs_request_key_idx (partial) is the on conflict arbiter.
 insert into task_management_runs (
     event_id,
-    processing_summary
+    processing_summary,
+    request_key
 )
 values (
     :event_id::uuid,
-    :processing_summary::jsonb
+    :processing_summary::jsonb,
+    :request_key::text
 )
+on conflict (request_key) where request_key is not null do nothing
 returning
     id,
     event_id,
@@ -116,6 +143,29 @@ returning
     error_log,
     created_at,
     updated_at;
+
+-- name: get_run_for_retry(request_key, event_id, processing_summary)^
+-- The id of the run created with :request_key and which create arguments differ from
+-- the call's, as an array of names (empty when the call repeats the one that created
+-- it): event_id, and processing_summary while the run is still initialized (a status
+-- move may replace it later). Nothing when no run has the key.
+-- Served by task_management_runs_request_key_idx (partial).
+-- @nonnull differing
+select
+    id,
+    array_remove(
+        array[
+            case when event_id is distinct from :event_id::uuid then 'event_id' end,
+            case
+                when status = 'initialized'
+                    and processing_summary is distinct from :processing_summary::jsonb
+                    then 'processing_summary'
+            end
+        ],
+        null
+    ) as differing
+from task_management_runs
+where request_key = :request_key::text;
 
 -- name: get_run(run_id)^
 -- One run by id, or nothing. Served by task_management_runs_pkey.

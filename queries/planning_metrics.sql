@@ -4,7 +4,8 @@
 
 -- name: insert_task_execution(id, task_id, mode, metadata)<!
 -- Inserts a running task execution started now (id generated when null) and returns
--- the row. Served by poc_task_executions_pkey (uniqueness).
+-- the row, or nothing when an execution with that id exists already (see
+-- get_task_execution_for_retry). poc_task_executions_pkey is the on conflict arbiter.
 insert into poc_task_executions (
     id,
     task_id,
@@ -17,6 +18,7 @@ values (
     :mode,
     :metadata::jsonb
 )
+on conflict (id) do nothing
 returning
     id,
     task_id,
@@ -29,6 +31,26 @@ returning
     success,
     error,
     metadata;
+
+-- name: get_task_execution_for_retry(id, task_id, mode, metadata)$
+-- Which create arguments differ from those of the execution :id, as an array of names
+-- (empty for a repeat of that call): task_id, mode, metadata (only while running:
+-- finishing merges into it). Null when there is no such execution.
+-- Served by poc_task_executions_pkey.
+select
+    array_remove(
+        array[
+            case when task_id is distinct from :task_id::varchar then 'task_id' end,
+            case when mode is distinct from :mode::varchar then 'mode' end,
+            case
+                when status = 'running' and metadata is distinct from :metadata::jsonb
+                    then 'metadata'
+            end
+        ],
+        null
+    ) as differing
+from poc_task_executions
+where id = :id::varchar;
 
 -- name: finish_task_execution(id, status, success, tokens, error, metadata)<!
 -- @nullable-params error
@@ -111,12 +133,14 @@ order by mode, started_at;
 delete from poc_task_executions
 where id = :id;
 
--- name: insert_plan(task_execution_id, plan_id, original_task, subtask_count, metadata)<!
--- @nullable-params metadata
--- Inserts an open plan for a task execution and returns it. Served by
--- poc_execution_plans_pkey and poc_execution_plans_task_execution_id_key (one plan per
--- execution).
+-- name: insert_plan(id, task_execution_id, plan_id, original_task, subtask_count, metadata)<!
+-- @nullable-params id, metadata
+-- Inserts an open plan for a task execution with the caller's row :id (generated when
+-- null) and returns it, or nothing when a plan with that id exists already (see
+-- get_plan_for_retry). poc_execution_plans_pkey is the on conflict arbiter;
+-- poc_execution_plans_task_execution_id_key (one plan per execution) still raises.
 insert into poc_execution_plans (
+    id,
     task_execution_id,
     plan_id,
     original_task,
@@ -124,12 +148,14 @@ insert into poc_execution_plans (
     metadata
 )
 values (
+    coalesce(:id::varchar, gen_random_uuid()::text),
     :task_execution_id,
     :plan_id,
     :original_task,
     :subtask_count,
     :metadata::jsonb
 )
+on conflict (id) do nothing
 returning
     id,
     task_execution_id,
@@ -140,6 +166,59 @@ returning
     completed_at,
     is_complete,
     metadata;
+
+-- name: get_plan_for_retry(id, task_execution_id, plan_id, original_task, metadata, subtasks)$
+-- @nullable-params metadata
+-- Which create arguments differ from those the plan :id (row id) was recorded with, as
+-- an array of names (empty for a repeat of that call): task_execution_id, plan_id,
+-- original_task, metadata, subtasks (the insert_subtasks array, compared by subtask_id
+-- without the status columns). Null when there is no such plan.
+-- Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
+select
+    array_remove(
+        array[
+            case
+                when p.task_execution_id is distinct from :task_execution_id::varchar
+                    then 'task_execution_id'
+            end,
+            case when p.plan_id is distinct from :plan_id::varchar then 'plan_id' end,
+            case
+                when p.original_task is distinct from :original_task::text
+                    then 'original_task'
+            end,
+            case when p.metadata is distinct from :metadata::jsonb then 'metadata' end,
+            case
+                when (
+                    select jsonb_agg(to_jsonb(s) order by s.subtask_id)
+                    from jsonb_to_recordset(:subtasks::jsonb) as s (
+                        subtask_id text,
+                        sequence_number integer,
+                        description text,
+                        agent text,
+                        estimated_time text,
+                        dependencies jsonb
+                    )
+                ) is distinct from (
+                    select jsonb_agg(to_jsonb(t) order by t.subtask_id)
+                    from (
+                        select
+                            st.subtask_id,
+                            st.sequence_number,
+                            st.description,
+                            st.agent,
+                            st.estimated_time,
+                            st.dependencies
+                        from poc_subtask_executions as st
+                        where st.plan_id = p.id
+                    ) as t
+                )
+                    then 'subtasks'
+            end
+        ],
+        null
+    ) as differing
+from poc_execution_plans as p
+where p.id = :id::varchar;
 
 -- name: insert_subtasks(plan_id, subtasks)
 -- Inserts a batch of pending subtasks for one plan in one statement from a JSON array

@@ -83,8 +83,11 @@ returning
     description,
     created_at;
 
--- name: insert_calculation(material_id, method_code, parameters, period_start, period_end)<!
--- The new calculations row (all columns), status pending. The foreign keys
+-- name: insert_calculation(material_id, method_code, parameters, period_start, period_end, key)<!
+-- @nullable-params key
+-- The new calculations row (all columns), status pending; nothing when :key, the
+-- request_key (null: none), names a calculation already (see get_calculation_retry),
+-- with calculations_request_key_idx (partial) as the on conflict arbiter. The foreign keys
 -- calculations_material_id_fkey / calculations_method_code_fkey check the parents
 -- (through materials_pkey and calculation_methods_pkey).
 insert into calculations (
@@ -92,15 +95,18 @@ insert into calculations (
     method_code,
     parameters,
     period_start,
-    period_end
+    period_end,
+    request_key
 )
 values (
     :material_id,
     :method_code,
     :parameters::jsonb,
     :period_start::timestamptz,
-    :period_end::timestamptz
+    :period_end::timestamptz,
+    :key::text
 )
+on conflict (request_key) where request_key is not null do nothing
 returning
     id,
     material_id,
@@ -114,6 +120,34 @@ returning
     created_at,
     updated_at,
     completed_at;
+
+-- name: get_calculation_retry(key, material_id, method_code, parameters, period_start, period_end)^
+-- The id of the calculation created with request_key :key and which create arguments
+-- (material_id, method_code, parameters, period_start, period_end) differ from the
+-- call's, as an array of names (empty when the call repeats the one that created it).
+-- Nothing when no calculation has the key. Served by calculations_request_key_idx
+-- (partial).
+-- @nonnull differing
+select
+    id,
+    array_remove(
+        array[
+            case when material_id is distinct from :material_id::bigint then 'material_id' end,
+            case when method_code is distinct from :method_code::text then 'method_code' end,
+            case when parameters is distinct from :parameters::jsonb then 'parameters' end,
+            case
+                when period_start is distinct from :period_start::timestamptz
+                    then 'period_start'
+            end,
+            case
+                when period_end is distinct from :period_end::timestamptz
+                    then 'period_end'
+            end
+        ],
+        null
+    ) as differing
+from calculations
+where request_key = :key::text;
 
 -- name: get_calculation(calculation_id)^
 -- One calculations row (all columns), or none. Served by calculations_pkey.

@@ -63,6 +63,7 @@ EXPECTED_INDEXES = {
     ("task_management_runs_status_idx", "task_management_runs"),
     ("task_management_runs_run_timestamp_idx", "task_management_runs"),
     ("task_management_runs_processing_summary_idx", "task_management_runs"),
+    ("task_management_runs_request_key_idx", "task_management_runs"),  # 0015, not the seed's
     ("extended_tasks_pkey", "extended_tasks"),
     ("extended_tasks_task_management_run_id_task_id_key", "extended_tasks"),
     ("extended_tasks_created_at_idx", "extended_tasks"),

@@ -82,8 +82,9 @@ def test_start_task_execution_records_a_running_run(conn: Connection) -> None:
 def test_start_task_execution_keeps_a_given_legacy_id(conn: Connection) -> None:
     run = pm.start_task_execution(conn, "task_001", "multi-agent", execution_id="legacy-1")
     assert run["id"] == "legacy-1"
+    # the same id with the same arguments is a retry (tests/test_idempotent_creates.py)
     with pytest.raises(InvalidInput, match="'legacy-1' already exists"):
-        pm.start_task_execution(conn, "task_001", "multi-agent", execution_id="legacy-1")
+        pm.start_task_execution(conn, "task_001", "single-agent", execution_id="legacy-1")
 
 
 @pytest.mark.parametrize(

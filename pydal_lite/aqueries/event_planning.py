@@ -19,6 +19,7 @@ from ..sql.event_planning import (
     FindTasksRow,
     GetConflictRow,
     GetEventPlanRow,
+    GetRunForRetryRow,
     GetRunRow,
     GetRunSummaryRow,
     InsertEventPlanRow,
@@ -39,6 +40,7 @@ __all__ = [
     "FindTasksRow",
     "GetConflictRow",
     "GetEventPlanRow",
+    "GetRunForRetryRow",
     "GetRunRow",
     "GetRunSummaryRow",
     "InsertEventPlanRow",
@@ -56,7 +58,9 @@ __all__ = [
     "find_tasks",
     "get_conflict",
     "get_event_plan",
+    "get_event_plan_for_retry",
     "get_run",
+    "get_run_for_retry",
     "get_run_summary",
     "insert_event_plan",
     "insert_run",
@@ -77,15 +81,41 @@ __all__ = [
 async def insert_event_plan(
     conn: AsyncConnection[Any],
     *,
+    id: UUID | str | None,
     title: str,
     event_date: date | None,
 ) -> InsertEventPlanRow | None:
-    """Creates an event plan; returns the new row. Primary key event_plans_pkey."""
+    """Creates an event plan with the caller's :id (a new uuid when null); returns the new
+    row, or nothing when a plan with that id exists already (see get_event_plan_for_retry).
+    Primary key event_plans_pkey (the on conflict arbiter).
+    """
     return await _arun(
         conn,
         _s.insert_event_plan(
+            id=id,
             title=title,
             event_date=event_date,
+        ),
+    )
+
+
+async def get_event_plan_for_retry(
+    conn: AsyncConnection[Any],
+    *,
+    title: str,
+    event_date: date | None,
+    id: UUID | str,
+) -> list[str] | None:
+    """Which of the create arguments (title, event_date) differ from those of the existing
+    event plan :id, as an array of names (empty when the call repeats the one that
+    created it); null when there is no such plan. Served by event_plans_pkey.
+    """
+    return await _arun(
+        conn,
+        _s.get_event_plan_for_retry(
+            title=title,
+            event_date=event_date,
+            id=id,
         ),
     )
 
@@ -168,15 +198,42 @@ async def insert_run(
     *,
     event_id: UUID | str,
     processing_summary: JsonParam,
+    request_key: str | None,
 ) -> InsertRunRow | None:
     """Starts a task management run (status initialized) for an event plan; returns the new
-    row. The foreign key is checked through event_plans_pkey.
+    row, or nothing when :request_key (null: none) names a run already (see
+    get_run_for_retry). The foreign key is checked through event_plans_pkey;
+    task_management_runs_request_key_idx (partial) is the on conflict arbiter.
     """
     return await _arun(
         conn,
         _s.insert_run(
             event_id=event_id,
             processing_summary=processing_summary,
+            request_key=request_key,
+        ),
+    )
+
+
+async def get_run_for_retry(
+    conn: AsyncConnection[Any],
+    *,
+    event_id: UUID | str,
+    processing_summary: JsonParam,
+    request_key: str,
+) -> GetRunForRetryRow | None:
+    """The id of the run created with :request_key and which create arguments differ from
+    the call's, as an array of names (empty when the call repeats the one that created
+    it): event_id, and processing_summary while the run is still initialized (a status
+    move may replace it later). Nothing when no run has the key.
+    Served by task_management_runs_request_key_idx (partial).
+    """
+    return await _arun(
+        conn,
+        _s.get_run_for_retry(
+            event_id=event_id,
+            processing_summary=processing_summary,
+            request_key=request_key,
         ),
     )
 

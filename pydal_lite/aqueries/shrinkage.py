@@ -13,6 +13,7 @@ from ..runtime.steps import JsonParam
 from ..runtime.steps import arun as _arun
 from ..sql import shrinkage as _s
 from ..sql.shrinkage import (
+    GetCalculationRetryRow,
     GetCalculationRow,
     GetCoefficientAsOfRow,
     GetMaterialByCodeRow,
@@ -32,6 +33,7 @@ from ..sql.shrinkage import (
 )
 
 __all__ = [
+    "GetCalculationRetryRow",
     "GetCalculationRow",
     "GetCoefficientAsOfRow",
     "GetMaterialByCodeRow",
@@ -51,6 +53,7 @@ __all__ = [
     "count_calculation_data",
     "delete_calculation",
     "get_calculation",
+    "get_calculation_retry",
     "get_coefficient_as_of",
     "get_material_by_code",
     "insert_calculation",
@@ -153,8 +156,11 @@ async def insert_calculation(
     parameters: JsonParam,
     period_start: datetime,
     period_end: datetime,
+    key: str | None,
 ) -> InsertCalculationRow | None:
-    """The new calculations row (all columns), status pending. The foreign keys
+    """The new calculations row (all columns), status pending; nothing when :key, the
+    request_key (null: none), names a calculation already (see get_calculation_retry),
+    with calculations_request_key_idx (partial) as the on conflict arbiter. The foreign keys
     calculations_material_id_fkey / calculations_method_code_fkey check the parents
     (through materials_pkey and calculation_methods_pkey).
     """
@@ -166,6 +172,36 @@ async def insert_calculation(
             parameters=parameters,
             period_start=period_start,
             period_end=period_end,
+            key=key,
+        ),
+    )
+
+
+async def get_calculation_retry(
+    conn: AsyncConnection[Any],
+    *,
+    material_id: int,
+    method_code: str,
+    parameters: JsonParam,
+    period_start: datetime,
+    period_end: datetime,
+    key: str,
+) -> GetCalculationRetryRow | None:
+    """The id of the calculation created with request_key :key and which create arguments
+    (material_id, method_code, parameters, period_start, period_end) differ from the
+    call's, as an array of names (empty when the call repeats the one that created it).
+    Nothing when no calculation has the key. Served by calculations_request_key_idx
+    (partial).
+    """
+    return await _arun(
+        conn,
+        _s.get_calculation_retry(
+            material_id=material_id,
+            method_code=method_code,
+            parameters=parameters,
+            period_start=period_start,
+            period_end=period_end,
+            key=key,
         ),
     )
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from datetime import date
 from typing import TypeAlias
 
 from .. import sql
 from .. import validate as v
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..runtime import Steps, operation
 from ..runtime.steps import present
 from .limits import SERVICE_TYPES, check_limit
+
+log = logging.getLogger("pydal_lite.event_planning")
 
 EventPlan: TypeAlias = sql.event_planning.InsertEventPlanRow
 """An ``event_plans`` row (:func:`create_event_plan`)."""
@@ -21,13 +25,40 @@ VendorMatch: TypeAlias = sql.event_planning.ListVendorsRow
 
 
 @operation
-def create_event_plan(title: str, *, event_date: date | None = None) -> Steps[EventPlan]:
-    """Create an event plan; returns its row (``id`` is a UUID)."""
+def create_event_plan(
+    title: str, *, event_date: date | None = None, event_id: uuid.UUID | str | None = None
+) -> Steps[EventPlan]:
+    """Create an event plan; returns its row (``id`` is a UUID).
+
+    ``event_id`` is the plan's id, a new UUID when omitted. A caller that chooses it can
+    retry the call after an unknown outcome (``CommitOutcomeUnknown``): when a plan with
+    that id exists, the call returns it if ``title`` and ``event_date`` are those it was
+    created with, and raises InvalidInput naming the id otherwise. Nothing is written
+    twice either way.
+    """
     v.text(title, "title", blank=False)
     if event_date is not None and not isinstance(event_date, date):
         raise InvalidInput(f"event_date must be a date or None, got {event_date!r}")
-    row = yield from sql.event_planning.insert_event_plan(title=title, event_date=event_date)
-    return present(row, "insert_event_plan")
+    key = None if event_id is None else v.uuid_value(event_id, "event_id")
+    row = yield from sql.event_planning.insert_event_plan(
+        id=key, title=title, event_date=event_date
+    )
+    if row is not None or key is None:
+        return present(row, "insert_event_plan")
+    # the id was taken: a retry of the call that created it, or a clash
+    differing = yield from sql.event_planning.get_event_plan_for_retry(
+        id=key, title=title, event_date=event_date
+    )
+    if differing is None:
+        raise NotFound(f"event plan {str(key)!r} existed but was deleted while this call ran")
+    if differing:
+        raise InvalidInput(
+            f"event_id {str(key)!r} names an event plan created with a different "
+            f"{' and '.join(differing)}"
+        )
+    existing = yield from sql.event_planning.get_event_plan(event_id=key)
+    log.info("create_event_plan repeated for event plan %s: existing row returned", key)
+    return present(existing, "get_event_plan")
 
 
 @operation

@@ -30,6 +30,7 @@ TASK_FLAGS = ("has_errors", "requires_manual_review")
 
 MAX_ID_LENGTH = 100  # varchar(100) of task_id and conflict_id
 MAX_LIMIT = 10_000
+MAX_REQUEST_KEY_LENGTH = 200  # task_management_runs_request_key_check (schema/0015)
 
 
 def check_run_id(value: Any) -> int:
@@ -38,6 +39,10 @@ def check_run_id(value: Any) -> int:
 
 def check_text_id(value: Any, what: str) -> str:
     return v.text(value, what, max_len=MAX_ID_LENGTH)
+
+
+def check_request_key(value: Any) -> str | None:
+    return v.text(value, "request_key", max_len=MAX_REQUEST_KEY_LENGTH, nullable=True)
 
 
 def check_cursor(value: Any, what: str) -> str:

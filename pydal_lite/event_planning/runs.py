@@ -8,13 +8,14 @@ from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from .. import sql
 from .. import validate as v
-from ..errors import InvalidTransition, NotFound
+from ..errors import InvalidInput, InvalidTransition, NotFound
 from ..runtime import Steps, operation
 from ..runtime.steps import present
-from .limits import RUN_STATUSES, RUN_TRANSITIONS, check_run_id
+from .limits import RUN_STATUSES, RUN_TRANSITIONS, check_request_key, check_run_id
 
 log = logging.getLogger("pydal_lite.event_planning")
 
@@ -26,20 +27,53 @@ RunSummary: TypeAlias = sql.event_planning.GetRunSummaryRow
 
 @operation
 def start_run(
-    event_id: uuid.UUID | str, *, processing_summary: Mapping[str, Any] | None = None
+    event_id: uuid.UUID | str,
+    *,
+    processing_summary: Mapping[str, Any] | None = None,
+    request_key: str | None = None,
 ) -> Steps[Run]:
-    """Start a run (status ``initialized``) for an event plan; NotFound if there is none."""
+    """Start a run (status ``initialized``) for an event plan; NotFound if there is none.
+
+    ``request_key`` (1 to 200 characters, chosen by the caller, unique across runs)
+    makes the call safe to retry after an unknown outcome (``CommitOutcomeUnknown``):
+    when a run was started with that key, the call returns it (as it is now) if
+    ``event_id`` and ``processing_summary`` are those it was started with, and raises
+    InvalidInput naming the key otherwise. The summary is compared only while the run is
+    still ``initialized`` (:func:`set_run_status` may replace it). Without a key every
+    call starts a new run.
+    """
     event = v.uuid_value(event_id, "event_id")
     summary = v.json_object(processing_summary or {}, "processing_summary")
+    key = check_request_key(request_key)
     try:
         inserted = yield from sql.event_planning.insert_run(
-            event_id=event, processing_summary=summary
+            event_id=event, processing_summary=summary, request_key=key
         )
     except psycopg.errors.ForeignKeyViolation:
         raise NotFound(f"no event plan {str(event)!r}") from None
+    if inserted is None and key is not None:
+        row = yield from _existing_run(key, event, summary)
+        return row
     row = present(inserted, "insert_run")
     log.info("started task management run %s for event plan %s", row["id"], event)
     return row
+
+
+def _existing_run(key: str, event: uuid.UUID, summary: Jsonb) -> Steps[Run]:
+    """The run an earlier :func:`start_run` with ``key`` started, if its arguments match."""
+    found = yield from sql.event_planning.get_run_for_retry(
+        request_key=key, event_id=event, processing_summary=summary
+    )
+    if found is None:
+        raise NotFound(f"the run of request_key {key!r} was deleted while this call ran")
+    if found["differing"]:
+        raise InvalidInput(
+            f"request_key {key!r} was used for run {found['id']} started with a different "
+            f"{' and '.join(found['differing'])}"
+        )
+    row = yield from sql.event_planning.get_run(run_id=found["id"])
+    log.info("start_run repeated with request_key %r: run %s returned", key, found["id"])
+    return present(row, "get_run")
 
 
 @operation

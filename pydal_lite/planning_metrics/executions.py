@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
-
-from psycopg import errors as pgerrors
 
 from .. import sql
 from .. import validate as v
@@ -14,6 +13,8 @@ from ..runtime import Steps, operation
 from ..runtime.steps import present
 from .limits import ID_LEN, MODES, TASK_ID_LEN
 from .rows import TaskExecution
+
+logger = logging.getLogger("pydal_lite.planning_metrics")
 
 
 @operation
@@ -26,19 +27,36 @@ def start_task_execution(
 ) -> Steps[TaskExecution]:
     """Record that a benchmark run of ``task_id`` in ``mode`` starts now; returns its row.
 
-    ``execution_id`` (uuid text, at most 36 characters) is generated when omitted.
+    ``execution_id`` (uuid text, at most 36 characters) is generated when omitted. A
+    caller that chooses it can retry the call after an unknown outcome
+    (``CommitOutcomeUnknown``): when an execution with that id exists, the call returns
+    it (as it is now) if ``task_id``, ``mode`` and ``metadata`` are those it was started
+    with (``metadata`` compared only while it is running: finishing merges into it), and
+    raises InvalidInput naming the id otherwise.
     """
     v.text(task_id, "task_id", max_len=TASK_ID_LEN)
     v.one_of(mode, "mode", MODES)
     v.text(execution_id, "execution_id", max_len=ID_LEN, min_len=0, nullable=True)
     meta = v.json_object({} if metadata is None else metadata, "metadata")
-    try:
-        row = yield from sql.planning_metrics.insert_task_execution(
-            id=execution_id, task_id=task_id, mode=mode, metadata=meta
+    row = yield from sql.planning_metrics.insert_task_execution(
+        id=execution_id, task_id=task_id, mode=mode, metadata=meta
+    )
+    if row is not None or execution_id is None:
+        return present(row, "insert_task_execution")
+    # the id was taken: a retry of the call that created it, or a clash
+    differing = yield from sql.planning_metrics.get_task_execution_for_retry(
+        id=execution_id, task_id=task_id, mode=mode, metadata=meta
+    )
+    if differing is None:
+        raise NotFound(f"task execution {execution_id!r} was deleted while this call ran")
+    if differing:
+        raise InvalidInput(
+            f"task execution {execution_id!r} already exists, started with a different "
+            f"{' and '.join(differing)}"
         )
-    except pgerrors.UniqueViolation:
-        raise InvalidInput(f"task execution {execution_id!r} already exists") from None
-    return present(row, "insert_task_execution")
+    existing = yield from sql.planning_metrics.get_task_execution(id=execution_id)
+    logger.info("start_task_execution repeated for %r: existing row returned", execution_id)
+    return present(existing, "get_task_execution")
 
 
 @operation

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from psycopg import errors as pgerrors
+from psycopg.types.json import Jsonb
 
 from .. import sql
 from .. import validate as v
@@ -27,6 +28,7 @@ def record_plan_created(
     subtasks: Sequence[Mapping[str, Any]],
     *,
     metadata: Mapping[str, Any] | None = None,
+    row_id: str | None = None,
 ) -> Steps[PlanWithSubtasks]:
     """Record a plan and all its subtasks (pending) in one transaction.
 
@@ -36,10 +38,18 @@ def record_plan_created(
     in one statement. Returns the plan row with ``subtasks`` (list of rows, in sequence
     order). Raises NotFound if the task execution does not exist, InvalidInput if it
     already has a plan or a value is invalid; nothing is written then.
+
+    ``row_id`` (at most 36 characters) is the plan's row id, ``plan["id"]``, which the
+    subtask calls take as ``plan_id``; generated when omitted. A caller that chooses it
+    can retry the call after an unknown outcome (``CommitOutcomeUnknown``): when a plan
+    with that row id exists, the call returns it with its subtasks (as they are now) if
+    every argument is the one it was recorded with (subtasks compared as a set, whatever
+    their status), and raises InvalidInput naming the row id otherwise.
     """
     v.text(task_execution_id, "task_execution_id", max_len=ID_LEN)
     v.text(plan_id, "plan_id", max_len=PLAN_ID_LEN)
     v.text(original_task, "original_task", min_len=0)
+    v.text(row_id, "row_id", max_len=ID_LEN, nullable=True)
     rows = validate_subtasks(subtasks)
     meta = v.json_object(metadata, "metadata", nullable=True)
     batch = v.json_value(rows, "subtasks")
@@ -48,6 +58,7 @@ def record_plan_created(
         raise NotFound(f"no task execution {task_execution_id!r}")
     try:
         inserted_plan = yield from sql.planning_metrics.insert_plan(
+            id=row_id,
             task_execution_id=task_execution_id,
             plan_id=plan_id,
             original_task=original_task,
@@ -56,12 +67,54 @@ def record_plan_created(
         )
     except pgerrors.UniqueViolation:
         raise InvalidInput(f"task execution {task_execution_id!r} already has a plan") from None
+    if inserted_plan is None and row_id is not None:
+        repeated = yield from _existing_plan(
+            row_id,
+            task_execution_id=task_execution_id,
+            plan_id=plan_id,
+            original_task=original_task,
+            metadata=meta,
+            subtasks=batch,
+        )
+        return repeated
     plan: Plan = present(inserted_plan, "insert_plan")
     inserted = yield from sql.planning_metrics.insert_subtasks(plan_id=plan["id"], subtasks=batch)
     done = yield from sql.planning_metrics.complete_plan_if_done(plan_id=plan["id"])
     ordered: list[Subtask] = sorted(inserted, key=lambda r: (r["sequence_number"], r["subtask_id"]))
     logger.debug("plan %s recorded with %d subtasks", plan["id"], len(rows))
     return {**(plan if done is None else done), "subtasks": ordered}
+
+
+def _existing_plan(
+    row_id: str,
+    *,
+    task_execution_id: str,
+    plan_id: str,
+    original_task: str,
+    metadata: Jsonb | None,
+    subtasks: Jsonb,
+) -> Steps[PlanWithSubtasks]:
+    """The plan an earlier :func:`record_plan_created` recorded as ``row_id``, with its
+    subtasks, if it was recorded with these arguments; InvalidInput naming the row id
+    otherwise."""
+    differing = yield from sql.planning_metrics.get_plan_for_retry(
+        id=row_id,
+        task_execution_id=task_execution_id,
+        plan_id=plan_id,
+        original_task=original_task,
+        metadata=metadata,
+        subtasks=subtasks,
+    )
+    if differing is None:
+        raise NotFound(f"plan {row_id!r} was deleted while this call ran")
+    if differing:
+        raise InvalidInput(
+            f"row_id {row_id!r} names a plan recorded with a different {' and '.join(differing)}"
+        )
+    plan: Plan = present((yield from sql.planning_metrics.get_plan(plan_id=row_id)), "get_plan")
+    stored = yield from sql.planning_metrics.list_subtasks(plan_id=row_id)
+    logger.info("record_plan_created repeated for plan %r: existing plan returned", row_id)
+    return {**plan, "subtasks": stored}
 
 
 @operation

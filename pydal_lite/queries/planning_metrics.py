@@ -66,9 +66,11 @@ __all__ = [
     "finish_task_execution",
     "get_plan",
     "get_plan_by_task_execution",
+    "get_plan_for_retry",
     "get_plan_metrics",
     "get_subtask",
     "get_task_execution",
+    "get_task_execution_for_retry",
     "insert_plan",
     "insert_subtasks",
     "insert_task_execution",
@@ -93,7 +95,8 @@ def insert_task_execution(
     metadata: JsonParam,
 ) -> InsertTaskExecutionRow | None:
     """Inserts a running task execution started now (id generated when null) and returns
-    the row. Served by poc_task_executions_pkey (uniqueness).
+    the row, or nothing when an execution with that id exists already (see
+    get_task_execution_for_retry). poc_task_executions_pkey is the on conflict arbiter.
     """
     return _run(
         conn,
@@ -102,6 +105,30 @@ def insert_task_execution(
             task_id=task_id,
             mode=mode,
             metadata=metadata,
+        ),
+    )
+
+
+def get_task_execution_for_retry(
+    conn: Connection[Any],
+    *,
+    task_id: str,
+    mode: str,
+    metadata: JsonParam,
+    id: str,
+) -> list[str] | None:
+    """Which create arguments differ from those of the execution :id, as an array of names
+    (empty for a repeat of that call): task_id, mode, metadata (only while running:
+    finishing merges into it). Null when there is no such execution.
+    Served by poc_task_executions_pkey.
+    """
+    return _run(
+        conn,
+        _s.get_task_execution_for_retry(
+            task_id=task_id,
+            mode=mode,
+            metadata=metadata,
+            id=id,
         ),
     )
 
@@ -200,24 +227,56 @@ def delete_task_execution(
 def insert_plan(
     conn: Connection[Any],
     *,
+    id: str | None,
     task_execution_id: str,
     plan_id: str,
     original_task: str,
     subtask_count: int,
     metadata: JsonParam | None,
 ) -> InsertPlanRow | None:
-    """Inserts an open plan for a task execution and returns it. Served by
-    poc_execution_plans_pkey and poc_execution_plans_task_execution_id_key (one plan per
-    execution).
+    """Inserts an open plan for a task execution with the caller's row :id (generated when
+    null) and returns it, or nothing when a plan with that id exists already (see
+    get_plan_for_retry). poc_execution_plans_pkey is the on conflict arbiter;
+    poc_execution_plans_task_execution_id_key (one plan per execution) still raises.
     """
     return _run(
         conn,
         _s.insert_plan(
+            id=id,
             task_execution_id=task_execution_id,
             plan_id=plan_id,
             original_task=original_task,
             subtask_count=subtask_count,
             metadata=metadata,
+        ),
+    )
+
+
+def get_plan_for_retry(
+    conn: Connection[Any],
+    *,
+    task_execution_id: str,
+    plan_id: str,
+    original_task: str,
+    metadata: JsonParam | None,
+    subtasks: JsonParam,
+    id: str,
+) -> list[str] | None:
+    """Which create arguments differ from those the plan :id (row id) was recorded with, as
+    an array of names (empty for a repeat of that call): task_execution_id, plan_id,
+    original_task, metadata, subtasks (the insert_subtasks array, compared by subtask_id
+    without the status columns). Null when there is no such plan.
+    Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
+    """
+    return _run(
+        conn,
+        _s.get_plan_for_retry(
+            task_execution_id=task_execution_id,
+            plan_id=plan_id,
+            original_task=original_task,
+            metadata=metadata,
+            subtasks=subtasks,
+            id=id,
         ),
     )
 

@@ -29,15 +29,48 @@ _insert_event_plan = Query("event_planning", "insert_event_plan", SQLOperationTy
 
 def insert_event_plan(
     *,
+    id: UUID | str | None,
     title: str,
     event_date: date | None,
 ) -> Step[InsertEventPlanRow | None]:
-    """Creates an event plan; returns the new row. Primary key event_plans_pkey."""
+    """Creates an event plan with the caller's :id (a new uuid when null); returns the new
+    row, or nothing when a plan with that id exists already (see get_event_plan_for_retry).
+    Primary key event_plans_pkey (the on conflict arbiter).
+    """
     return Step(
         _insert_event_plan,
         {
+            "id": id,
             "title": title,
             "event_date": event_date,
+        },
+    )
+
+
+_get_event_plan_for_retry = Query(
+    "event_planning",
+    "get_event_plan_for_retry",
+    SQLOperationType.SELECT_VALUE,
+    reads=True,
+)
+
+
+def get_event_plan_for_retry(
+    *,
+    title: str,
+    event_date: date | None,
+    id: UUID | str,
+) -> Step[list[str] | None]:
+    """Which of the create arguments (title, event_date) differ from those of the existing
+    event plan :id, as an array of names (empty when the call repeats the one that
+    created it); null when there is no such plan. Served by event_plans_pkey.
+    """
+    return Step(
+        _get_event_plan_for_retry,
+        {
+            "title": title,
+            "event_date": event_date,
+            "id": id,
         },
     )
 
@@ -201,15 +234,56 @@ def insert_run(
     *,
     event_id: UUID | str,
     processing_summary: JsonParam,
+    request_key: str | None,
 ) -> Step[InsertRunRow | None]:
     """Starts a task management run (status initialized) for an event plan; returns the new
-    row. The foreign key is checked through event_plans_pkey.
+    row, or nothing when :request_key (null: none) names a run already (see
+    get_run_for_retry). The foreign key is checked through event_plans_pkey;
+    task_management_runs_request_key_idx (partial) is the on conflict arbiter.
     """
     return Step(
         _insert_run,
         {
             "event_id": event_id,
             "processing_summary": jsonb(processing_summary),
+            "request_key": request_key,
+        },
+    )
+
+
+class GetRunForRetryRow(TypedDict):
+    """A row of ``get_run_for_retry``."""
+
+    id: int
+    differing: list[str]
+
+
+_get_run_for_retry = Query(
+    "event_planning",
+    "get_run_for_retry",
+    SQLOperationType.SELECT_ONE,
+    reads=True,
+)
+
+
+def get_run_for_retry(
+    *,
+    event_id: UUID | str,
+    processing_summary: JsonParam,
+    request_key: str,
+) -> Step[GetRunForRetryRow | None]:
+    """The id of the run created with :request_key and which create arguments differ from
+    the call's, as an array of names (empty when the call repeats the one that created
+    it): event_id, and processing_summary while the run is still initialized (a status
+    move may replace it later). Nothing when no run has the key.
+    Served by task_management_runs_request_key_idx (partial).
+    """
+    return Step(
+        _get_run_for_retry,
+        {
+            "event_id": event_id,
+            "processing_summary": jsonb(processing_summary),
+            "request_key": request_key,
         },
     )
 

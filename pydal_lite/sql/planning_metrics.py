@@ -43,7 +43,8 @@ def insert_task_execution(
     metadata: JsonParam,
 ) -> Step[InsertTaskExecutionRow | None]:
     """Inserts a running task execution started now (id generated when null) and returns
-    the row. Served by poc_task_executions_pkey (uniqueness).
+    the row, or nothing when an execution with that id exists already (see
+    get_task_execution_for_retry). poc_task_executions_pkey is the on conflict arbiter.
     """
     return Step(
         _insert_task_execution,
@@ -52,6 +53,37 @@ def insert_task_execution(
             "task_id": task_id,
             "mode": mode,
             "metadata": jsonb(metadata),
+        },
+    )
+
+
+_get_task_execution_for_retry = Query(
+    "planning_metrics",
+    "get_task_execution_for_retry",
+    SQLOperationType.SELECT_VALUE,
+    reads=True,
+)
+
+
+def get_task_execution_for_retry(
+    *,
+    task_id: str,
+    mode: str,
+    metadata: JsonParam,
+    id: str,
+) -> Step[list[str] | None]:
+    """Which create arguments differ from those of the execution :id, as an array of names
+    (empty for a repeat of that call): task_id, mode, metadata (only while running:
+    finishing merges into it). Null when there is no such execution.
+    Served by poc_task_executions_pkey.
+    """
+    return Step(
+        _get_task_execution_for_retry,
+        {
+            "task_id": task_id,
+            "mode": mode,
+            "metadata": jsonb(metadata),
+            "id": id,
         },
     )
 
@@ -251,24 +283,63 @@ _insert_plan = Query(
 
 def insert_plan(
     *,
+    id: str | None,
     task_execution_id: str,
     plan_id: str,
     original_task: str,
     subtask_count: int,
     metadata: JsonParam | None,
 ) -> Step[InsertPlanRow | None]:
-    """Inserts an open plan for a task execution and returns it. Served by
-    poc_execution_plans_pkey and poc_execution_plans_task_execution_id_key (one plan per
-    execution).
+    """Inserts an open plan for a task execution with the caller's row :id (generated when
+    null) and returns it, or nothing when a plan with that id exists already (see
+    get_plan_for_retry). poc_execution_plans_pkey is the on conflict arbiter;
+    poc_execution_plans_task_execution_id_key (one plan per execution) still raises.
     """
     return Step(
         _insert_plan,
         {
+            "id": id,
             "task_execution_id": task_execution_id,
             "plan_id": plan_id,
             "original_task": original_task,
             "subtask_count": subtask_count,
             "metadata": jsonb(metadata),
+        },
+    )
+
+
+_get_plan_for_retry = Query(
+    "planning_metrics",
+    "get_plan_for_retry",
+    SQLOperationType.SELECT_VALUE,
+    reads=True,
+)
+
+
+def get_plan_for_retry(
+    *,
+    task_execution_id: str,
+    plan_id: str,
+    original_task: str,
+    metadata: JsonParam | None,
+    subtasks: JsonParam,
+    id: str,
+) -> Step[list[str] | None]:
+    """Which create arguments differ from those the plan :id (row id) was recorded with, as
+    an array of names (empty for a repeat of that call): task_execution_id, plan_id,
+    original_task, metadata, subtasks (the insert_subtasks array, compared by subtask_id
+    without the status columns). Null when there is no such plan.
+    Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
+    """
+    return Step(
+        _get_plan_for_retry,
+        {
+            "task_execution_id": task_execution_id,
+            "plan_id": plan_id,
+            "original_task": original_task,
+            "metadata": jsonb(metadata),
+            "subtasks": jsonb(subtasks),
+            "id": id,
         },
     )
 

@@ -177,8 +177,11 @@ def insert_calculation(
     parameters: JsonParam,
     period_start: datetime,
     period_end: datetime,
+    key: str | None,
 ) -> Step[InsertCalculationRow | None]:
-    """The new calculations row (all columns), status pending. The foreign keys
+    """The new calculations row (all columns), status pending; nothing when :key, the
+    request_key (null: none), names a calculation already (see get_calculation_retry),
+    with calculations_request_key_idx (partial) as the on conflict arbiter. The foreign keys
     calculations_material_id_fkey / calculations_method_code_fkey check the parents
     (through materials_pkey and calculation_methods_pkey).
     """
@@ -190,6 +193,50 @@ def insert_calculation(
             "parameters": jsonb(parameters),
             "period_start": period_start,
             "period_end": period_end,
+            "key": key,
+        },
+    )
+
+
+class GetCalculationRetryRow(TypedDict):
+    """A row of ``get_calculation_retry``."""
+
+    id: int
+    differing: list[str]
+
+
+_get_calculation_retry = Query(
+    "shrinkage",
+    "get_calculation_retry",
+    SQLOperationType.SELECT_ONE,
+    reads=True,
+)
+
+
+def get_calculation_retry(
+    *,
+    material_id: int,
+    method_code: str,
+    parameters: JsonParam,
+    period_start: datetime,
+    period_end: datetime,
+    key: str,
+) -> Step[GetCalculationRetryRow | None]:
+    """The id of the calculation created with request_key :key and which create arguments
+    (material_id, method_code, parameters, period_start, period_end) differ from the
+    call's, as an array of names (empty when the call repeats the one that created it).
+    Nothing when no calculation has the key. Served by calculations_request_key_idx
+    (partial).
+    """
+    return Step(
+        _get_calculation_retry,
+        {
+            "material_id": material_id,
+            "method_code": method_code,
+            "parameters": jsonb(parameters),
+            "period_start": period_start,
+            "period_end": period_end,
+            "key": key,
         },
     )
 
