@@ -287,6 +287,9 @@ def _standby_reads(k: dict[str, Any]) -> dict[str, Callable[[Connection], Any]]:
         "list_metric_buckets": lambda c: shrinkage.list_metric_buckets(
             c, "shrinkage", bucket=day, since=t0, until=t0 + day
         ),
+        "list_gapfilled_calculation_data": lambda c: shrinkage.list_gapfilled_calculation_data(
+            c, k["calc"], "shrinkage", bucket=timedelta(hours=1), since=t0, until=t0 + day
+        ),
         "get_coefficient_as_of": lambda c: shrinkage.get_coefficient_as_of(
             c, k["material"], "natural_loss_rate", at=t0
         ),
