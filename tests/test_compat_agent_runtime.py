@@ -12,6 +12,7 @@ import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
@@ -158,9 +159,8 @@ def test_seed_readme_calls_unchanged(app: Any, dsn: str) -> None:
 def _url(dsn: str) -> str:
     """The test DSN as the postgresql:// URL the README passes."""
     p = conninfo_to_dict(dsn)
-    return (
-        f"postgresql://{p.get('user', '')}@{p.get('host', '')}:{p.get('port', 5432)}/{p['dbname']}"
-    )
+    host = quote(str(p.get("host", "")), safe="")  # a socket directory is a path
+    return f"postgresql://{p.get('user', '')}@{host}:{p.get('port', 5432)}/{p['dbname']}"
 
 
 def test_legacy_sqlite_url_warns_once_and_uses_database_url(app: Any) -> None:
