@@ -3,10 +3,14 @@
 -- "Live" means not soft-deleted (deleted_at is null).
 
 -- name: upsert_session(session_id, last_activity)<!
+-- @nonnull next_seq
 -- Creates the session or stamps last_activity on a live one (now() when null) and
--- returns id, session_id, created_at, last_activity; the row stays locked until commit,
--- so concurrent saves of one session take turns. Returns nothing when the session exists
--- but is soft-deleted. Served by sessions_session_id_key.
+-- returns id, session_id, created_at, last_activity, message_count and message_chain
+-- (the digest of the stored list, null when a writer other than save_session changed
+-- it) and next_seq (1 + the highest stored seq, 0 when none: one backward probe of
+-- messages_session_db_id_seq_key). The row stays locked until commit, so concurrent
+-- saves of one session take turns. Returns nothing when the session exists but is
+-- soft-deleted. Served by sessions_session_id_key.
 insert into sessions (
     session_id,
     last_activity
@@ -22,7 +26,14 @@ returning
     id,
     session_id,
     created_at,
-    last_activity;
+    last_activity,
+    message_count,
+    message_chain,
+    (
+        select coalesce(max(m.seq) + 1, 0)
+        from messages as m
+        where m.session_db_id = sessions.id
+    ) as next_seq;
 
 -- name: get_session(session_id, include_deleted)^
 -- One session row (id, session_id, created_at, last_activity, is_active, deleted_at),
@@ -100,6 +111,64 @@ from jsonb_to_recordset(:rows::jsonb) as m(
     metadata jsonb
 )
 order by m.seq;
+
+-- name: append_messages(session_db_id, rows, message_count, message_chain)!
+-- insert_messages for the last batch of a save, in the same statement recording on the
+-- session the length and digest of its stored list (message_count, message_chain), so
+-- the next save compares one row instead of every fingerprint. Returns the row count
+-- of the session update (1). Served by sessions_pkey; checked by
+-- messages_session_db_id_seq_key.
+with inserted as (
+    insert into messages (
+        session_db_id,
+        seq,
+        role,
+        content,
+        timestamp,
+        name,
+        tool_call_id,
+        tool_calls,
+        token_count,
+        metadata_json
+    )
+    select
+        :session_db_id::bigint,
+        m.seq,
+        m.role,
+        m.content,
+        coalesce(m.timestamp, now()),
+        m.name,
+        m.tool_call_id,
+        m.tool_calls,
+        m.token_count,
+        m.metadata
+    from jsonb_to_recordset(:rows::jsonb) as m(
+        seq integer,
+        role text,
+        content text,
+        timestamp timestamptz,
+        name text,
+        tool_call_id text,
+        tool_calls jsonb,
+        token_count integer,
+        metadata jsonb
+    )
+    order by m.seq
+)
+update sessions
+set
+    message_count = :message_count::integer,
+    message_chain = :message_chain::bytea
+where id = :session_db_id::bigint;
+
+-- name: set_session_chain(session_db_id, message_count, message_chain)!
+-- Records the length and digest of a session's stored list after a save that inserted
+-- nothing (or found the recorded digest out of date). Returns 1. Served by sessions_pkey.
+update sessions
+set
+    message_count = :message_count::integer,
+    message_chain = :message_chain::bytea
+where id = :session_db_id::bigint;
 
 -- name: list_session_messages(session_db_id)
 -- All messages of a session in the OpenAI chat shape (role, content, name, tool_call_id,

@@ -9,11 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import validate as v
 from ..errors import InvalidInput
@@ -64,8 +62,9 @@ def canonical_jsonb_text(value: Any) -> str:
     raise TypeError(f"not a JSON-decoded value: {value!r:.200}")
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
+    """A checked message; ``fingerprint`` is what the insert trigger stores for it."""
+
     role: str
     content: str | None
     name: str | None
@@ -74,13 +73,7 @@ class Message:
     token_count: int | None
     metadata: dict[str, Any] | None
     timestamp: datetime | None
-
-    @cached_property
-    def fingerprint(self) -> bytes:
-        """messages_fingerprint() of this message: what the insert trigger stores."""
-        calls = None if self.tool_calls is None else canonical_jsonb_text(self.tool_calls)
-        parts = (self.role, self.content, self.name, self.tool_call_id, calls)
-        return hashlib.sha256(b"".join(_digest(p) for p in parts)).digest()
+    fingerprint: bytes
 
     def same_as(self, stored: Mapping[str, Any]) -> bool:
         return bytes(stored["fingerprint"]) == self.fingerprint
@@ -95,7 +88,62 @@ class Message:
         return row
 
 
+def fingerprint(
+    role: str,
+    content: str | None,
+    name: str | None,
+    tool_call_id: str | None,
+    tool_calls: list[Any] | None,
+) -> bytes:
+    """messages_fingerprint() of these fields: what the insert trigger stores."""
+    calls = None if tool_calls is None else canonical_jsonb_text(tool_calls)
+    parts = (role, content, name, tool_call_id, calls)
+    return hashlib.sha256(b"".join(_digest(p) for p in parts)).digest()
+
+
+# The common message (a role, str content, nothing else but maybe token_count and an aware
+# timestamp) is checked and fingerprinted here without the general path's calls: a save of
+# a long session hashes every given message, so this is its cost per stored message.
+_ROLE_PART = {r: b"\x01" + hashlib.sha256(r.encode()).digest() for r in ROLES}
+_NO_EXTRAS = b"\x00\x00\x00"  # name, tool_call_id, tool_calls: null
+_sha256 = hashlib.sha256
+
+
+def _plain_message(m: dict[str, Any]) -> Message | None:
+    """The message if it has the common shape and is valid, else None (full checks)."""
+    role = m.get("role")
+    content = m.get("content")
+    if (
+        type(role) is not str
+        or role not in _ROLE_PART
+        or type(content) is not str
+        or len(content) > MAX_CONTENT_CHARS
+        or "\x00" in content
+        or m.get("tool_calls")
+        or m.get("name")
+        or m.get("tool_call_id")
+        or m.get("metadata") is not None
+    ):
+        return None
+    count = m.get("token_count")
+    if count is not None and (type(count) is not int or not 0 <= count <= MAX_INT4):
+        return None
+    when = m.get("timestamp")
+    if when is not None and (type(when) is not datetime or when.utcoffset() is None):
+        return None
+    try:
+        data = content.encode()
+    except UnicodeEncodeError:
+        return None
+    digest = _sha256(_ROLE_PART[role] + b"\x01" + _sha256(data).digest() + _NO_EXTRAS).digest()
+    return Message(role, content, None, None, None, count, None, when, digest)
+
+
 def parse_message(i: int, m: Any) -> Message:
+    if type(m) is dict:
+        plain = _plain_message(m)
+        if plain is not None:
+            return plain
     where = f"messages[{i}]"
     if not isinstance(m, Mapping):
         raise InvalidInput(f"{where} must be a dict, got {m!r:.200}")
@@ -113,25 +161,34 @@ def parse_message(i: int, m: Any) -> Message:
     token_count = m.get("token_count")
     if token_count is not None:
         v.integer(token_count, f"{where}.token_count", lo=0, hi=MAX_INT4)
+    content = v.text(
+        content, f"{where}.content", max_len=MAX_CONTENT_CHARS, min_len=0, nullable=True
+    )
+    name = v.text(m.get("name") or None, f"{where}.name", max_len=MAX_ID_CHARS, nullable=True)
+    tool_call_id = v.text(
+        m.get("tool_call_id") or None,
+        f"{where}.tool_call_id",
+        max_len=MAX_ID_CHARS,
+        nullable=True,
+    )
     return Message(
         role=role,
-        content=v.text(
-            content, f"{where}.content", max_len=MAX_CONTENT_CHARS, min_len=0, nullable=True
-        ),
-        name=v.text(m.get("name") or None, f"{where}.name", max_len=MAX_ID_CHARS, nullable=True),
-        tool_call_id=v.text(
-            m.get("tool_call_id") or None,
-            f"{where}.tool_call_id",
-            max_len=MAX_ID_CHARS,
-            nullable=True,
-        ),
+        content=content,
+        name=name,
+        tool_call_id=tool_call_id,
         tool_calls=tool_calls,
         token_count=token_count,
         metadata=check_metadata(m.get("metadata"), f"{where}.metadata"),
         timestamp=v.aware_datetime(
             m.get("timestamp"), f"{where}.timestamp", nullable=True, iso=True
         ),
+        fingerprint=fingerprint(role, content, name, tool_call_id, tool_calls),
     )
+
+
+def chain(fingerprints: Sequence[bytes]) -> bytes:
+    """sessions.message_chain of a list: sha256 of its fingerprints, concatenated."""
+    return _sha256(b"".join(fingerprints)).digest()
 
 
 def parse_messages(messages: Any) -> list[Message]:

@@ -49,6 +49,7 @@ __all__ = [
     "SearchSessionMessagesRow",
     "UpsertAgentContextRow",
     "UpsertSessionRow",
+    "append_messages",
     "delete_expired_sessions",
     "delete_messages_from",
     "delete_session",
@@ -71,6 +72,7 @@ __all__ = [
     "restore_session",
     "search_messages",
     "search_session_messages",
+    "set_session_chain",
     "soft_delete_idle_sessions",
     "soft_delete_session",
     "upsert_agent_context",
@@ -85,9 +87,12 @@ async def upsert_session(
     last_activity: datetime | None,
 ) -> UpsertSessionRow | None:
     """Creates the session or stamps last_activity on a live one (now() when null) and
-    returns id, session_id, created_at, last_activity; the row stays locked until commit,
-    so concurrent saves of one session take turns. Returns nothing when the session exists
-    but is soft-deleted. Served by sessions_session_id_key.
+    returns id, session_id, created_at, last_activity, message_count and message_chain
+    (the digest of the stored list, null when a writer other than save_session changed
+    it) and next_seq (1 + the highest stored seq, 0 when none: one backward probe of
+    messages_session_db_id_seq_key). The row stays locked until commit, so concurrent
+    saves of one session take turns. Returns nothing when the session exists but is
+    soft-deleted. Served by sessions_session_id_key.
     """
     return await arun(
         conn,
@@ -171,6 +176,51 @@ async def insert_messages(
         _s.insert_messages(
             session_db_id=session_db_id,
             rows=rows,
+        ),
+    )
+
+
+async def append_messages(
+    conn: AsyncConnection[Any],
+    *,
+    session_db_id: int,
+    rows: JsonParam,
+    message_count: int,
+    message_chain: bytes,
+) -> int:
+    """insert_messages for the last batch of a save, in the same statement recording on the
+    session the length and digest of its stored list (message_count, message_chain), so
+    the next save compares one row instead of every fingerprint. Returns the row count
+    of the session update (1). Served by sessions_pkey; checked by
+    messages_session_db_id_seq_key.
+    """
+    return await arun(
+        conn,
+        _s.append_messages(
+            session_db_id=session_db_id,
+            rows=rows,
+            message_count=message_count,
+            message_chain=message_chain,
+        ),
+    )
+
+
+async def set_session_chain(
+    conn: AsyncConnection[Any],
+    *,
+    message_count: int,
+    message_chain: bytes,
+    session_db_id: int,
+) -> int:
+    """Records the length and digest of a session's stored list after a save that inserted
+    nothing (or found the recorded digest out of date). Returns 1. Served by sessions_pkey.
+    """
+    return await arun(
+        conn,
+        _s.set_session_chain(
+            message_count=message_count,
+            message_chain=message_chain,
+            session_db_id=session_db_id,
         ),
     )
 

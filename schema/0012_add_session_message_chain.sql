@@ -1,0 +1,99 @@
+-- save_session costs O(new messages) (issue 10): each session records the length and a
+-- digest of its stored message list, so a save checks "is the stored list a prefix of
+-- the given one" against one row instead of reading one fingerprint per stored message.
+-- The digest is sha256 over the concatenated messages.fingerprint values in seq order;
+-- agent_runtime/sessions.py computes the same over the given list. Writers other than
+-- save_session that change or delete messages (plain SQL, the cascade of a session
+-- delete) make the digest unknown (null) through statement triggers, and an insert
+-- beyond message_count shows in save_session's max(seq) probe, so the next save falls
+-- back to comparing fingerprints one by one and records the digest again.
+
+-- migrate:up
+alter table sessions
+    add column message_count integer not null default 0,
+    add column message_chain bytea default sha256(''::bytea),
+    add constraint sessions_message_count_check check (message_count >= 0),
+    add constraint sessions_message_chain_check check (octet_length(message_chain) = 32);
+
+comment on column sessions.message_count is
+    'How many messages (seq 0 .. message_count - 1) message_chain covers, as save_session '
+    'last wrote them.';
+comment on column sessions.message_chain is
+    'sha256 of the concatenated messages.fingerprint of the session''s messages in seq '
+    'order, as save_session last wrote them (sha256 of nothing for none); null when '
+    'another writer changed or deleted messages since. save_session compares it with the '
+    'given list instead of reading every stored fingerprint.';
+
+-- Backfill: every session's digest from its stored messages.
+update sessions as s
+set
+    message_count = c.messages,
+    message_chain = c.chain
+from (
+    select
+        session_db_id,
+        count(*)::integer as messages,
+        sha256(string_agg(fingerprint, ''::bytea order by seq)) as chain
+    from messages
+    group by session_db_id
+) as c
+where s.id = c.session_db_id;
+
+/*
+ * tg_messages__forget_chain: a statement changed or deleted messages outside
+ * save_session's bookkeeping, so the digest of their sessions is no longer known.
+ * One UPDATE per statement (transition tables), not one per row.
+ */
+create function tg_messages__forget_chain() returns trigger
+    language plpgsql
+as $$
+begin
+    if tg_op = 'TRUNCATE' then
+        update sessions
+        set message_chain = null
+        where message_chain is not null;
+    elsif tg_op = 'UPDATE' then
+        update sessions
+        set message_chain = null
+        where message_chain is not null
+            and id in (
+                select session_db_id from old_rows
+                union
+                select session_db_id from new_rows
+            );
+    else
+        update sessions
+        set message_chain = null
+        where message_chain is not null
+            and id in (select session_db_id from old_rows);
+    end if;
+    return null;
+end
+$$;
+
+comment on function tg_messages__forget_chain() is
+    'Trigger function: sets sessions.message_chain to null for the sessions whose messages '
+    'a statement updated, deleted or truncated.';
+
+create trigger messages_200_forget_chain_on_update
+    after update on messages
+    referencing old table as old_rows new table as new_rows
+    for each statement execute function tg_messages__forget_chain();
+
+create trigger messages_200_forget_chain_on_delete
+    after delete on messages
+    referencing old table as old_rows
+    for each statement execute function tg_messages__forget_chain();
+
+create trigger messages_200_forget_chain_on_truncate
+    after truncate on messages
+    for each statement execute function tg_messages__forget_chain();
+
+-- migrate:down
+drop trigger messages_200_forget_chain_on_truncate on messages;
+drop trigger messages_200_forget_chain_on_delete on messages;
+drop trigger messages_200_forget_chain_on_update on messages;
+drop function tg_messages__forget_chain();
+alter table sessions
+    drop column message_chain,
+    drop column message_count;
