@@ -1,14 +1,53 @@
 -- save_session costs O(new messages) (issue 10): each session records the length and a
 -- digest of its stored message list, so a save checks "is the stored list a prefix of
 -- the given one" against one row instead of reading one fingerprint per stored message.
--- The digest is sha256 over the concatenated messages.fingerprint values in seq order;
--- agent_runtime/sessions.py computes the same over the given list. Writers other than
+-- The digest is sha256 over the messages' messages_chain_part() in seq order (their
+-- compared fields, length-prefixed: one hash per list, not two per message as the
+-- fingerprint needs); agent_runtime/messages.py computes the same for the given list. Writers other than
 -- save_session that change or delete messages (plain SQL, the cascade of a session
 -- delete) make the digest unknown (null) through statement triggers, and an insert
 -- beyond message_count shows in save_session's max(seq) probe, so the next save falls
 -- back to comparing fingerprints one by one and records the digest again.
 
 -- migrate:up
+
+/*
+ * messages_chain_part: what a message adds to its session's digest: each of role, content,
+ * name, tool_call_id and the text of messages_canonical_json(tool_calls) as \x00 (null)
+ * or \x01, the length of its UTF-8 bytes (int4, big-endian) and those bytes. The same
+ * fields as messages_fingerprint, so a change it detects the digest detects too.
+ */
+create function messages_chain_part(
+    role text,
+    content text,
+    name text,
+    tool_call_id text,
+    tool_calls jsonb
+) returns bytea
+    language sql
+    stable
+    parallel safe
+as $$
+select coalesce('\x01'::bytea || int4send(octet_length(convert_to(role, 'UTF8')))
+        || convert_to(role, 'UTF8'), '\x00'::bytea)
+    || coalesce('\x01'::bytea || int4send(octet_length(convert_to(content, 'UTF8')))
+        || convert_to(content, 'UTF8'), '\x00'::bytea)
+    || coalesce('\x01'::bytea || int4send(octet_length(convert_to(name, 'UTF8')))
+        || convert_to(name, 'UTF8'), '\x00'::bytea)
+    || coalesce('\x01'::bytea || int4send(octet_length(convert_to(tool_call_id, 'UTF8')))
+        || convert_to(tool_call_id, 'UTF8'), '\x00'::bytea)
+    || coalesce(
+        '\x01'::bytea
+            || int4send(octet_length(convert_to(messages_canonical_json(tool_calls)::text, 'UTF8')))
+            || convert_to(messages_canonical_json(tool_calls)::text, 'UTF8'),
+        '\x00'::bytea
+    )
+$$;
+
+comment on function messages_chain_part(text, text, text, text, jsonb) is
+    'A message''s part of sessions.message_chain (its compared fields, length-prefixed); '
+    'agent_runtime/messages.py encode() gives the same bytes.';
+
 alter table sessions
     add column message_count integer not null default 0,
     add column message_chain bytea default sha256(''::bytea),
@@ -19,7 +58,7 @@ comment on column sessions.message_count is
     'How many messages (seq 0 .. message_count - 1) message_chain covers, as save_session '
     'last wrote them.';
 comment on column sessions.message_chain is
-    'sha256 of the concatenated messages.fingerprint of the session''s messages in seq '
+    'sha256 of the concatenated messages_chain_part() of the session''s messages in seq '
     'order, as save_session last wrote them (sha256 of nothing for none); null when '
     'another writer changed or deleted messages since. save_session compares it with the '
     'given list instead of reading every stored fingerprint.';
@@ -33,7 +72,13 @@ from (
     select
         session_db_id,
         count(*)::integer as messages,
-        sha256(string_agg(fingerprint, ''::bytea order by seq)) as chain
+        sha256(
+            string_agg(
+                messages_chain_part(role, content, name, tool_call_id, tool_calls),
+                ''::bytea
+                order by seq
+            )
+        ) as chain
     from messages
     group by session_db_id
 ) as c
@@ -94,6 +139,7 @@ drop trigger messages_200_forget_chain_on_truncate on messages;
 drop trigger messages_200_forget_chain_on_delete on messages;
 drop trigger messages_200_forget_chain_on_update on messages;
 drop function tg_messages__forget_chain();
+drop function messages_chain_part(text, text, text, text, jsonb);
 alter table sessions
     drop column message_chain,
     drop column message_count;

@@ -368,6 +368,11 @@ def test_python_fingerprint_matches_the_servers(conn: Connection, message: Any) 
         calls,
     )
     assert bytes(stored) == bytes(computed) == m.fingerprint
+    part = _one(
+        conn,
+        "select messages_chain_part(role, content, name, tool_call_id, tool_calls) from messages",
+    )
+    assert bytes(part) == m.encoded
 
 
 def test_fingerprint_is_stored_for_every_writer(conn: Connection) -> None:
@@ -397,7 +402,16 @@ select
     s.message_chain,
     (select count(*) from messages as m where m.session_db_id = s.id) as stored,
     (
-        select sha256(coalesce(string_agg(m.fingerprint, ''::bytea order by m.seq), ''))
+        select sha256(
+            coalesce(
+                string_agg(
+                    messages_chain_part(m.role, m.content, m.name, m.tool_call_id, m.tool_calls),
+                    ''::bytea
+                    order by m.seq
+                ),
+                ''
+            )
+        )
         from messages as m
         where m.session_db_id = s.id
     ) as digest

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -63,7 +63,7 @@ def canonical_jsonb_text(value: Any) -> str:
 
 
 class Message(NamedTuple):
-    """A checked message; ``fingerprint`` is what the insert trigger stores for it."""
+    """A checked message. ``encoded`` is its part of the session digest (see :func:`chain`)."""
 
     role: str
     content: str | None
@@ -73,7 +73,14 @@ class Message(NamedTuple):
     token_count: int | None
     metadata: dict[str, Any] | None
     timestamp: datetime | None
-    fingerprint: bytes
+    encoded: bytes
+
+    @property
+    def fingerprint(self) -> bytes:
+        """messages_fingerprint() of this message: what the insert trigger stores."""
+        calls = None if self.tool_calls is None else canonical_jsonb_text(self.tool_calls)
+        parts = (self.role, self.content, self.name, self.tool_call_id, calls)
+        return hashlib.sha256(b"".join(_digest(p) for p in parts)).digest()
 
     def same_as(self, stored: Mapping[str, Any]) -> bool:
         return bytes(stored["fingerprint"]) == self.fingerprint
@@ -88,55 +95,72 @@ class Message(NamedTuple):
         return row
 
 
-def fingerprint(
+def _field(value: str | None) -> bytes:
+    if value is None:
+        return b"\x00"
+    data = value.encode()
+    return b"\x01" + len(data).to_bytes(4, "big") + data
+
+
+def encode(
     role: str,
     content: str | None,
     name: str | None,
     tool_call_id: str | None,
     tool_calls: list[Any] | None,
 ) -> bytes:
-    """messages_fingerprint() of these fields: what the insert trigger stores."""
+    """messages_chain_part() of these fields: each of role, content, name, tool_call_id
+    and the canonical tool_calls text as \\x00 (null) or \\x01, its UTF-8 length (4
+    bytes, big-endian) and its UTF-8 bytes."""
     calls = None if tool_calls is None else canonical_jsonb_text(tool_calls)
-    parts = (role, content, name, tool_call_id, calls)
-    return hashlib.sha256(b"".join(_digest(p) for p in parts)).digest()
+    return b"".join(_field(p) for p in (role, content, name, tool_call_id, calls))
+
+
+def chain(messages: Sequence[Message]) -> bytes:
+    """sessions.message_chain of a list: sha256 of its messages' ``encoded`` parts, in
+    order. One hash over the whole list, so a save of a long session costs little more
+    per message than encoding its text."""
+    return hashlib.sha256(b"".join([m.encoded for m in messages])).digest()
 
 
 # The common message (a role, str content, nothing else but maybe token_count and an aware
-# timestamp) is checked and fingerprinted here without the general path's calls: a save of
-# a long session hashes every given message, so this is its cost per stored message.
-_ROLE_PART = {r: b"\x01" + hashlib.sha256(r.encode()).digest() for r in ROLES}
+# timestamp) is checked and encoded here without the general path's calls: a save of a long
+# session looks at every given message, so this is its cost per stored message.
+_ROLE_PART = {r: _field(r) for r in ROLES}
 _NO_EXTRAS = b"\x00\x00\x00"  # name, tool_call_id, tool_calls: null
-_sha256 = hashlib.sha256
+_UTC = timezone.utc
+_PLAIN_KEYS = frozenset({"role", "content", "token_count", "timestamp"})
 
 
 def _plain_message(m: dict[str, Any]) -> Message | None:
     """The message if it has the common shape and is valid, else None (full checks)."""
-    role = m.get("role")
-    content = m.get("content")
+    if not m.keys() <= _PLAIN_KEYS:
+        return None
+    get = m.get
+    role = get("role")
+    content = get("content")
     if (
         type(role) is not str
         or role not in _ROLE_PART
         or type(content) is not str
         or len(content) > MAX_CONTENT_CHARS
         or "\x00" in content
-        or m.get("tool_calls")
-        or m.get("name")
-        or m.get("tool_call_id")
-        or m.get("metadata") is not None
     ):
         return None
-    count = m.get("token_count")
+    count = get("token_count")
     if count is not None and (type(count) is not int or not 0 <= count <= MAX_INT4):
         return None
-    when = m.get("timestamp")
-    if when is not None and (type(when) is not datetime or when.utcoffset() is None):
+    when = get("timestamp")
+    if when is not None and (
+        type(when) is not datetime or (when.tzinfo is not _UTC and when.utcoffset() is None)
+    ):
         return None
     try:
         data = content.encode()
     except UnicodeEncodeError:
         return None
-    digest = _sha256(_ROLE_PART[role] + b"\x01" + _sha256(data).digest() + _NO_EXTRAS).digest()
-    return Message(role, content, None, None, None, count, None, when, digest)
+    part = _ROLE_PART[role] + b"\x01" + len(data).to_bytes(4, "big") + data + _NO_EXTRAS
+    return Message(role, content, None, None, None, count, None, when, part)
 
 
 def parse_message(i: int, m: Any) -> Message:
@@ -182,13 +206,8 @@ def parse_message(i: int, m: Any) -> Message:
         timestamp=v.aware_datetime(
             m.get("timestamp"), f"{where}.timestamp", nullable=True, iso=True
         ),
-        fingerprint=fingerprint(role, content, name, tool_call_id, tool_calls),
+        encoded=encode(role, content, name, tool_call_id, tool_calls),
     )
-
-
-def chain(fingerprints: Sequence[bytes]) -> bytes:
-    """sessions.message_chain of a list: sha256 of its fingerprints, concatenated."""
-    return _sha256(b"".join(fingerprints)).digest()
 
 
 def parse_messages(messages: Any) -> list[Message]:

@@ -67,7 +67,6 @@ def save_session(
     if session is None:
         raise InvalidInput(f"session {sid!r} is soft-deleted; restore_session() it before saving")
     db_id = session["id"]
-    fingerprints = [m.fingerprint for m in given]
     count = session["message_count"]
     recorded = session["message_chain"]
     deleted = 0
@@ -75,7 +74,7 @@ def save_session(
         recorded is not None
         and count == session["next_seq"]
         and count <= len(given)
-        and bytes(recorded) == chain(fingerprints[:count])
+        and bytes(recorded) == chain(given[:count])
     ):
         keep = next_seq = count
     else:
@@ -83,7 +82,7 @@ def save_session(
     tail = given[keep:]
     if next_seq + len(tail) > MAX_INT4:
         raise InvalidInput(f"session {sid!r}: too many messages ({next_seq + len(tail)})")
-    digest = chain(fingerprints)
+    digest = chain(given)
     if not tail:
         if keep != count or recorded is None or bytes(recorded) != digest:
             yield from sql.agent_runtime.set_session_chain(
