@@ -72,10 +72,11 @@ where session_db_id = :session_db_id::bigint
 
 -- name: insert_messages(session_db_id, rows)!
 -- Inserts a batch of messages given as one JSON array of objects (seq, role, content,
--- timestamp, name, tool_call_id, tool_calls, token_count, metadata) in one statement;
--- a missing timestamp means now(); the trigger messages_100_set_fingerprint sets each
--- row's fingerprint. Returns the row count. Checked by
--- messages_session_db_id_seq_key (a duplicate seq fails the whole batch).
+-- timestamp, name, tool_call_id, tool_calls, token_count, metadata, fingerprint as hex)
+-- in one statement; a missing timestamp means now(); a missing fingerprint is set by the
+-- trigger messages_100_set_fingerprint (save_session sends the one it computed, the
+-- same function, so the server does not hash the content again). Returns the row count.
+-- Checked by messages_session_db_id_seq_key (a duplicate seq fails the whole batch).
 insert into messages (
     session_db_id,
     seq,
@@ -86,7 +87,8 @@ insert into messages (
     tool_call_id,
     tool_calls,
     token_count,
-    metadata_json
+    metadata_json,
+    fingerprint
 )
 select
     :session_db_id::bigint,
@@ -98,7 +100,8 @@ select
     m.tool_call_id,
     m.tool_calls,
     m.token_count,
-    m.metadata
+    m.metadata,
+    coalesce(decode(m.fingerprint, 'hex'), '\x'::bytea)
 from jsonb_to_recordset(:rows::jsonb) as m(
     seq integer,
     role text,
@@ -108,7 +111,8 @@ from jsonb_to_recordset(:rows::jsonb) as m(
     tool_call_id text,
     tool_calls jsonb,
     token_count integer,
-    metadata jsonb
+    metadata jsonb,
+    fingerprint text
 )
 order by m.seq;
 
@@ -129,7 +133,8 @@ with inserted as (
         tool_call_id,
         tool_calls,
         token_count,
-        metadata_json
+        metadata_json,
+        fingerprint
     )
     select
         :session_db_id::bigint,
@@ -141,7 +146,8 @@ with inserted as (
         m.tool_call_id,
         m.tool_calls,
         m.token_count,
-        m.metadata
+        m.metadata,
+        coalesce(decode(m.fingerprint, 'hex'), '\x'::bytea)
     from jsonb_to_recordset(:rows::jsonb) as m(
         seq integer,
         role text,
@@ -151,7 +157,8 @@ with inserted as (
         tool_call_id text,
         tool_calls jsonb,
         token_count integer,
-        metadata jsonb
+        metadata jsonb,
+        fingerprint text
     )
     order by m.seq
 )

@@ -134,7 +134,47 @@ create trigger messages_200_forget_chain_on_truncate
     after truncate on messages
     for each statement execute function tg_messages__forget_chain();
 
+/*
+ * The insert trigger runs only for writers that leave the fingerprint out (the SQLite
+ * importer's COPY, plain SQL): save_session sends the fingerprint it computed with the
+ * same function (a test checks both sides agree), which saves the server about a fifth
+ * of a message insert. A wrong fingerprint given on insert can only make a later save
+ * rewrite that message; updates still always recompute it.
+ */
+drop trigger messages_100_set_fingerprint on messages;
+
+create trigger messages_100_set_fingerprint
+    before insert on messages
+    for each row
+    when (octet_length(new.fingerprint) <> 32)
+    execute function tg_messages__set_fingerprint();
+
+create trigger messages_100_set_fingerprint_on_update
+    before update of role, content, name, tool_call_id, tool_calls, fingerprint
+    on messages
+    for each row execute function tg_messages__set_fingerprint();
+
+comment on column messages.fingerprint is
+    'messages_fingerprint() of role, content, name, tool_call_id and tool_calls (32-byte '
+    'sha256): set on insert by trigger messages_100_set_fingerprint unless the writer gives '
+    '32 bytes (save_session gives the one it computed with the same function), and on every '
+    'update of those columns (or of fingerprint itself) by '
+    'messages_100_set_fingerprint_on_update, whatever the writer gives. save_session '
+    'compares it with the given messages when the session digest does not match.';
+
 -- migrate:down
+drop trigger messages_100_set_fingerprint_on_update on messages;
+drop trigger messages_100_set_fingerprint on messages;
+create trigger messages_100_set_fingerprint
+    before insert or update of role, content, name, tool_call_id, tool_calls, fingerprint
+    on messages
+    for each row execute function tg_messages__set_fingerprint();
+comment on column messages.fingerprint is
+    'messages_fingerprint() of role, content, name, tool_call_id and tool_calls (32-byte '
+    'sha256), set by trigger messages_100_set_fingerprint on every insert and on updates '
+    'of those columns (or of fingerprint itself), '
+    'whatever the writer gives (the empty default only lets writers omit the column). '
+    'save_session compares it with the given messages instead of re-hashing content.';
 drop trigger messages_200_forget_chain_on_truncate on messages;
 drop trigger messages_200_forget_chain_on_delete on messages;
 drop trigger messages_200_forget_chain_on_update on messages;

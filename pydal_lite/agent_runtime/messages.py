@@ -86,7 +86,14 @@ class Message(NamedTuple):
         return bytes(stored["fingerprint"]) == self.fingerprint
 
     def row(self, seq: int) -> dict[str, Any]:
-        row: dict[str, Any] = {"seq": seq, "role": self.role, "content": self.content}
+        """The message as insert_messages takes it, with its fingerprint (so the server
+        need not compute it)."""
+        row: dict[str, Any] = {
+            "seq": seq,
+            "role": self.role,
+            "content": self.content,
+            "fingerprint": self.fingerprint.hex(),
+        }
         for key in ("name", "tool_call_id", "tool_calls", "token_count", "metadata"):
             if getattr(self, key) is not None:
                 row[key] = getattr(self, key)

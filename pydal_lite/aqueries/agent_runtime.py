@@ -166,10 +166,11 @@ async def insert_messages(
     rows: JsonParam,
 ) -> int:
     """Inserts a batch of messages given as one JSON array of objects (seq, role, content,
-    timestamp, name, tool_call_id, tool_calls, token_count, metadata) in one statement;
-    a missing timestamp means now(); the trigger messages_100_set_fingerprint sets each
-    row's fingerprint. Returns the row count. Checked by
-    messages_session_db_id_seq_key (a duplicate seq fails the whole batch).
+    timestamp, name, tool_call_id, tool_calls, token_count, metadata, fingerprint as hex)
+    in one statement; a missing timestamp means now(); a missing fingerprint is set by the
+    trigger messages_100_set_fingerprint (save_session sends the one it computed, the
+    same function, so the server does not hash the content again). Returns the row count.
+    Checked by messages_session_db_id_seq_key (a duplicate seq fails the whole batch).
     """
     return await arun(
         conn,
