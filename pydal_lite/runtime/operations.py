@@ -50,7 +50,7 @@ _IDLE = pq.TransactionStatus.IDLE
 _INERROR = pq.TransactionStatus.INERROR
 
 
-def _refuse_after_error(status: pq.TransactionStatus, exc: psycopg.Error) -> None:
+def _refuse_after_error(status: int, exc: psycopg.Error) -> None:
     # The generator caught a server error and asked for another step, but the
     # transaction is aborted: every further statement would fail with a less clear error.
     if status == _INERROR:
@@ -108,7 +108,11 @@ def _run_sync(conn: psycopg.Connection[Any], gen: Steps[R]) -> R:
                     stack.enter_context(transaction(conn))
                     in_tx = True
                 try:
-                    if not in_tx and conn.info.transaction_status == _IDLE and not conn.autocommit:
+                    if (
+                        not in_tx
+                        and not conn.autocommit
+                        and conn.pgconn.transaction_status == _IDLE
+                    ):
                         # A read of its own: autocommit for one statement, no BEGIN/COMMIT.
                         conn.autocommit = True
                         try:
@@ -120,7 +124,7 @@ def _run_sync(conn: psycopg.Connection[Any], gen: Steps[R]) -> R:
                 except psycopg.Error as exc:
                     _raise_fault(exc)
                     step = gen.throw(exc)
-                    _refuse_after_error(conn.info.transaction_status, exc)
+                    _refuse_after_error(conn.pgconn.transaction_status, exc)
                 else:
                     step = gen.send(result)
         except StopIteration as stop:
@@ -140,7 +144,11 @@ async def _run_async(conn: psycopg.AsyncConnection[Any], gen: Steps[R]) -> R:
                     await stack.enter_async_context(atransaction(conn))
                     in_tx = True
                 try:
-                    if not in_tx and conn.info.transaction_status == _IDLE and not conn.autocommit:
+                    if (
+                        not in_tx
+                        and not conn.autocommit
+                        and conn.pgconn.transaction_status == _IDLE
+                    ):
                         await conn.set_autocommit(True)
                         try:
                             result = await arun_step(conn, step)
@@ -151,7 +159,7 @@ async def _run_async(conn: psycopg.AsyncConnection[Any], gen: Steps[R]) -> R:
                 except psycopg.Error as exc:
                     _raise_fault(exc)
                     step = gen.throw(exc)
-                    _refuse_after_error(conn.info.transaction_status, exc)
+                    _refuse_after_error(conn.pgconn.transaction_status, exc)
                 else:
                     step = gen.send(result)
         except StopIteration as stop:
