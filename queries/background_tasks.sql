@@ -74,21 +74,15 @@ where task_id = :task_id::uuid;
 -- = now(), attempts + 1. Rows locked by another claimer are skipped (for update skip
 -- locked), so concurrent workers never take the same task or wait on each other.
 -- Returns the task, or nothing when none is pending. Served by
--- background_task_queue_created_at_task_db_id_idx (partial, pending tasks in created_at
--- order: the first entry is the task), then background_tasks_pkey; the update is HOT
--- (no index of background_tasks names a column it changes) and the trigger
--- background_tasks_100_sync_queue_on_update marks the queue row claimed. Both rows are
--- locked (skip locked): an unclaimed queue row is a pending task (the trigger keeps them
--- in step), and a task another transaction is cancelling is skipped, not waited for.
+-- background_tasks_created_at_id_pending_idx (partial, pending tasks in created_at order:
+-- the first entry is the task).
 with next_task as (
-    select t.id
-    from background_task_queue as q
-    join background_tasks as t
-        on t.id = q.task_db_id
-    where not q.claimed
-    order by q.created_at, q.task_db_id
+    select id
+    from background_tasks
+    where status = 'pending'
+    order by created_at, id
     limit 1
-    for update of q, t skip locked
+    for update skip locked
 )
 update background_tasks as t
 set
@@ -100,7 +94,6 @@ set
     attempts = t.attempts + 1
 from next_task
 where t.id = next_task.id
-    and t.status = 'pending'
 returning
     t.task_id,
     t.user_session,
@@ -125,22 +118,17 @@ returning
 
 -- name: claim_next_task_of_types(worker, task_types)<!
 -- As claim_next_task, but only a task whose task_type is one of :task_types. Served by
--- background_task_queue_task_type_created_at_task_db_id_idx (partial, pending tasks
--- only): one index range per type asked for, so pending tasks of other types are never
--- read (the pending tasks of the types asked for are sorted to find the oldest). The
--- order is written as one row value so that the planner sorts them rather than walking
--- every pending task in background_task_queue_created_at_task_db_id_idx order, which
--- its uniform-distribution estimate favours when a rare type's tasks are the newest.
+-- background_tasks_task_type_created_at_id_idx (partial, pending tasks only): one
+-- index range per type asked for, so pending tasks of other types are never read
+-- (the pending tasks of the types asked for are sorted to find the oldest).
 with next_task as (
-    select t.id
-    from background_task_queue as q
-    join background_tasks as t
-        on t.id = q.task_db_id
-    where not q.claimed
-        and q.task_type = any(:task_types::text[])
-    order by (q.created_at, q.task_db_id)
+    select id
+    from background_tasks
+    where status = 'pending'
+        and task_type = any(:task_types::text[])
+    order by created_at, id
     limit 1
-    for update of q, t skip locked
+    for update skip locked
 )
 update background_tasks as t
 set
@@ -152,7 +140,6 @@ set
     attempts = t.attempts + 1
 from next_task
 where t.id = next_task.id
-    and t.status = 'pending'
 returning
     t.task_id,
     t.user_session,
@@ -390,8 +377,8 @@ order by created_at desc, id desc
 limit :limit::bigint;
 
 -- name: count_tasks_by_status()
--- One row per status present: status and how many tasks have it. A sequential scan:
--- no index names status (claims and completions change it and stay HOT updates).
+-- One row per status present: status and how many tasks have it. Served by
+-- background_tasks_status_created_at_id_idx (leading column status).
 select
     status,
     count(*) as tasks
@@ -405,20 +392,14 @@ order by status;
 -- when they have already been claimed :max_attempts times. Returns one row per task
 -- changed: task_id, status (the new one), previous worker (claimed_by) and attempts.
 -- Locked rows (a worker is updating them right now) are skipped: that worker is alive.
--- Served by background_task_queue_task_db_id_claimed_idx (running tasks only), then
--- background_tasks_pkey.
+-- Served by background_tasks_status_created_at_id_idx (status = 'running').
 with stale as (
-    select
-        t.id,
-        t.claimed_by
-    from background_task_queue as q
-    join background_tasks as t
-        on t.id = q.task_db_id
-    where q.claimed
-        and t.status = 'running'
-        and coalesce(t.heartbeat_at, t.started_at)
+    select id, claimed_by
+    from background_tasks
+    where status = 'running'
+        and coalesce(heartbeat_at, started_at)
             < now() - make_interval(secs => :stale_seconds::double precision)
-    for update of t skip locked
+    for update skip locked
 )
 update background_tasks as t
 set
@@ -447,10 +428,7 @@ returning
 -- name: purge_finished_tasks(older_than_seconds)!
 -- Deletes completed, failed and cancelled tasks that finished more than
 -- :older_than_seconds ago; returns the row count. Only finished tasks have a
--- completed_at (background_tasks_finished_check), so the time test alone picks them; a
--- task finishes after it is created, so only tasks created before the cutoff are read.
--- Served by background_tasks_created_at_id_idx (no index on completed_at, which every
--- completion sets: completions stay HOT updates).
+-- completed_at (background_tasks_finished_check), so the time test alone picks them.
+-- Served by background_tasks_completed_at_idx (partial: finished tasks only).
 delete from background_tasks
-where created_at < now() - make_interval(secs => :older_than_seconds::double precision)
-    and completed_at < now() - make_interval(secs => :older_than_seconds::double precision);
+where completed_at < now() - make_interval(secs => :older_than_seconds::double precision);

@@ -30,13 +30,6 @@ def _age(conn: Connection, task_id: Any, column: str, seconds: float) -> None:
     conn.commit()
 
 
-def _one(conn: Connection, query: str) -> Any:
-    row = conn.execute(query).fetchone()  # type: ignore[arg-type]
-    conn.commit()
-    assert row is not None
-    return next(iter(row.values()))
-
-
 def _running(conn: Connection, worker: str = "w1", **enqueue: Any) -> dict[str, Any]:
     bt.enqueue_task(conn, "sess-1", {"file": "a.ics"}, **enqueue)
     task = bt.claim_next_task(conn, worker)
@@ -339,8 +332,7 @@ def test_purge_deletes_only_old_finished_tasks(conn: Connection) -> None:
     recent = _running(conn)
     bt.fail_task(conn, recent["task_id"], claim_id=recent["claim_id"], error="x")
     pending = bt.enqueue_task(conn, "s")
-    for t in (old_done, old_cancelled):  # a task finishes after it was created
-        _age(conn, t["task_id"], "created_at", 9 * 24 * 3600)
+    for t in (old_done, old_cancelled):
         _age(conn, t["task_id"], "completed_at", 8 * 24 * 3600)
     _age(conn, pending["task_id"], "created_at", 30 * 24 * 3600)
     assert bt.purge_finished_tasks(conn) == 2
@@ -429,15 +421,6 @@ def _scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _queue_scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """The plan's reads of background_task_queue."""
-    return [
-        n
-        for n in plan_nodes(plan)
-        if n.get("Relation Name") == "background_task_queue" and n["Node Type"].endswith("Scan")
-    ]
-
-
 def _blocks(plan: dict[str, Any]) -> int:
     return int(plan["Shared Hit Blocks"] + plan.get("Shared Read Blocks", 0))
 
@@ -461,7 +444,7 @@ def big_queue(conn: Connection) -> Connection:
         " select 's', 'report', now() - interval '1 hour' + g * interval '1 ms'"
         " from generate_series(1, 20) as g"
     )
-    conn.execute("analyze background_tasks, background_task_queue")
+    conn.execute("analyze background_tasks")
     conn.commit()
     return conn
 
@@ -473,13 +456,12 @@ def test_purge_reads_only_old_finished_tasks_by_index(big_queue: Connection) -> 
     nodes = list(plan_nodes(plan))
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"]
     # an index scan, or a bitmap scan of the index (its heap node has no index name)
-    assert "background_tasks_created_at_id_idx" in {n.get("Index Name") for n in nodes}
+    assert "background_tasks_completed_at_idx" in {n.get("Index Name") for n in nodes}
     (scan,) = _scans(plan)
     assert scan["Actual Rows"] == 0 and _blocks(plan) < 20
     # an old one is found the same way, and only it is deleted
     big_queue.execute(
-        "update background_tasks set created_at = now() - interval '31 days',"
-        " completed_at = now() - interval '30 days' where id = 1"
+        "update background_tasks set completed_at = now() - interval '30 days' where id = 1"
     )
     big_queue.commit()
     assert bt.purge_finished_tasks(big_queue) == 1
@@ -489,12 +471,10 @@ def test_claim_of_a_type_skips_pending_tasks_of_other_types(big_queue: Connectio
     fn = sql.background_tasks.claim_next_task_of_types
     for types in (["report"], ["other", "report"]):
         plan = explain(big_queue, fn(worker="w", task_types=types))
-        assert not _scans(plan)  # background_tasks only by its primary key
-        (scan,) = _queue_scans(plan)
-        assert scan["Index Name"] == "background_task_queue_task_type_created_at_task_db_id_idx"
+        (scan,) = _scans(plan)
+        assert scan["Index Name"] == "background_tasks_task_type_created_at_id_idx"
         assert scan["Actual Rows"] <= 20
-        # each candidate's task row is joined (to lock it) before the sort: ~3 blocks each
-        assert _blocks(plan) < 100, types
+        assert _blocks(plan) < 60, types
     claimed = bt.claim_next_task(big_queue, "w", task_types=["report"])
     assert claimed is not None and claimed["task_type"] == "report"
 
@@ -502,70 +482,12 @@ def test_claim_of_a_type_skips_pending_tasks_of_other_types(big_queue: Connectio
 def test_claim_of_any_type_reads_the_oldest_pending_task_first(big_queue: Connection) -> None:
     plan = explain(big_queue, sql.background_tasks.claim_next_task(worker="w"))
     assert not [n for n in plan_nodes(plan) if n["Node Type"] == "Sort"]
-    assert not _scans(plan)  # background_tasks only by its primary key
-    (scan,) = _queue_scans(plan)
-    assert scan["Index Name"] == "background_task_queue_created_at_task_db_id_idx"
+    (scan,) = _scans(plan)
+    assert scan["Index Name"] == "background_tasks_created_at_id_pending_idx"
     assert scan["Actual Rows"] == 1 and _blocks(plan) < 30
     assert scan.get("Rows Removed by Filter", 0) == 0
     claimed = bt.claim_next_task(big_queue, "w")
     assert claimed is not None and claimed["task_type"] == "ics_processing"
-
-
-def _updates(conn: Connection) -> tuple[int, int]:
-    """(n_tup_upd, n_tup_hot_upd) of background_tasks, after flushing this backend's stats."""
-    conn.execute("select pg_stat_force_next_flush()")
-    conn.commit()
-    conn.execute("select pg_stat_clear_snapshot()")
-    row = conn.execute(
-        "select n_tup_upd, n_tup_hot_upd from pg_stat_user_tables"
-        " where relname = 'background_tasks'"
-    ).fetchone()
-    conn.commit()
-    assert row is not None
-    return int(row["n_tup_upd"]), int(row["n_tup_hot_upd"])
-
-
-def test_claim_progress_and_finish_are_hot_updates(conn: Connection) -> None:
-    """No index of background_tasks names a column these change (issue 13 section 3), so
-    with one transaction per call (dead versions pruned) most are HOT."""
-    upd0, hot0 = _updates(conn)
-    for i in range(200):
-        bt.enqueue_task(conn, f"s{i}")
-    for i in range(200):
-        job = bt.claim_next_task(conn, "w")
-        assert job is not None
-        bt.update_progress(conn, job["task_id"], claim_id=job["claim_id"], progress=50)
-        if i % 4 == 0:
-            bt.fail_task(conn, job["task_id"], claim_id=job["claim_id"], error="x")
-        else:
-            bt.complete_task(conn, job["task_id"], claim_id=job["claim_id"])
-    upd, hot = _updates(conn)
-    assert upd - upd0 == 600
-    # before migration 0013 none was (status was indexed); what is left needs room on the
-    # page, which pruning of the previous versions does not always make in time
-    assert (hot - hot0) / (upd - upd0) >= 0.6, (hot - hot0, upd - upd0)
-    assert _one(conn, "select count(*) from background_task_queue") == 0
-
-
-def test_queue_rows_follow_every_writer(conn: Connection) -> None:
-    conn.execute("insert into background_tasks (user_session) values ('a'), ('b')")
-    conn.execute(
-        "insert into background_tasks (user_session, status, completed_at)"
-        " values ('c', 'completed', now())"
-    )
-    conn.commit()
-    assert _one(conn, "select count(*) from background_task_queue where not claimed") == 2
-    job = bt.claim_next_task(conn, "w")
-    assert job is not None and job["user_session"] == "a"
-    assert _one(conn, "select count(*) from background_task_queue where claimed") == 1
-    conn.execute("update background_tasks set task_type = 'other' where user_session = 'b'")
-    conn.commit()
-    assert bt.claim_next_task(conn, "w", task_types=["other"]) is not None
-    reclaimed = bt.reclaim_stale_tasks(conn, stale_after=1.0)
-    assert reclaimed == []
-    conn.execute("delete from background_tasks")
-    conn.commit()
-    assert _one(conn, "select count(*) from background_task_queue") == 0
 
 
 # --- concurrency -------------------------------------------------------------------
@@ -649,7 +571,11 @@ def test_migration_0005_down_then_up(dsn: str) -> None:
         "background_tasks_pkey",
         "background_tasks_task_id_key",
         "background_tasks_user_session_created_at_id_idx",
+        "background_tasks_status_created_at_id_idx",
         "background_tasks_created_at_id_idx",
+        "background_tasks_task_type_created_at_id_idx",
+        "background_tasks_completed_at_idx",
+        "background_tasks_created_at_id_pending_idx",
     }
     migrate.down(dsn, target=version_below(dsn, "0005"))
     assert "background_tasks" not in tables_in(dsn)

@@ -142,12 +142,8 @@ def claim_next_task(
     = now(), attempts + 1. Rows locked by another claimer are skipped (for update skip
     locked), so concurrent workers never take the same task or wait on each other.
     Returns the task, or nothing when none is pending. Served by
-    background_task_queue_created_at_task_db_id_idx (partial, pending tasks in created_at
-    order: the first entry is the task), then background_tasks_pkey; the update is HOT
-    (no index of background_tasks names a column it changes) and the trigger
-    background_tasks_100_sync_queue_on_update marks the queue row claimed. Both rows are
-    locked (skip locked): an unclaimed queue row is a pending task (the trigger keeps them
-    in step), and a task another transaction is cancelling is skipped, not waited for.
+    background_tasks_created_at_id_pending_idx (partial, pending tasks in created_at order:
+    the first entry is the task).
     """
     return Step(
         _claim_next_task,
@@ -195,12 +191,9 @@ def claim_next_task_of_types(
     worker: str,
 ) -> Step[ClaimNextTaskOfTypesRow | None]:
     """As claim_next_task, but only a task whose task_type is one of :task_types. Served by
-    background_task_queue_task_type_created_at_task_db_id_idx (partial, pending tasks
-    only): one index range per type asked for, so pending tasks of other types are never
-    read (the pending tasks of the types asked for are sorted to find the oldest). The
-    order is written as one row value so that the planner sorts them rather than walking
-    every pending task in background_task_queue_created_at_task_db_id_idx order, which
-    its uniform-distribution estimate favours when a rare type's tasks are the newest.
+    background_tasks_task_type_created_at_id_idx (partial, pending tasks only): one
+    index range per type asked for, so pending tasks of other types are never read
+    (the pending tasks of the types asked for are sorted to find the oldest).
     """
     return Step(
         _claim_next_task_of_types,
@@ -506,8 +499,8 @@ _count_tasks_by_status = Query("background_tasks", "count_tasks_by_status", SQLO
 
 
 def count_tasks_by_status() -> Step[list[CountTasksByStatusRow]]:
-    """One row per status present: status and how many tasks have it. A sequential scan:
-    no index names status (claims and completions change it and stay HOT updates).
+    """One row per status present: status and how many tasks have it. Served by
+    background_tasks_status_created_at_id_idx (leading column status).
     """
     return Step(_count_tasks_by_status, {})
 
@@ -534,8 +527,7 @@ def reclaim_stale_tasks(
     when they have already been claimed :max_attempts times. Returns one row per task
     changed: task_id, status (the new one), previous worker (claimed_by) and attempts.
     Locked rows (a worker is updating them right now) are skipped: that worker is alive.
-    Served by background_task_queue_task_db_id_claimed_idx (running tasks only), then
-    background_tasks_pkey.
+    Served by background_tasks_status_created_at_id_idx (status = 'running').
     """
     return Step(
         _reclaim_stale_tasks,
@@ -559,10 +551,8 @@ def purge_finished_tasks(
 ) -> Step[int]:
     """Deletes completed, failed and cancelled tasks that finished more than
     :older_than_seconds ago; returns the row count. Only finished tasks have a
-    completed_at (background_tasks_finished_check), so the time test alone picks them; a
-    task finishes after it is created, so only tasks created before the cutoff are read.
-    Served by background_tasks_created_at_id_idx (no index on completed_at, which every
-    completion sets: completions stay HOT updates).
+    completed_at (background_tasks_finished_check), so the time test alone picks them.
+    Served by background_tasks_completed_at_idx (partial: finished tasks only).
     """
     return Step(
         _purge_finished_tasks,
