@@ -3,10 +3,14 @@
 -- "Live" means not soft-deleted (deleted_at is null).
 
 -- name: upsert_session(session_id, last_activity)<!
+-- @nonnull next_seq
 -- Creates the session or stamps last_activity on a live one (now() when null) and
--- returns id, session_id, created_at, last_activity; the row stays locked until commit,
--- so concurrent saves of one session take turns. Returns nothing when the session exists
--- but is soft-deleted. Served by sessions_session_id_key.
+-- returns id, session_id, created_at, last_activity, message_count and message_chain
+-- (the digest of the stored list, null when a writer other than save_session changed
+-- it) and next_seq (1 + the highest stored seq, 0 when none: one backward probe of
+-- messages_session_db_id_seq_key). The row stays locked until commit, so concurrent
+-- saves of one session take turns. Returns nothing when the session exists but is
+-- soft-deleted. Served by sessions_session_id_key.
 insert into sessions (
     session_id,
     last_activity
@@ -22,7 +26,14 @@ returning
     id,
     session_id,
     created_at,
-    last_activity;
+    last_activity,
+    message_count,
+    message_chain,
+    (
+        select coalesce(max(m.seq) + 1, 0)
+        from messages as m
+        where m.session_db_id = sessions.id  -- noqa: RF01
+    ) as next_seq;
 
 -- name: get_session(session_id, include_deleted)^
 -- One session row (id, session_id, created_at, last_activity, is_active, deleted_at),
@@ -61,10 +72,11 @@ where session_db_id = :session_db_id::bigint
 
 -- name: insert_messages(session_db_id, rows)!
 -- Inserts a batch of messages given as one JSON array of objects (seq, role, content,
--- timestamp, name, tool_call_id, tool_calls, token_count, metadata) in one statement;
--- a missing timestamp means now(); the trigger messages_100_set_fingerprint sets each
--- row's fingerprint. Returns the row count. Checked by
--- messages_session_db_id_seq_key (a duplicate seq fails the whole batch).
+-- timestamp, name, tool_call_id, tool_calls, token_count, metadata, fingerprint as hex)
+-- in one statement; a missing timestamp means now(); a missing fingerprint is set by the
+-- trigger messages_100_set_fingerprint (save_session sends the one it computed, the
+-- same function, so the server does not hash the content again). Returns the row count.
+-- Checked by messages_session_db_id_seq_key (a duplicate seq fails the whole batch).
 insert into messages (
     session_db_id,
     seq,
@@ -75,7 +87,8 @@ insert into messages (
     tool_call_id,
     tool_calls,
     token_count,
-    metadata_json
+    metadata_json,
+    fingerprint
 )
 select
     :session_db_id::bigint,
@@ -87,7 +100,8 @@ select
     m.tool_call_id,
     m.tool_calls,
     m.token_count,
-    m.metadata
+    m.metadata,
+    coalesce(decode(m.fingerprint, 'hex'), '\x'::bytea) as fingerprint
 from jsonb_to_recordset(:rows::jsonb) as m (
     seq integer,
     role text,
@@ -97,9 +111,71 @@ from jsonb_to_recordset(:rows::jsonb) as m (
     tool_call_id text,
     tool_calls jsonb,
     token_count integer,
-    metadata jsonb
+    metadata jsonb,
+    fingerprint text
 )
 order by m.seq;
+
+-- name: append_messages(session_db_id, rows, message_count, message_chain)!
+-- insert_messages for the last batch of a save, in the same statement recording on the
+-- session the length and digest of its stored list (message_count, message_chain), so
+-- the next save compares one row instead of every fingerprint. Returns the row count
+-- of the session update (1). Served by sessions_pkey; checked by
+-- messages_session_db_id_seq_key.
+with inserted as (
+    insert into messages (
+        session_db_id,
+        seq,
+        role,
+        content,
+        timestamp,
+        name,
+        tool_call_id,
+        tool_calls,
+        token_count,
+        metadata_json,
+        fingerprint
+    )
+    select
+        :session_db_id::bigint,
+        m.seq,
+        m.role,
+        m.content,
+        coalesce(m.timestamp, now()) as timestamp,
+        m.name,
+        m.tool_call_id,
+        m.tool_calls,
+        m.token_count,
+        m.metadata,
+        coalesce(decode(m.fingerprint, 'hex'), '\x'::bytea) as fingerprint
+    from jsonb_to_recordset(:rows::jsonb) as m (
+        seq integer,
+        role text,
+        content text,
+        timestamp timestamptz,
+        name text,
+        tool_call_id text,
+        tool_calls jsonb,
+        token_count integer,
+        metadata jsonb,
+        fingerprint text
+    )
+    order by m.seq
+)
+update sessions
+set
+    message_count = :message_count::integer,
+    message_chain = :message_chain::bytea
+where id = :session_db_id::bigint;
+
+-- name: set_session_chain(session_db_id, message_count, message_chain)!
+-- Records the length and digest of a session's stored list after a save that inserted
+-- nothing (or found the recorded digest out of date). Returns 1. Served by sessions_pkey.
+update sessions
+set
+    message_count = :message_count::integer,
+    message_chain = :message_chain::bytea
+where id = :session_db_id::bigint;
 
 -- name: list_session_messages(session_db_id)
 -- All messages of a session in the OpenAI chat shape (role, content, name, tool_call_id,

@@ -229,9 +229,10 @@ def test_longer_list_appends_only_the_tail_in_one_insert(conn: Connection) -> No
     with _trace(conn) as sent:
         out = ar.save_session(conn, "s1", _msgs(150))
     assert out == {"session_id": "s1", "kept": 100, "inserted": 50, "deleted": 0}
-    # BEGIN, upsert_session, list_message_fingerprints, insert_messages, COMMIT
-    assert _named(sent) == ["upsert_session", "list_message_fingerprints", "insert_messages"]
-    assert _round_trips(sent) == 5
+    # BEGIN, upsert_session, append_messages, COMMIT: the stored list is recognised by the
+    # session's digest, no stored fingerprint is read
+    assert _named(sent) == ["upsert_session", "append_messages"]
+    assert _round_trips(sent) == 4
     rows = _rows(conn, "select id, seq, content from messages order by seq")
     assert [(r["id"], r["seq"]) for r in rows[:100]] == [(r["id"], r["seq"]) for r in old]
     assert [r["seq"] for r in rows] == list(range(150))
@@ -248,10 +249,16 @@ def test_round_trips_do_not_grow_with_the_tail(conn: Connection) -> None:
         ar.save_session(conn, "s1", _msgs(2211), batch_size=500)
     with _trace(conn) as nothing:
         ar.save_session(conn, "s1", _msgs(2211))
-    assert _round_trips(one) == _round_trips(many) == 5
-    assert _named(batched).count("insert_messages") == 3  # 1200 new rows / 500 per batch
-    assert _round_trips(batched) == 7
-    assert "insert_messages" not in _named(nothing)
+    assert _round_trips(one) == _round_trips(many) == 4
+    # 1200 new rows / 500 per batch: the last batch also records the digest
+    assert _named(batched) == [
+        "upsert_session",
+        "insert_messages",
+        "insert_messages",
+        "append_messages",
+    ]
+    assert _round_trips(batched) == 6
+    assert _named(nothing) == ["upsert_session"]
     assert _one(conn, "select count(*) from messages") == 2211
 
 
@@ -360,6 +367,11 @@ def test_python_fingerprint_matches_the_servers(conn: Connection, message: Any) 
         calls,
     )
     assert bytes(stored) == bytes(computed) == m.fingerprint
+    part = _one(
+        conn,
+        "select messages_chain_part(role, content, name, tool_call_id, tool_calls) from messages",
+    )
+    assert bytes(part) == m.encoded
 
 
 def test_fingerprint_is_stored_for_every_writer(conn: Connection) -> None:
@@ -379,6 +391,105 @@ def test_fingerprint_is_stored_for_every_writer(conn: Connection) -> None:
         "inserted": 1,
         "deleted": 1,
     }
+
+
+_DIGEST_OF_STORED = """
+select
+    s.message_count,
+    s.message_chain,
+    (select count(*) from messages as m where m.session_db_id = s.id) as stored,
+    (
+        select sha256(
+            coalesce(
+                string_agg(
+                    messages_chain_part(m.role, m.content, m.name, m.tool_call_id, m.tool_calls),
+                    ''::bytea
+                    order by m.seq
+                ),
+                ''
+            )
+        )
+        from messages as m
+        where m.session_db_id = s.id
+    ) as digest
+from sessions as s
+where s.session_id = %s
+"""
+
+
+def test_session_records_the_digest_of_its_stored_list(conn: Connection) -> None:
+    ar.save_session(conn, "s1", [])
+    ar.save_session(conn, "s1", _msgs(3))
+    ar.save_session(conn, "s1", _msgs(1200), batch_size=500)
+    ar.save_session(conn, "s1", [*_msgs(7), {"role": "user", "content": "other"}])
+    for _ in range(2):  # unchanged: nothing written, digest still right
+        row = _rows(conn, _DIGEST_OF_STORED, "s1")[0]
+        assert row["message_count"] == row["stored"] == 8
+        assert bytes(row["message_chain"]) == bytes(row["digest"])
+        assert (
+            ar.save_session(conn, "s1", [*_msgs(7), {"role": "user", "content": "other"}])[
+                "inserted"
+            ]
+            == 0
+        )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "update messages set content = 'edited' where seq = 1",
+        "delete from messages where seq = 4",
+        "delete from messages where seq >= 3",
+        "truncate messages",
+    ],
+)
+def test_other_writers_make_the_digest_unknown(conn: Connection, change: str) -> None:
+    ar.save_session(conn, "s1", _msgs(5))
+    conn.execute(change)
+    conn.commit()
+    assert _one(conn, "select message_chain from sessions") is None
+    # the next save compares fingerprints one by one, restores the list, records the digest
+    out = ar.save_session(conn, "s1", _msgs(6))
+    assert out["kept"] + out["inserted"] == 6
+    assert [r["content"] for r in _rows(conn, "select content from messages order by seq")] == [
+        m["content"] for m in _msgs(6)
+    ]
+    row = _rows(conn, _DIGEST_OF_STORED, "s1")[0]
+    assert row["message_count"] == row["stored"] == 6
+    assert bytes(row["message_chain"]) == bytes(row["digest"])
+
+
+def test_insert_by_another_writer_is_seen(conn: Connection) -> None:
+    ar.save_session(conn, "s1", _msgs(5))
+    conn.execute(
+        "insert into messages (session_db_id, seq, role, content) "
+        "select id, 5, 'user', 'foreign' from sessions"
+    )
+    conn.commit()
+    # the digest still covers seq 0..4, but the probe sees seq 5: compared one by one
+    assert ar.save_session(conn, "s1", _msgs(6)) == {
+        "session_id": "s1",
+        "kept": 5,
+        "inserted": 1,
+        "deleted": 1,
+    }
+    assert _one(conn, "select content from messages where seq = 5") == "message 5"
+
+
+def test_append_cost_does_not_read_the_history(conn: Connection) -> None:
+    ar.save_session(conn, "s1", _msgs(3000))
+    conn.execute("analyze sessions, messages")
+    conn.commit()
+    with _trace(conn) as sent:
+        ar.save_session(conn, "s1", _msgs(3001))
+    # one upsert (with its max(seq) probe) and one insert: no fingerprint list read
+    assert _named(sent) == ["upsert_session", "append_messages"]
+    plan = explain(conn, q.upsert_session(session_id="s1", last_activity=None))
+    reads = [n for n in plan_nodes(plan) if n.get("Relation Name") == "messages"]
+    # max(seq) + 1: one backward probe of messages_session_db_id_seq_key, one row read
+    assert [(n["Node Type"], n["Index Name"], n["Actual Rows"]) for n in reads] == [
+        ("Index Only Scan", "messages_session_db_id_seq_key", 1)
+    ]
 
 
 def test_save_reads_only_seq_and_fingerprint(conn: Connection) -> None:

@@ -22,7 +22,7 @@ from .limits import (
     check_on_mismatch,
     check_session_id,
 )
-from .messages import chat_shape, first_difference, parse_messages
+from .messages import Message, chain, chat_shape, first_difference, parse_messages
 
 log = logging.getLogger("pydal_lite.agent_runtime")
 
@@ -50,7 +50,12 @@ def save_session(
     Writes only the difference: nothing when the list is already stored, the new tail
     (one INSERT per ``batch_size`` messages) when it extends the stored list. See the
     module docstring for ``on_mismatch``. ``last_activity`` defaults to now().
-    Round trips: upsert session, read fingerprints, [delete diverged], insert batches.
+    The session row records the length and digest of its stored list
+    (``sessions.message_chain``), so recognising the stored list as a prefix of the
+    given one reads that one row, whatever the history's length: round trips upsert
+    session, insert batches (the last also records the new digest). Only when the
+    digest does not match (a changed earlier message, a shorter list, or another
+    writer's change) are the stored fingerprints read to find the first difference.
     """
     sid = check_session_id(session_id)
     given = parse_messages(messages)
@@ -62,6 +67,43 @@ def save_session(
     if session is None:
         raise InvalidInput(f"session {sid!r} is soft-deleted; restore_session() it before saving")
     db_id = session["id"]
+    count = session["message_count"]
+    recorded = session["message_chain"]
+    deleted = 0
+    if (
+        recorded is not None
+        and count == session["next_seq"]
+        and count <= len(given)
+        and bytes(recorded) == chain(given[:count])
+    ):
+        keep = next_seq = count
+    else:
+        keep, next_seq, deleted = yield from _find_difference(sid, db_id, given, policy)
+    tail = given[keep:]
+    if next_seq + len(tail) > MAX_INT4:
+        raise InvalidInput(f"session {sid!r}: too many messages ({next_seq + len(tail)})")
+    digest = chain(given)
+    if not tail:
+        if keep != count or recorded is None or bytes(recorded) != digest:
+            yield from sql.agent_runtime.set_session_chain(
+                session_db_id=db_id, message_count=len(given), message_chain=digest
+            )
+    for start in range(0, len(tail), batch):
+        rows = [m.row(next_seq + start + i) for i, m in enumerate(tail[start : start + batch])]
+        if start + batch < len(tail):
+            yield from sql.agent_runtime.insert_messages(session_db_id=db_id, rows=rows)
+        else:
+            yield from sql.agent_runtime.append_messages(
+                session_db_id=db_id, rows=rows, message_count=len(given), message_chain=digest
+            )
+    return {"session_id": sid, "kept": keep, "inserted": len(tail), "deleted": deleted}
+
+
+def _find_difference(
+    sid: str, db_id: int, given: list[Message], policy: OnMismatch
+) -> Steps[tuple[int, int, int]]:
+    """(kept, next seq, deleted): compare every stored fingerprint, delete from the first
+    difference (or raise, as ``policy`` says)."""
     stored = yield from sql.agent_runtime.list_message_fingerprints(session_db_id=db_id)
     keep = first_difference(given, stored, lambda g, s: g.same_as(s))
     deleted = 0
@@ -78,13 +120,7 @@ def save_session(
         )
         log.info("session %r: replaced %s stored messages from index %s", sid, deleted, keep)
     next_seq = stored[keep - 1]["seq"] + 1 if keep else 0
-    tail = given[keep:]
-    if next_seq + len(tail) > MAX_INT4:
-        raise InvalidInput(f"session {sid!r}: too many messages ({next_seq + len(tail)})")
-    for start in range(0, len(tail), batch):
-        rows = [m.row(next_seq + start + i) for i, m in enumerate(tail[start : start + batch])]
-        yield from sql.agent_runtime.insert_messages(session_db_id=db_id, rows=rows)
-    return {"session_id": sid, "kept": keep, "inserted": len(tail), "deleted": deleted}
+    return keep, next_seq, deleted
 
 
 @operation

@@ -54,7 +54,7 @@ _IDLE = pq.TransactionStatus.IDLE
 _INERROR = pq.TransactionStatus.INERROR
 
 
-def _refuse_after_error(status: pq.TransactionStatus, exc: psycopg.Error) -> None:
+def _refuse_after_error(status: int, exc: psycopg.Error) -> None:
     # The generator caught a server error and asked for another step, but the
     # transaction is aborted: every further statement would fail with a less clear error.
     if status == _INERROR:
@@ -120,7 +120,7 @@ def _refuse_swallowed(
 ) -> None:
     # The generator caught a server error and returned: its transaction is aborted, so
     # committing would silently roll back what it wrote before. Say so and roll back.
-    if error is not None and conn.info.transaction_status == _INERROR:
+    if error is not None and conn.pgconn.transaction_status == _INERROR:
         raise PydalError(
             "an operation returned after catching a server error in its transaction; "
             "its earlier writes cannot commit: re-raise (or translate) the error instead"
@@ -157,7 +157,7 @@ def _run_sync(conn: psycopg.Connection[Any], gen: Steps[R]) -> R:
         try:
             step: AnyStep = next(gen)
             while True:
-                idle = conn.info.transaction_status == _IDLE
+                idle = conn.pgconn.transaction_status == _IDLE
                 if not in_tx and not (step.reads and (not idle or _outside_ok(conn))):
                     stack.enter_context(transaction(conn))
                     in_tx = True
@@ -175,7 +175,7 @@ def _run_sync(conn: psycopg.Connection[Any], gen: Steps[R]) -> R:
                     _raise_fault(exc)
                     error = exc
                     step = gen.throw(exc)
-                    _refuse_after_error(conn.info.transaction_status, exc)
+                    _refuse_after_error(conn.pgconn.transaction_status, exc)
                 else:
                     step = gen.send(result)
         except StopIteration as stop:
@@ -192,7 +192,7 @@ async def _run_async(conn: psycopg.AsyncConnection[Any], gen: Steps[R]) -> R:
         try:
             step: AnyStep = next(gen)
             while True:
-                idle = conn.info.transaction_status == _IDLE
+                idle = conn.pgconn.transaction_status == _IDLE
                 if not in_tx and not (step.reads and (not idle or await _aoutside_ok(conn))):
                     await stack.enter_async_context(atransaction(conn))
                     in_tx = True
@@ -209,7 +209,7 @@ async def _run_async(conn: psycopg.AsyncConnection[Any], gen: Steps[R]) -> R:
                     _raise_fault(exc)
                     error = exc
                     step = gen.throw(exc)
-                    _refuse_after_error(conn.info.transaction_status, exc)
+                    _refuse_after_error(conn.pgconn.transaction_status, exc)
                 else:
                     step = gen.send(result)
         except StopIteration as stop:

@@ -19,6 +19,9 @@ class UpsertSessionRow(TypedDict):
     session_id: str
     created_at: datetime
     last_activity: datetime
+    message_count: int
+    message_chain: bytes | None
+    next_seq: int
 
 
 _upsert_session = Query("agent_runtime", "upsert_session", SQLOperationType.INSERT_RETURNING)
@@ -30,9 +33,12 @@ def upsert_session(
     last_activity: datetime | None,
 ) -> Step[UpsertSessionRow | None]:
     """Creates the session or stamps last_activity on a live one (now() when null) and
-    returns id, session_id, created_at, last_activity; the row stays locked until commit,
-    so concurrent saves of one session take turns. Returns nothing when the session exists
-    but is soft-deleted. Served by sessions_session_id_key.
+    returns id, session_id, created_at, last_activity, message_count and message_chain
+    (the digest of the stored list, null when a writer other than save_session changed
+    it) and next_seq (1 + the highest stored seq, 0 when none: one backward probe of
+    messages_session_db_id_seq_key). The row stays locked until commit, so concurrent
+    saves of one session take turns. Returns nothing when the session exists but is
+    soft-deleted. Served by sessions_session_id_key.
     """
     return Step(
         _upsert_session,
@@ -142,16 +148,76 @@ def insert_messages(
     rows: JsonParam,
 ) -> Step[int]:
     """Inserts a batch of messages given as one JSON array of objects (seq, role, content,
-    timestamp, name, tool_call_id, tool_calls, token_count, metadata) in one statement;
-    a missing timestamp means now(); the trigger messages_100_set_fingerprint sets each
-    row's fingerprint. Returns the row count. Checked by
-    messages_session_db_id_seq_key (a duplicate seq fails the whole batch).
+    timestamp, name, tool_call_id, tool_calls, token_count, metadata, fingerprint as hex)
+    in one statement; a missing timestamp means now(); a missing fingerprint is set by the
+    trigger messages_100_set_fingerprint (save_session sends the one it computed, the
+    same function, so the server does not hash the content again). Returns the row count.
+    Checked by messages_session_db_id_seq_key (a duplicate seq fails the whole batch).
     """
     return Step(
         _insert_messages,
         {
             "session_db_id": session_db_id,
             "rows": jsonb(rows),
+        },
+    )
+
+
+_append_messages = Query(
+    "agent_runtime",
+    "append_messages",
+    SQLOperationType.INSERT_UPDATE_DELETE,
+    bits={"message_count": 32},
+)
+
+
+def append_messages(
+    *,
+    session_db_id: int,
+    rows: JsonParam,
+    message_count: int,
+    message_chain: bytes,
+) -> Step[int]:
+    """insert_messages for the last batch of a save, in the same statement recording on the
+    session the length and digest of its stored list (message_count, message_chain), so
+    the next save compares one row instead of every fingerprint. Returns the row count
+    of the session update (1). Served by sessions_pkey; checked by
+    messages_session_db_id_seq_key.
+    """
+    return Step(
+        _append_messages,
+        {
+            "session_db_id": session_db_id,
+            "rows": jsonb(rows),
+            "message_count": message_count,
+            "message_chain": message_chain,
+        },
+    )
+
+
+_set_session_chain = Query(
+    "agent_runtime",
+    "set_session_chain",
+    SQLOperationType.INSERT_UPDATE_DELETE,
+    bits={"message_count": 32},
+)
+
+
+def set_session_chain(
+    *,
+    message_count: int,
+    message_chain: bytes,
+    session_db_id: int,
+) -> Step[int]:
+    """Records the length and digest of a session's stored list after a save that inserted
+    nothing (or found the recorded digest out of date). Returns 1. Served by sessions_pkey.
+    """
+    return Step(
+        _set_session_chain,
+        {
+            "message_count": message_count,
+            "message_chain": message_chain,
+            "session_db_id": session_db_id,
         },
     )
 
