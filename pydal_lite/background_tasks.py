@@ -171,7 +171,7 @@ def claim_next_task(worker: str, *, task_types: Iterable[str] | None = None) -> 
     if task_types is None:
         row = yield from sql.background_tasks.claim_next_task(worker=worker)
     else:
-        types = [_task_type(t) for t in task_types]
+        types = [_task_type(t) for t in v.iterable(task_types, "task_types")]
         if not types:
             raise InvalidInput("task_types must not be empty (use None for any type)")
         row = yield from sql.background_tasks.claim_next_task_of_types(

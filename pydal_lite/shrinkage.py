@@ -190,9 +190,13 @@ def create_calculation_method(
     """Insert a calculation method and return its row."""
     _code("code", code)
     v.text(name, "name", blank=False)
-    row = yield from sql.shrinkage.insert_calculation_method(
-        code=code, name=name, description=description
-    )
+    v.text(description, "description", min_len=0)
+    try:
+        row = yield from sql.shrinkage.insert_calculation_method(
+            code=code, name=name, description=description
+        )
+    except psycopg.errors.UniqueViolation:
+        raise InvalidInput(f"calculation method code {code!r} already exists") from None
     return present(row, "insert_calculation_method")
 
 
@@ -204,9 +208,13 @@ def create_coefficient_type(
     _code("code", code)
     v.text(name, "name", blank=False)
     v.text(unit, "unit", blank=False)
-    row = yield from sql.shrinkage.insert_coefficient_type(
-        code=code, name=name, unit=unit, description=description
-    )
+    v.text(description, "description", min_len=0)
+    try:
+        row = yield from sql.shrinkage.insert_coefficient_type(
+            code=code, name=name, unit=unit, description=description
+        )
+    except psycopg.errors.UniqueViolation:
+        raise InvalidInput(f"coefficient type code {code!r} already exists") from None
     return present(row, "insert_coefficient_type")
 
 

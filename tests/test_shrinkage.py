@@ -602,3 +602,12 @@ def test_date_bin_buckets_equal_time_bucket(conn: Connection) -> None:
     ).fetchone()
     assert rows is not None and rows["n"] > 1000
     assert rows["differ"] == 0
+
+
+def test_duplicate_reference_codes_are_invalid_input(conn: Connection) -> None:
+    shrinkage.create_calculation_method(conn, "dup_method", "Method")
+    with pytest.raises(InvalidInput, match="calculation method code 'dup_method' already exists"):
+        shrinkage.create_calculation_method(conn, "dup_method", "Again")
+    shrinkage.create_coefficient_type(conn, "dup_type", "Type", unit="%")
+    with pytest.raises(InvalidInput, match="coefficient type code 'dup_type' already exists"):
+        shrinkage.create_coefficient_type(conn, "dup_type", "Again", unit="%")
