@@ -128,25 +128,50 @@ def enqueue_task(
     task_type: str = DEFAULT_TASK_TYPE,
     use_cache: bool = True,
     use_llm: bool = False,
+    task_id: str | uuid.UUID | None = None,
 ) -> Steps[Task]:
-    """Add a pending task for ``user_session``; returns it (with its new ``task_id``).
+    """Add a pending task for ``user_session``; returns it (with its ``task_id``).
 
-    ``input_data`` is any JSON value (default: an empty object).
+    ``input_data`` is any JSON value (default: an empty object). ``task_id`` is an
+    optional key the caller chooses: calling again with the same ``task_id`` and the
+    same arguments (a retry after :class:`~pydal_lite.errors.CommitOutcomeUnknown`)
+    returns the task as it is now and enqueues nothing; other arguments raise
+    InvalidInput naming the key.
     """
     check_session_id(user_session, "user_session")
     _task_type(task_type)
     for name, flag in (("use_cache", use_cache), ("use_llm", use_llm)):
         if not isinstance(flag, bool):
             raise InvalidInput(f"{name} must be a bool, got {v.shown(flag)}")
+    key = None if task_id is None else _task_id(task_id)
     data = v.json_value({} if input_data is None else input_data, "input_data")
     row = yield from sql.background_tasks.insert_task(
+        task_id=key,
         user_session=user_session,
         task_type=task_type,
         input_data=data,
         use_cache=use_cache,
         use_llm=use_llm,
     )
-    return present(row, "insert_task")
+    if row is not None or key is None:  # a generated task_id never conflicts
+        return present(row, "insert_task")
+    found = yield from sql.background_tasks.get_task_for_retry(
+        task_id=key,
+        user_session=user_session,
+        task_type=task_type,
+        input_data=data,
+        use_cache=use_cache,
+        use_llm=use_llm,
+    )
+    if found is None:
+        raise NotFound(f"task {str(key)!r} was deleted while this call ran")
+    if found["differing"]:
+        raise InvalidInput(
+            f"task_id {str(key)!r} was used for a task enqueued with a different "
+            f"{' and '.join(found['differing'])}"
+        )
+    existing = yield from sql.background_tasks.get_task(task_id=key)
+    return present(existing, "get_task")
 
 
 @operation

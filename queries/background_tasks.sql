@@ -3,10 +3,12 @@
 -- claim hands out, so that a worker whose task was cancelled, or reclaimed (and maybe
 -- claimed again, even under the same worker id), changes nothing.
 
--- name: insert_task(user_session, task_type, input_data, use_cache, use_llm)<!
--- Enqueues a pending task and returns it (task_id generated). Served by
--- background_tasks_pkey and background_tasks_task_id_key (uniqueness).
+-- name: insert_task(task_id, user_session, task_type, input_data, use_cache, use_llm)<!
+-- Enqueues a pending task and returns it; task_id is the caller's key, or generated when
+-- null. Returns nothing when a task with that task_id exists already (a retry: see
+-- get_task_for_retry). Served by background_tasks_task_id_key (the conflict target).
 insert into background_tasks (
+    task_id,
     user_session,
     task_type,
     input_data,
@@ -14,12 +16,14 @@ insert into background_tasks (
     use_llm
 )
 values (
+    coalesce(:task_id::uuid, gen_random_uuid()),
     :user_session,
     :task_type,
     :input_data::jsonb,
     :use_cache::boolean,
     :use_llm::boolean
 )
+on conflict (task_id) do nothing
 returning
     task_id,
     user_session,
@@ -41,6 +45,25 @@ returning
     heartbeat_at,
     attempts,
     claim_id;
+
+-- name: get_task_for_retry(task_id, user_session, task_type, input_data, use_cache, use_llm)^
+-- Which enqueue arguments differ from those the task with task_id was created with, as
+-- an array of names (empty when the call repeats the one that created it); nothing when
+-- no task has that id. Served by background_tasks_task_id_key.
+-- @nonnull differing
+select
+    array_remove(
+        array[
+            case when user_session is distinct from :user_session::text then 'user_session' end,
+            case when task_type is distinct from :task_type::text then 'task_type' end,
+            case when input_data is distinct from :input_data::jsonb then 'input_data' end,
+            case when use_cache is distinct from :use_cache::boolean then 'use_cache' end,
+            case when use_llm is distinct from :use_llm::boolean then 'use_llm' end
+        ],
+        null
+    ) as differing
+from background_tasks
+where task_id = :task_id::uuid;
 
 -- name: get_task(task_id)^
 -- One task by its public id, or nothing. Served by background_tasks_task_id_key.

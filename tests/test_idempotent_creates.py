@@ -548,3 +548,24 @@ def test_a_create_whose_commit_outcome_is_unknown_is_retried_safely(
             "create_calculation": ("calculations", "request_key = %s", key),
         }[name]
         assert _count(conn, found[0], found[1], found[2]) == 1
+
+
+def test_enqueue_task_with_a_task_id_is_safe_to_repeat(conn: Connection) -> None:
+    from pydal_lite import background_tasks as bt
+
+    key = uuid.uuid4()
+    first = bt.enqueue_task(conn, "s1", {"n": 1}, task_type="report", task_id=key)
+    again = bt.enqueue_task(conn, "s1", {"n": 1}, task_type="report", task_id=str(key))
+    assert first["task_id"] == again["task_id"] == key
+    count = conn.execute(
+        "select count(*) as n from background_tasks where task_id = %s", (key,)
+    ).fetchone()
+    assert count == {"n": 1}
+    with pytest.raises(
+        InvalidInput, match=r"task_id '.*' was used for a task enqueued with a different input_data"
+    ):
+        bt.enqueue_task(conn, "s1", {"n": 2}, task_type="report", task_id=key)
+    with pytest.raises(InvalidInput, match="different user_session and task_type"):
+        bt.enqueue_task(conn, "s2", {"n": 1}, task_id=key)
+    other = bt.enqueue_task(conn, "s1", {"n": 1}, task_type="report")
+    assert other["task_id"] != key

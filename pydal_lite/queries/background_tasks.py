@@ -19,6 +19,7 @@ from ..sql.background_tasks import (
     CompleteTaskRow,
     CountTasksByStatusRow,
     FailTaskRow,
+    GetTaskForRetryRow,
     GetTaskRow,
     InsertTaskRow,
     ListRecentTasksRow,
@@ -34,6 +35,7 @@ __all__ = [
     "CompleteTaskRow",
     "CountTasksByStatusRow",
     "FailTaskRow",
+    "GetTaskForRetryRow",
     "GetTaskRow",
     "InsertTaskRow",
     "ListRecentTasksRow",
@@ -47,6 +49,7 @@ __all__ = [
     "count_tasks_by_status",
     "fail_task",
     "get_task",
+    "get_task_for_retry",
     "insert_task",
     "list_recent_tasks",
     "list_tasks_by_session",
@@ -59,23 +62,53 @@ __all__ = [
 def insert_task(
     conn: Connection[Any],
     *,
+    task_id: UUID | str | None,
     user_session: str,
     task_type: str,
     input_data: JsonParam,
     use_cache: bool,
     use_llm: bool,
 ) -> InsertTaskRow | None:
-    """Enqueues a pending task and returns it (task_id generated). Served by
-    background_tasks_pkey and background_tasks_task_id_key (uniqueness).
+    """Enqueues a pending task and returns it; task_id is the caller's key, or generated when
+    null. Returns nothing when a task with that task_id exists already (a retry: see
+    get_task_for_retry). Served by background_tasks_task_id_key (the conflict target).
     """
     return _run(
         conn,
         _s.insert_task(
+            task_id=task_id,
             user_session=user_session,
             task_type=task_type,
             input_data=input_data,
             use_cache=use_cache,
             use_llm=use_llm,
+        ),
+    )
+
+
+def get_task_for_retry(
+    conn: Connection[Any],
+    *,
+    user_session: str,
+    task_type: str,
+    input_data: JsonParam,
+    use_cache: bool,
+    use_llm: bool,
+    task_id: UUID | str,
+) -> GetTaskForRetryRow | None:
+    """Which enqueue arguments differ from those the task with task_id was created with, as
+    an array of names (empty when the call repeats the one that created it); nothing when
+    no task has that id. Served by background_tasks_task_id_key.
+    """
+    return _run(
+        conn,
+        _s.get_task_for_retry(
+            user_session=user_session,
+            task_type=task_type,
+            input_data=input_data,
+            use_cache=use_cache,
+            use_llm=use_llm,
+            task_id=task_id,
         ),
     )
 

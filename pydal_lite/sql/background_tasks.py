@@ -43,23 +43,66 @@ _insert_task = Query("background_tasks", "insert_task", SQLOperationType.INSERT_
 
 def insert_task(
     *,
+    task_id: UUID | str | None,
     user_session: str,
     task_type: str,
     input_data: JsonParam,
     use_cache: bool,
     use_llm: bool,
 ) -> Step[InsertTaskRow | None]:
-    """Enqueues a pending task and returns it (task_id generated). Served by
-    background_tasks_pkey and background_tasks_task_id_key (uniqueness).
+    """Enqueues a pending task and returns it; task_id is the caller's key, or generated when
+    null. Returns nothing when a task with that task_id exists already (a retry: see
+    get_task_for_retry). Served by background_tasks_task_id_key (the conflict target).
     """
     return Step(
         _insert_task,
+        {
+            "task_id": task_id,
+            "user_session": user_session,
+            "task_type": task_type,
+            "input_data": jsonb(input_data),
+            "use_cache": use_cache,
+            "use_llm": use_llm,
+        },
+    )
+
+
+class GetTaskForRetryRow(TypedDict):
+    """A row of ``get_task_for_retry``."""
+
+    differing: list[str]
+
+
+_get_task_for_retry = Query(
+    "background_tasks",
+    "get_task_for_retry",
+    SQLOperationType.SELECT_ONE,
+    reads=True,
+)
+
+
+def get_task_for_retry(
+    *,
+    user_session: str,
+    task_type: str,
+    input_data: JsonParam,
+    use_cache: bool,
+    use_llm: bool,
+    task_id: UUID | str,
+) -> Step[GetTaskForRetryRow | None]:
+    """Which enqueue arguments differ from those the task with task_id was created with, as
+    an array of names (empty when the call repeats the one that created it); nothing when
+    no task has that id. Served by background_tasks_task_id_key.
+    """
+    return Step(
+        _get_task_for_retry,
         {
             "user_session": user_session,
             "task_type": task_type,
             "input_data": jsonb(input_data),
             "use_cache": use_cache,
             "use_llm": use_llm,
+            "task_id": task_id,
         },
     )
 
