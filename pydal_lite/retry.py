@@ -22,6 +22,7 @@ import psycopg
 from .connection import atransaction, transaction
 from .errors import ConnectionLost, InvalidInput
 from .pools import AsyncConnection, AsyncPool, Connection, Pool
+from .validate import shown
 
 log = logging.getLogger("pydal_lite.retry")
 
@@ -37,9 +38,9 @@ RETRIED: tuple[type[BaseException], ...] = (
 
 def _check(attempts: int, backoff: float) -> None:
     if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
-        raise InvalidInput(f"attempts must be an integer from 1 to 20, got {attempts!r}")
+        raise InvalidInput(f"attempts must be an integer from 1 to 20, got {shown(attempts)}")
     if not 0 <= backoff <= 10:
-        raise InvalidInput(f"backoff must be 0 to 10 seconds, got {backoff!r}")
+        raise InvalidInput(f"backoff must be 0 to 10 seconds, got {shown(backoff)}")
 
 
 def _delay(attempt: int, backoff: float) -> float:

@@ -59,6 +59,8 @@ alter table sessions add constraint sessions_message_count_check check (message_
 -- squawk-ignore constraint-missing-not-valid
 alter table sessions add constraint sessions_message_chain_check
 check (octet_length(message_chain) = 32);
+comment on constraint sessions_message_chain_check on sessions is
+    'message_chain is a sha256 digest (32 bytes) when known, null when unknown';
 
 comment on column sessions.message_count is
     'How many messages (seq 0 .. message_count - 1) message_chain covers, as save_session '
@@ -152,7 +154,7 @@ drop trigger messages_100_set_fingerprint on messages;
 create trigger messages_100_set_fingerprint
     before insert on messages
     for each row
-    when (octet_length(new.fingerprint) <> 32)
+    when (new.fingerprint is null or octet_length(new.fingerprint) <> 32)
     execute function tg_messages__set_fingerprint();
 
 create trigger messages_100_set_fingerprint_on_update
@@ -178,9 +180,9 @@ create trigger messages_100_set_fingerprint
 comment on column messages.fingerprint is
     'messages_fingerprint() of role, content, name, tool_call_id and tool_calls (32-byte '
     'sha256), set by trigger messages_100_set_fingerprint on every insert and on updates '
-    'of those columns (or of fingerprint itself), '
-    'whatever the writer gives (the empty default only lets writers omit the column). '
-    'save_session compares it with the given messages instead of re-hashing content.';
+    'of those columns (or of fingerprint itself), whatever the writer gives; no default: '
+    'writers omit it. save_session compares it with the given messages instead of '
+    're-hashing content.';
 drop trigger messages_200_forget_chain_on_truncate on messages;
 drop trigger messages_200_forget_chain_on_delete on messages;
 drop trigger messages_200_forget_chain_on_update on messages;

@@ -434,6 +434,7 @@ def test_session_records_the_digest_of_its_stored_list(conn: Connection) -> None
         )
 
 
+@pytest.mark.own_db  # commits, as another writer's change would
 @pytest.mark.parametrize(
     "change",
     [
@@ -459,6 +460,7 @@ def test_other_writers_make_the_digest_unknown(conn: Connection, change: str) ->
     assert bytes(row["message_chain"]) == bytes(row["digest"])
 
 
+@pytest.mark.own_db  # commits, as another writer's change would
 def test_insert_by_another_writer_is_seen(conn: Connection) -> None:
     ar.save_session(conn, "s1", _msgs(5))
     conn.execute(
@@ -476,6 +478,7 @@ def test_insert_by_another_writer_is_seen(conn: Connection) -> None:
     assert _one(conn, "select content from messages where seq = 5") == "message 5"
 
 
+@pytest.mark.own_db  # commits before it counts what the next save reads
 def test_append_cost_does_not_read_the_history(conn: Connection) -> None:
     ar.save_session(conn, "s1", _msgs(3000))
     conn.execute("analyze sessions, messages")

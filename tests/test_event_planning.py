@@ -102,7 +102,10 @@ with rel as (
 select 'relation', owner, relname, relkind::text from rel
 union all
 select 'column', rel.owner, rel.relname || '.' || a.attname,
-       a.attnum || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
+       -- the column's position among live columns: a column dropped and added again by
+       -- a later migration's down and up keeps its place but gets a new attnum
+       (row_number() over (partition by a.attrelid order by a.attnum))::text
+       || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
        || ' ' || a.attidentity::text || ' ' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
 from pg_attribute as a
 join rel on rel.oid = a.attrelid and rel.relkind in ('r', 'p')
@@ -118,8 +121,10 @@ select 'trigger', rel.owner, t.tgname, pg_get_triggerdef(t.oid)
 from pg_trigger as t join rel on rel.oid = t.tgrelid
 where not t.tgisinternal
 union all
-select 'comment', rel.owner, rel.relname || '.' || d.objsubid, d.description
+select 'comment', rel.owner, rel.relname || '.' || coalesce(a.attname, ''), d.description
 from pg_description as d join rel on d.objoid = rel.oid and d.classoid = 'pg_class'::regclass
+left join pg_attribute as a on a.attrelid = d.objoid and a.attnum = d.objsubid
+    and d.objsubid > 0
 union all
 select 'function', '', p.oid::regprocedure::text, md5(p.prosrc)
 from pg_proc as p where p.pronamespace = 'public'::regnamespace

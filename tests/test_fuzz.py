@@ -159,6 +159,7 @@ def test_hostile_arguments_give_pydal_errors_and_write_nothing(
         max_examples=25,
         deadline=None,
         database=None,
+        derandomize=True,  # the same examples every run: CI stays reproducible
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     @given(data=st.data())

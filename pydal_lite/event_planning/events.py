@@ -38,7 +38,7 @@ def create_event_plan(
     """
     v.text(title, "title", blank=False)
     if event_date is not None and not isinstance(event_date, date):
-        raise InvalidInput(f"event_date must be a date or None, got {event_date!r}")
+        raise InvalidInput(f"event_date must be a date or None, got {v.shown(event_date)}")
     key = None if event_id is None else v.uuid_value(event_id, "event_id")
     row = yield from sql.event_planning.insert_event_plan(
         id=key, title=title, event_date=event_date
