@@ -385,16 +385,25 @@ limit 1;
 
 -- name: list_coefficients_as_of(material_id, at)
 -- Every coefficient of one material as in force at :at, one row per coefficient_code
--- (those with a row at or before :at). Served by coefficients_pkey (distinct on its
--- leading columns).
-select distinct on (coefficient_code)
-    material_id,
-    coefficient_code,
-    valid_from,
-    value
-from coefficients
-where material_id = :material_id
-    and valid_from <= :at::timestamptz
-order by
-    coefficient_code,
-    valid_from desc;
+-- (those with a row at or before :at), by code. One backward probe of coefficients_pkey
+-- per coefficient type (a lateral limit 1), so the cost does not grow with the history;
+-- coefficient_types is a short reference list.
+select
+    c.material_id,
+    t.code as coefficient_code,
+    c.valid_from,
+    c.value
+from coefficient_types as t
+cross join lateral (
+    select
+        k.material_id,
+        k.valid_from,
+        k.value
+    from coefficients as k
+    where k.material_id = :material_id
+        and k.coefficient_code = t.code
+        and k.valid_from <= :at::timestamptz
+    order by k.valid_from desc
+    limit 1
+) as c
+order by t.code;

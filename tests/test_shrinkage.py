@@ -611,3 +611,27 @@ def test_duplicate_reference_codes_are_invalid_input(conn: Connection) -> None:
     shrinkage.create_coefficient_type(conn, "dup_type", "Type", unit="%")
     with pytest.raises(InvalidInput, match="coefficient type code 'dup_type' already exists"):
         shrinkage.create_coefficient_type(conn, "dup_type", "Again", unit="%")
+
+
+def test_coefficients_as_of_read_one_row_per_type_however_long_the_history(
+    big: dict[str, Any], server: Any
+) -> None:
+    from plans import explain, plan_nodes
+
+    conn = big["conn"]
+    types = conn.execute("select count(*) as n from coefficient_types").fetchone()
+    plan = explain(conn, q.list_coefficients_as_of(material_id=big["material"]["id"], at=T0))
+    nodes = list(plan_nodes(plan))
+    # the lateral limit 1 runs once per coefficient type (2 of them have 520 values each)
+    limits = [n for n in nodes if n["Node Type"] == "Limit"]
+    assert [n["Actual Loops"] for n in limits] == [types["n"] if types else 0], limits
+    if not server.timescale:  # compressed chunks decompress whole batches
+        leaves = [
+            n for n in nodes if n.get("Relation Name") == "coefficients" and not n.get("Plans")
+        ]
+        assert sum(n["Actual Rows"] * n["Actual Loops"] for n in leaves) <= 2, leaves
+    rows = shrinkage.list_coefficients_as_of(conn, big["material"]["id"], at=T0)
+    assert [(r["coefficient_code"], r["valid_from"]) for r in rows] == [
+        ("moisture_factor", T0),
+        ("natural_loss_rate", T0),
+    ]

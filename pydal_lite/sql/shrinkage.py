@@ -726,8 +726,9 @@ def list_coefficients_as_of(
     at: datetime,
 ) -> Step[list[ListCoefficientsAsOfRow]]:
     """Every coefficient of one material as in force at :at, one row per coefficient_code
-    (those with a row at or before :at). Served by coefficients_pkey (distinct on its
-    leading columns).
+    (those with a row at or before :at), by code. One backward probe of coefficients_pkey
+    per coefficient type (a lateral limit 1), so the cost does not grow with the history;
+    coefficient_types is a short reference list.
     """
     return Step(
         _list_coefficients_as_of,
