@@ -18,6 +18,7 @@ and the whole call is rolled back, nothing of it is written.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -80,7 +81,11 @@ STATUS_TRANSITIONS: dict[str, tuple[str, ...]] = {
 MATERIAL_KINDS = ("material", "object")
 
 # Fixed statements: the column lists are code, never caller data.
-_COPY_DATA = "copy calculation_data (calculation_id, observed_at, metric, value) from stdin"
+# Binary COPY: no text formatting on either side; the types name the columns in order.
+_COPY_DATA = (
+    "copy calculation_data (calculation_id, observed_at, metric, value) from stdin (format binary)"
+)
+_COPY_DATA_TYPES = ("int8", "timestamptz", "text", "float8")
 _COPY_COEFFICIENTS = (
     "copy coefficients (material_id, coefficient_code, valid_from, value) from stdin"
 )
@@ -122,7 +127,11 @@ def _bucket(value: object) -> timedelta:
 
 
 def _data_rows(calculation_id: int, points: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, ...]]:
-    """COPY rows for calculation_data, validated one by one as they stream."""
+    """COPY rows for calculation_data, validated one by one as they stream.
+
+    The common shapes (an aware datetime, a metric seen before, a finite float) take a
+    fast path; anything else goes through the full checks and their messages."""
+    metrics: set[str] = set()
     for i, point in enumerate(v.iterable(points, "points")):
         try:
             observed_at, metric, value = point
@@ -130,12 +139,13 @@ def _data_rows(calculation_id: int, points: Iterable[Sequence[Any]]) -> Iterator
             raise InvalidInput(
                 f"point {i} must be (observed_at, metric, value), got {v.shown(point)}"
             ) from None
-        yield (
-            calculation_id,
-            v.aware_datetime(observed_at, f"point {i} observed_at"),
-            _code(f"point {i} metric", metric),
-            v.number(value, f"point {i} value"),
-        )
+        if type(observed_at) is not datetime or observed_at.utcoffset() is None:
+            observed_at = v.aware_datetime(observed_at, f"point {i} observed_at")
+        if type(metric) is not str or metric not in metrics:
+            metrics.add(_code(f"point {i} metric", metric))
+        if type(value) is not float or not math.isfinite(value):
+            value = v.number(value, f"point {i} value")
+        yield (calculation_id, observed_at, metric, value)
 
 
 def _coefficient_rows(
@@ -367,7 +377,9 @@ def ingest_calculation_data(calculation_id: int, points: Iterable[Sequence[Any]]
     if found is None:
         raise NotFound(f"no calculation with id {calculation_id!r}")
     try:
-        count = yield from CopyIn(_COPY_DATA, _data_rows(calculation_id, points))
+        count = yield from CopyIn(
+            _COPY_DATA, _data_rows(calculation_id, points), types=_COPY_DATA_TYPES
+        )
     except psycopg.errors.UniqueViolation as exc:
         raise InvalidInput(
             f"calculation {calculation_id!r} already has a point: {_duplicate(exc)}"

@@ -131,14 +131,21 @@ class Step(Generic[R]):
 class CopyIn:
     """``COPY ... FROM STDIN`` with ``rows``; the statement is fixed code, never user data."""
 
-    __slots__ = ("rows", "statement")
+    __slots__ = ("rows", "statement", "types")
     reads = False
 
     def __init__(
-        self, statement: LiteralString | pgsql.SQL | pgsql.Composed, rows: Iterable[Sequence[Any]]
+        self,
+        statement: LiteralString | pgsql.SQL | pgsql.Composed,
+        rows: Iterable[Sequence[Any]],
+        *,
+        types: Sequence[str] | None = None,
     ) -> None:
+        """``types`` (PostgreSQL type names, one per column) is required for a
+        ``(format binary)`` statement: psycopg then sends each value in binary."""
         self.statement = statement
         self.rows = rows
+        self.types = types
 
     def __iter__(self) -> Generator[AnyStep, Any, int]:
         count: int = yield self
@@ -219,6 +226,8 @@ def run_step(conn: psycopg.Connection[Any], step: AnyStep) -> Any:
     if isinstance(step, CopyIn):
         with conn.cursor() as cur:
             with cur.copy(step.statement) as copy:
+                if step.types:
+                    copy.set_types(step.types)
                 for row in step.rows:
                     copy.write_row(row)
             return cur.rowcount
@@ -247,6 +256,8 @@ async def arun_step(conn: psycopg.AsyncConnection[Any], step: AnyStep) -> Any:
     if isinstance(step, CopyIn):
         async with conn.cursor() as cur:
             async with cur.copy(step.statement) as copy:
+                if step.types:
+                    copy.set_types(step.types)
                 for row in step.rows:
                     await copy.write_row(row)
             return cur.rowcount
