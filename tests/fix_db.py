@@ -24,6 +24,7 @@ there, naming the tables that changed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -154,6 +155,11 @@ def template_db(server: Server) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def shared_dsn(_clones: clones.Clones, template_db: str) -> Iterator[str]:
     """DSN of the session's one migrated database; never commit into it."""
+    if os.environ.get("PYDAL_TEST_SHARED_DSN"):
+        # A database migrated beforehand, e.g. on a Citus coordinator (docs/scaling.md,
+        # "Testing on Citus"): the rolled-back tests run there, the rest as usual.
+        yield os.environ["PYDAL_TEST_SHARED_DSN"]
+        return
     name = _clones.take(template_db)
     dsn = with_database(get_server().dsn, name)
     _shared.update(dsn=dsn, contents=contents(dsn))

@@ -1,0 +1,151 @@
+-- Distribution keys in every primary key (issue 11): the schema a Citus cluster can
+-- shard, still plain PostgreSQL (0017 distributes it only where Citus is installed).
+--
+-- Citus requires each PRIMARY KEY / UNIQUE of a distributed table to contain the
+-- distribution column, and foreign keys between distributed tables to join on it. The
+-- keys chosen (docs/scaling.md explains each):
+--
+--   messages, agent_contexts, agent_switches  session_db_id       (one session's rows)
+--   poc_execution_plans, poc_subtask_executions task_execution_id (one run's plan)
+--   pipeline_cache                            input_hash
+--   extended_tasks, task_conflicts            task_management_run_id
+--
+-- So each of those primary keys becomes (key, id), and the two children that did not
+-- carry their parent's key get it:
+-- * agent_switches.session_db_id (filled from its agent context), with the foreign key
+--   to agent_contexts on (session_db_id, context_db_id);
+-- * poc_subtask_executions.task_execution_id (filled from its plan), with the foreign key
+--   to poc_execution_plans on (task_execution_id, plan_id) and the unique subtask id per
+--   plan on (task_execution_id, plan_id, subtask_id): plan_id determines
+--   task_execution_id, so the rule it enforces is the same.
+-- The ids stay unique in practice (identity columns or generated uuids); what no longer
+-- exists is an index on id alone, and no query looks rows up by id alone any more.
+--
+-- Locks: every statement here rebuilds a primary key or adds a column under an ACCESS
+-- EXCLUSIVE lock on its table, messages included (an index build over all messages).
+-- Run it in a maintenance window on a large database; the runner's lock timeout bounds
+-- the wait for the locks, not the build.
+
+-- migrate:up
+
+-- messages, agent_contexts, agent_switches: by session ----------------------------
+-- squawk-ignore disallowed-unique-constraint
+alter table messages drop constraint messages_pkey, add constraint messages_pkey primary key (session_db_id, id);
+
+comment on index messages_pkey is
+    'Primary key (session_db_id, id): the session first so Citus can shard by it; serves '
+    'the global search''s look-up of its candidates (queries/agent_runtime.sql:search_messages)';
+
+alter table agent_switches drop constraint agent_switches_context_db_id_fkey;
+
+-- squawk-ignore disallowed-unique-constraint
+alter table agent_contexts drop constraint agent_contexts_pkey, add constraint agent_contexts_pkey primary key (session_db_id, id);
+
+comment on index agent_contexts_pkey is
+    'Primary key (session_db_id, id); agent_switches references it. One context per '
+    'session is agent_contexts_session_db_id_key''s rule';
+
+alter table agent_switches add column session_db_id bigint;
+
+comment on column agent_switches.session_db_id is
+    'The session (sessions.id) of the switch''s agent context: the distribution key it '
+    'shares with messages and agent_contexts';
+
+update agent_switches as w
+set session_db_id = c.session_db_id
+from agent_contexts as c
+where c.id = w.context_db_id;
+
+-- squawk-ignore adding-not-nullable-field
+alter table agent_switches alter column session_db_id set not null;
+
+-- squawk-ignore disallowed-unique-constraint
+alter table agent_switches drop constraint agent_switches_pkey, add constraint agent_switches_pkey primary key (session_db_id, id);
+
+comment on index agent_switches_pkey is 'Primary key (session_db_id, id)';
+
+-- squawk-ignore constraint-missing-not-valid
+alter table agent_switches add constraint agent_switches_session_db_id_context_db_id_fkey foreign key (session_db_id, context_db_id) references agent_contexts (session_db_id, id) on delete cascade;
+
+-- poc_execution_plans, poc_subtask_executions: by task execution --------------------
+alter table poc_subtask_executions drop constraint poc_subtask_executions_plan_id_fkey;
+
+-- squawk-ignore disallowed-unique-constraint
+alter table poc_execution_plans drop constraint poc_execution_plans_pkey, add constraint poc_execution_plans_pkey primary key (task_execution_id, id);
+
+comment on index poc_execution_plans_pkey is
+    'Primary key (task_execution_id, id); arbiter of queries/planning_metrics.sql:'
+    'insert_plan''s on conflict; poc_subtask_executions references it';
+
+-- squawk-ignore prefer-text-field
+alter table poc_subtask_executions add column task_execution_id varchar(36);
+
+comment on column poc_subtask_executions.task_execution_id is
+    'The run (poc_task_executions.id) of the subtask''s plan: the distribution key it '
+    'shares with poc_execution_plans';
+
+update poc_subtask_executions as s
+set task_execution_id = p.task_execution_id
+from poc_execution_plans as p
+where p.id = s.plan_id;
+
+-- squawk-ignore adding-not-nullable-field
+alter table poc_subtask_executions alter column task_execution_id set not null;
+
+-- squawk-ignore disallowed-unique-constraint
+alter table poc_subtask_executions drop constraint poc_subtask_executions_pkey, add constraint poc_subtask_executions_pkey primary key (task_execution_id, id);
+
+comment on index poc_subtask_executions_pkey is 'Primary key (task_execution_id, id)';
+
+-- squawk-ignore disallowed-unique-constraint
+alter table poc_subtask_executions drop constraint poc_subtask_executions_plan_id_subtask_id_key, add constraint poc_subtask_executions_plan_subtask_key unique (task_execution_id, plan_id, subtask_id);
+
+comment on index poc_subtask_executions_plan_subtask_key is
+    'One row per subtask id within a plan (plan_id determines task_execution_id, which '
+    'leads for Citus); arbiter of queries/planning_metrics.sql:insert_subtasks';
+
+-- squawk-ignore constraint-missing-not-valid
+alter table poc_subtask_executions add constraint poc_subtask_executions_plan_fkey foreign key (task_execution_id, plan_id) references poc_execution_plans (task_execution_id, id) on delete cascade;
+
+-- pipeline_cache: by input hash -----------------------------------------------------
+-- squawk-ignore disallowed-unique-constraint
+alter table pipeline_cache drop constraint pipeline_cache_pkey, add constraint pipeline_cache_pkey primary key (input_hash, id);
+
+comment on index pipeline_cache_pkey is
+    'Primary key (input_hash, id); entries are found by (stage, input_hash) through '
+    'pipeline_cache_stage_input_hash_key';
+
+-- extended_tasks, task_conflicts: by run --------------------------------------------
+-- squawk-ignore disallowed-unique-constraint
+alter table extended_tasks drop constraint extended_tasks_pkey, add constraint extended_tasks_pkey primary key (task_management_run_id, id);
+
+comment on index extended_tasks_pkey is
+    'Primary key (task_management_run_id, id); tasks are found by (run, task_id) through '
+    'extended_tasks_task_management_run_id_task_id_key';
+
+-- squawk-ignore disallowed-unique-constraint
+alter table task_conflicts drop constraint task_conflicts_pkey, add constraint task_conflicts_pkey primary key (task_management_run_id, id);
+
+comment on index task_conflicts_pkey is
+    'Primary key (task_management_run_id, id); conflicts are found by (run, conflict_id) '
+    'through task_conflicts_task_management_run_id_conflict_id_key';
+
+-- migrate:down
+alter table task_conflicts drop constraint task_conflicts_pkey, add constraint task_conflicts_pkey primary key (id);
+alter table extended_tasks drop constraint extended_tasks_pkey, add constraint extended_tasks_pkey primary key (id);
+alter table pipeline_cache drop constraint pipeline_cache_pkey, add constraint pipeline_cache_pkey primary key (id);
+
+alter table poc_subtask_executions drop constraint poc_subtask_executions_plan_fkey;
+alter table poc_subtask_executions drop constraint poc_subtask_executions_plan_subtask_key, add constraint poc_subtask_executions_plan_id_subtask_id_key unique (plan_id, subtask_id);
+alter table poc_subtask_executions drop constraint poc_subtask_executions_pkey, add constraint poc_subtask_executions_pkey primary key (id);
+alter table poc_subtask_executions drop column task_execution_id;
+alter table poc_execution_plans drop constraint poc_execution_plans_pkey, add constraint poc_execution_plans_pkey primary key (id);
+alter table poc_subtask_executions add constraint poc_subtask_executions_plan_id_fkey foreign key (plan_id) references poc_execution_plans (id) on delete cascade;
+
+alter table agent_switches drop constraint agent_switches_session_db_id_context_db_id_fkey;
+alter table agent_switches drop constraint agent_switches_pkey, add constraint agent_switches_pkey primary key (id);
+alter table agent_switches drop column session_db_id;
+alter table agent_contexts drop constraint agent_contexts_pkey, add constraint agent_contexts_pkey primary key (id);
+alter table agent_switches add constraint agent_switches_context_db_id_fkey foreign key (context_db_id) references agent_contexts (id) on delete cascade;
+
+alter table messages drop constraint messages_pkey, add constraint messages_pkey primary key (id);
