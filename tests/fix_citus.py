@@ -1,0 +1,76 @@
+"""Citus fixtures: a real Citus cluster named by ``PYDAL_CITUS_DSN``.
+
+``PYDAL_CITUS_DSN`` is the DSN of a database on a Citus coordinator in which the citus
+extension exists on every node and the workers are registered (docs/scaling.md, "Testing
+on Citus"). The session migrates it with the real runner, so 0017 distributes the
+tables; tests run their calls in transactions that are rolled back. Without the
+variable every test marked ``citus`` is skipped, saying so: Citus is not packaged for
+the CI machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from pydal_lite import migrate
+from pydal_lite.connection import Connection, connect
+from pydal_lite.runtime import Step
+
+CITUS_DSN = os.environ.get("PYDAL_CITUS_DSN", "")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if CITUS_DSN:
+        return
+    skip = pytest.mark.skip(reason="needs a Citus cluster: set PYDAL_CITUS_DSN")
+    for item in items:
+        if item.get_closest_marker("citus"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def citus_dsn() -> str:
+    """The migrated (and so distributed) Citus database."""
+    migrate.up(CITUS_DSN)
+    return CITUS_DSN
+
+
+@pytest.fixture
+def cconn(citus_dsn: str) -> Iterator[Connection]:
+    """A dict-row connection to the Citus coordinator, inside a rolled-back transaction."""
+    with connect(citus_dsn) as c, c.transaction(force_rollback=True):
+        yield c
+
+
+def distributed_plan(conn: psycopg.Connection[Any], step: Step[Any]) -> dict[str, Any]:
+    """The "Distributed Query" part of EXPLAIN (format json) of a named query's step."""
+    with conn.transaction(force_rollback=True), psycopg.ClientCursor(conn) as cur:
+        cur.execute("explain (format json) " + step.sql, step.params)
+        row = cur.fetchone()
+    assert row is not None
+    doc = row[0] if not isinstance(row, dict) else next(iter(row.values()))
+    plan = (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]
+    found = _find(plan)
+    assert found is not None, f"not a distributed plan: {json.dumps(plan)[:400]}"
+    return found
+
+
+def _find(plan: dict[str, Any]) -> dict[str, Any] | None:
+    if "Distributed Query" in plan:
+        return plan["Distributed Query"]  # type: ignore[no-any-return]
+    for child in plan.get("Plans", []):
+        found = _find(child)
+        if found is not None:
+            return found
+    return None
+
+
+def task_count(conn: psycopg.Connection[Any], step: Step[Any]) -> int:
+    """How many shard tasks Citus plans for a named query's step (1 = one shard)."""
+    return int(distributed_plan(conn, step)["Job"]["Task Count"])
