@@ -3,14 +3,12 @@
 -- "Live" means not soft-deleted (deleted_at is null).
 
 -- name: upsert_session(session_id, last_activity)<!
--- @nonnull next_seq
 -- Creates the session or stamps last_activity on a live one (now() when null) and
 -- returns id, session_id, created_at, last_activity, message_count and message_chain
 -- (the digest of the stored list, null when a writer other than save_session changed
--- it) and next_seq (1 + the highest stored seq, 0 when none: one backward probe of
--- messages_session_db_id_seq_key). The row stays locked until commit, so concurrent
--- saves of one session take turns. Returns nothing when the session exists but is
--- soft-deleted. Served by sessions_session_id_key.
+-- it). The row stays locked until commit, so concurrent saves of one session take
+-- turns. Returns nothing when the session exists but is soft-deleted.
+-- Served by sessions_session_id_key.
 insert into sessions (
     session_id,
     last_activity
@@ -28,12 +26,16 @@ returning
     created_at,
     last_activity,
     message_count,
-    message_chain,
-    (
-        select coalesce(max(m.seq) + 1, 0)
-        from messages as m
-        where m.session_db_id = sessions.id  -- noqa: RF01
-    ) as next_seq;
+    message_chain;
+
+-- name: get_next_seq(session_db_id)$
+-- @nonnull next_seq
+-- 1 + the highest stored seq of a session's messages, 0 when none: one backward probe
+-- of messages_session_db_id_seq_key (one shard on Citus). save_session compares it with
+-- sessions.message_count to see messages another writer inserted.
+select coalesce(max(seq) + 1, 0) as next_seq
+from messages
+where session_db_id = :session_db_id::bigint;
 
 -- name: get_session(session_id, include_deleted)^
 -- One session row (id, session_id, created_at, last_activity, is_active, deleted_at),
@@ -190,72 +192,56 @@ from messages
 where session_db_id = :session_db_id::bigint
 order by seq;
 
--- name: list_session_messages_page(session_id, page_size, page_offset)
--- One page of a live session's messages (role, content, name, tool_call_id, tool_calls)
--- in seq order, skipping page_offset rows: cost grows with the offset (see
--- list_session_messages_after). Served by sessions_session_id_key, then
--- messages_session_db_id_seq_key.
+-- name: list_session_messages_page(session_db_id, page_size, page_offset)
+-- One page of a session's messages (role, content, name, tool_call_id, tool_calls) in
+-- seq order, skipping page_offset rows: cost grows with the offset (see
+-- list_session_messages_after). The caller found the live session first (get_session).
+-- Served by messages_session_db_id_seq_key.
 select
-    m.role,
-    m.content,
-    m.name,
-    m.tool_call_id,
-    m.tool_calls
-from messages as m
-where m.session_db_id = (
-        select s.id
-        from sessions as s
-        where s.session_id = :session_id
-            and s.deleted_at is null
-    )
-order by m.seq
+    role,
+    content,
+    name,
+    tool_call_id,
+    tool_calls
+from messages
+where session_db_id = :session_db_id::bigint
+order by seq
 limit :page_size::integer
 offset :page_offset::integer;
 
--- name: list_session_messages_after(session_id, after_seq, row_limit)
--- Keyset page: up to row_limit messages of a live session with seq > after_seq, in seq
+-- name: list_session_messages_after(session_db_id, after_seq, row_limit)
+-- Keyset page: up to row_limit messages of a session with seq > after_seq, in seq
 -- order, with seq, timestamp, token_count and metadata. An index range scan that starts
--- at the cursor, so the cost does not grow with depth. Served by
--- sessions_session_id_key, then messages_session_db_id_seq_key.
+-- at the cursor, so the cost does not grow with depth. The caller found the live session
+-- first (get_session). Served by messages_session_db_id_seq_key.
 select
-    m.seq,
-    m.role,
-    m.content,
-    m.name,
-    m.tool_call_id,
-    m.tool_calls,
-    m.timestamp,
-    m.token_count,
-    m.metadata_json as metadata
-from messages as m
-where m.session_db_id = (
-        select s.id
-        from sessions as s
-        where s.session_id = :session_id
-            and s.deleted_at is null
-    )
-    and m.seq > :after_seq::integer
-order by m.seq
+    seq,
+    role,
+    content,
+    name,
+    tool_call_id,
+    tool_calls,
+    timestamp,
+    token_count,
+    metadata_json as metadata
+from messages
+where session_db_id = :session_db_id::bigint
+    and seq > :after_seq::integer
+order by seq
 limit :row_limit::integer;
 
--- name: get_session_stats(session_id)^
--- One row for a live session: session_id, message_count, total_tokens (sum of
--- token_count, 0 when none), last_message_at (newest message timestamp), created_at,
--- last_activity; nothing for an unknown or soft-deleted session. Served by
--- sessions_session_id_key, then idx_session_timestamp for the session's messages.
+-- name: get_message_stats(session_db_id)^
+-- @nonnull message_count, total_tokens
+-- A session's message_count, total_tokens (sum of token_count, 0 when none) and
+-- last_message_at (newest message timestamp, null when none); always one row. Reads
+-- the session's rows through any index that leads with session_db_id (messages_pkey,
+-- messages_session_db_id_seq_key, idx_session_timestamp: the planner picks).
 select
-    s.session_id,
-    count(m.id) as message_count,
-    coalesce(sum(m.token_count), 0)::bigint as total_tokens,
-    max(m.timestamp) as last_message_at,
-    s.created_at,
-    s.last_activity
-from sessions as s
-left join messages as m
-    on m.session_db_id = s.id
-where s.session_id = :session_id
-    and s.deleted_at is null
-group by s.id;
+    count(*) as message_count,
+    coalesce(sum(token_count), 0)::bigint as total_tokens,
+    max(timestamp) as last_message_at
+from messages
+where session_db_id = :session_db_id::bigint;
 
 -- name: list_live_session_ids(row_limit)
 -- @nullable-params row_limit
@@ -278,11 +264,12 @@ limit :row_limit::bigint;
 
 -- name: soft_delete_session(session_id)!
 -- Marks a session soft-deleted (keeps an earlier deleted_at so the retention clock is not
--- reset); returns 1 when the session exists, else 0. Served by sessions_session_id_key.
+-- reset: least() ignores a null, and unlike coalesce() Citus accepts now() in it);
+-- returns 1 when the session exists, else 0. Served by sessions_session_id_key.
 update sessions
 set
     is_active = false,
-    deleted_at = coalesce(deleted_at, now())
+    deleted_at = least(deleted_at, now())
 where session_id = :session_id;
 
 -- name: delete_session(session_id)!
@@ -321,11 +308,11 @@ delete from sessions
 where deleted_at is not null
     and deleted_at < now() - :days_old::double precision * interval '1 day';
 
--- name: upsert_agent_context(session_id, current_agent, created_at, switch_count, metadata)<!
--- Creates or updates the agent context of a live session and returns its id; returns
--- nothing when the session is unknown or soft-deleted. created_at (now() when null) is
--- only used on creation. Served by sessions_session_id_key and
--- agent_contexts_session_db_id_key.
+-- name: upsert_agent_context(session_db_id, current_agent, created_at, switch_count, metadata)<!
+-- @nonnull id
+-- Creates or updates the agent context of a session (the caller found it live with
+-- get_session) and returns its id. created_at (now() when null) is only used on
+-- creation. Arbiter: agent_contexts_session_db_id_key.
 insert into agent_contexts (
     session_db_id,
     current_agent,
@@ -333,15 +320,13 @@ insert into agent_contexts (
     switch_count,
     metadata_json
 )
-select
-    s.id,
-    :current_agent as current_agent,
-    coalesce(:created_at::timestamptz, now()) as created_at,
+values (
+    :session_db_id::bigint,
+    :current_agent,
+    coalesce(:created_at::timestamptz, now()),
     :switch_count::integer,
     :metadata::jsonb
-from sessions as s
-where s.session_id = :session_id
-    and s.deleted_at is null
+)
 on conflict (session_db_id) do update
 set
     current_agent = excluded.current_agent,
@@ -349,31 +334,31 @@ set
     metadata_json = excluded.metadata_json
 returning id;
 
--- name: list_context_switches(context_db_id)
--- Every switch of an agent context (id, from_agent, to_agent, reason) in the order
--- saved (id). Served by idx_context_switched (context_db_id), then a sort by id of the
--- context's few rows.
+-- name: list_context_switches(session_db_id)
+-- Every switch of a session's agent context (id, from_agent, to_agent, reason) in the
+-- order saved (id). Served by agent_switches_pkey (session_db_id, id).
 select
     id,
     from_agent,
     to_agent,
     reason
 from agent_switches
-where context_db_id = :context_db_id::bigint
+where session_db_id = :session_db_id::bigint
 order by id;
 
--- name: delete_switches_from(context_db_id, from_id)!
--- Deletes a context's switches with id >= from_id; returns the row count.
--- Served by idx_context_switched.
+-- name: delete_switches_from(session_db_id, from_id)!
+-- Deletes a session's agent switches with id >= from_id; returns the row count.
+-- Served by agent_switches_pkey (session_db_id, id).
 delete from agent_switches
-where context_db_id = :context_db_id::bigint
+where session_db_id = :session_db_id::bigint
     and id >= :from_id::bigint;
 
--- name: insert_switches(context_db_id, rows)!
--- Inserts a batch of switches given as one JSON array of objects (from_agent, to_agent,
--- switched_at, reason, metadata, ord) in one statement, in ord order; a missing
--- switched_at means now(). Returns the row count. No index read.
+-- name: insert_switches(session_db_id, context_db_id, rows)!
+-- Inserts a batch of switches of a session's agent context given as one JSON array of
+-- objects (from_agent, to_agent, switched_at, reason, metadata, ord) in one statement,
+-- in ord order; a missing switched_at means now(). Returns the row count. No index read.
 insert into agent_switches (
+    session_db_id,
     context_db_id,
     from_agent,
     to_agent,
@@ -382,6 +367,7 @@ insert into agent_switches (
     metadata_json
 )
 select
+    :session_db_id::bigint,
     :context_db_id::bigint,
     w.from_agent,
     w.to_agent,
@@ -398,56 +384,47 @@ from jsonb_to_recordset(:rows::jsonb) as w (
 )
 order by w.ord;
 
--- name: get_agent_context(session_id)^
--- The agent context of a live session (id, current_agent, created_at, updated_at,
--- switch_count, metadata), or nothing. Served by sessions_session_id_key and
--- agent_contexts_session_db_id_key.
+-- name: get_agent_context(session_db_id)^
+-- The agent context of a session (id, current_agent, created_at, updated_at,
+-- switch_count, metadata), or nothing; the caller found the live session first
+-- (get_session). Served by agent_contexts_session_db_id_key.
 select
-    c.id,
-    c.current_agent,
-    c.created_at,
-    c.updated_at,
-    c.switch_count,
-    c.metadata_json as metadata
-from agent_contexts as c
-join sessions as s
-    on s.id = c.session_db_id
-where s.session_id = :session_id
-    and s.deleted_at is null;
+    id,
+    current_agent,
+    created_at,
+    updated_at,
+    switch_count,
+    metadata_json as metadata
+from agent_contexts
+where session_db_id = :session_db_id::bigint;
 
--- name: list_context_history(context_db_id)
--- A context's switches as the seed's agent_history (from_agent, to_agent, reason,
--- switched_at) in the order saved (id). Served by idx_context_switched.
+-- name: list_context_history(session_db_id)
+-- A session's agent switches as the seed's agent_history (from_agent, to_agent, reason,
+-- switched_at) in the order saved (id). Served by agent_switches_pkey (session_db_id, id).
 select
     from_agent,
     to_agent,
     reason,
     switched_at
 from agent_switches
-where context_db_id = :context_db_id::bigint
+where session_db_id = :session_db_id::bigint
 order by id;
 
--- name: list_agent_switches(session_id, row_limit)
--- Up to row_limit switches of a live session's agent context, newest first (id,
--- from_agent, to_agent, switched_at, reason, metadata). Served by
--- agent_contexts_session_db_id_key, then idx_context_switched (backward scan).
+-- name: list_agent_switches(session_db_id, row_limit)
+-- Up to row_limit switches of a session's agent context, newest first (id, from_agent,
+-- to_agent, switched_at, reason, metadata); the caller found the live session first
+-- (get_session). Served by agent_switches_pkey (session_db_id, id): a session has one
+-- context, and its few switches are sorted by time.
 select
-    w.id,
-    w.from_agent,
-    w.to_agent,
-    w.switched_at,
-    w.reason,
-    coalesce(w.metadata_json, '{}'::jsonb) as metadata
-from agent_switches as w
-where w.context_db_id = (
-        select c.id
-        from agent_contexts as c
-        join sessions as s
-            on s.id = c.session_db_id
-        where s.session_id = :session_id
-            and s.deleted_at is null
-    )
-order by w.switched_at desc, w.id desc
+    id,
+    from_agent,
+    to_agent,
+    switched_at,
+    reason,
+    coalesce(metadata_json, '{}'::jsonb) as metadata
+from agent_switches
+where session_db_id = :session_db_id::bigint
+order by switched_at desc, id desc
 limit :row_limit::integer;
 
 -- name: list_sessions_by_agent(current_agent)
@@ -471,28 +448,44 @@ order by s.last_activity desc, s.id desc;
 -- the best matches among the newest candidates, and an older message that would rank
 -- higher is not seen. Served by messages_content_fts_idx (GIN bitmap scan inside
 -- messages_search_candidates), then messages_pkey and sessions_pkey per candidate.
+-- The candidates are a materialized CTE so that on Citus the function runs once on the
+-- coordinator (its own query fans out to every shard) instead of being pushed into
+-- each shard's query; this is a global, fan-out call there.
+with candidates as materialized (
+    select
+        c.session_db_id,
+        c.id
+    from messages_search_candidates(
+        websearch_to_tsquery('simple'::regconfig, :query), :candidates::integer
+    ) as c
+)
+
 select
     s.session_id,
     m.seq,
     m.role,
     m.content,
     m.timestamp,
-    ts_rank(to_tsvector('simple'::regconfig, left(m.content, 100000)), q.query) as rank
-from websearch_to_tsquery('simple'::regconfig, :query) as q (query)
-cross join lateral messages_search_candidates(q.query, :candidates::integer) as c (id)
+    ts_rank(
+        to_tsvector('simple'::regconfig, left(m.content, 100000)),
+        websearch_to_tsquery('simple'::regconfig, :query)
+    ) as rank
+from candidates as c
 join messages as m
-    on m.id = c.id
+    on
+        m.session_db_id = c.session_db_id
+        and m.id = c.id
 join sessions as s
     on s.id = m.session_db_id
 order by rank desc, s.session_id, m.seq
 limit :row_limit::integer;
 
--- name: search_session_messages(session_id, query, candidates, row_limit)
--- Full-text search within one live session: up to row_limit matches (session_id, seq,
--- role, content, timestamp, rank), best rank first; web search syntax, 'simple'
--- configuration. Bounded cost as in search_messages: only the session's newest
--- `candidates` matches (by seq) are ranked, so the result is the best among them.
--- Served by messages_content_fts_idx (GIN) combined with the session's
+-- name: search_session_messages(session_db_id, query, candidates, row_limit)
+-- Full-text search within one session (the caller found it live with get_session): up to
+-- row_limit matches (session_id, seq, role, content, timestamp, rank), best rank first;
+-- web search syntax, 'simple' configuration. Bounded cost as in search_messages: only
+-- the session's newest `candidates` matches (by seq) are ranked, so the result is the
+-- best among them. Served by messages_content_fts_idx (GIN) combined with the session's
 -- messages_session_db_id_seq_key range, whichever the planner finds cheaper.
 select
     c.session_id,
@@ -514,8 +507,7 @@ from (
     join sessions as s
         on s.id = m.session_db_id
     where to_tsvector('simple'::regconfig, left(m.content, 100000)) @@ q.query
-        and s.session_id = :session_id
-        and s.deleted_at is null
+        and m.session_db_id = :session_db_id::bigint
     order by m.seq desc
     limit :candidates::integer
 ) as c

@@ -29,16 +29,17 @@
 -- migrate:up
 
 -- messages, agent_contexts, agent_switches: by session ----------------------------
--- squawk-ignore disallowed-unique-constraint
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table messages drop constraint messages_pkey, add constraint messages_pkey primary key (session_db_id, id);
 
 comment on index messages_pkey is
     'Primary key (session_db_id, id): the session first so Citus can shard by it; serves '
     'the global search''s look-up of its candidates (queries/agent_runtime.sql:search_messages)';
 
+-- squawk-ignore ban-drop-constraint
 alter table agent_switches drop constraint agent_switches_context_db_id_fkey;
 
--- squawk-ignore disallowed-unique-constraint
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table agent_contexts drop constraint agent_contexts_pkey, add constraint agent_contexts_pkey primary key (session_db_id, id);
 
 comment on index agent_contexts_pkey is
@@ -59,18 +60,59 @@ where c.id = w.context_db_id;
 -- squawk-ignore adding-not-nullable-field
 alter table agent_switches alter column session_db_id set not null;
 
--- squawk-ignore disallowed-unique-constraint
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table agent_switches drop constraint agent_switches_pkey, add constraint agent_switches_pkey primary key (session_db_id, id);
 
 comment on index agent_switches_pkey is 'Primary key (session_db_id, id)';
 
--- squawk-ignore constraint-missing-not-valid
+-- squawk-ignore adding-foreign-key-constraint, constraint-missing-not-valid
 alter table agent_switches add constraint agent_switches_session_db_id_context_db_id_fkey foreign key (session_db_id, context_db_id) references agent_contexts (session_db_id, id) on delete cascade;
 
+-- The global search's candidates carry their session, so the search finds each by
+-- messages_pkey (session_db_id, id). PL/pgSQL rather than SQL: Citus cannot run a SQL
+-- function whose parameters reach a query of a distributed table, while a PL/pgSQL one
+-- runs its query on the coordinator as an ordinary (fan-out) distributed query.
+-- squawk-ignore ban-drop-function
+drop function messages_search_candidates(tsquery, integer);
+
+create function messages_search_candidates(query tsquery, candidates integer)
+returns table (session_db_id bigint, id bigint)
+    language plpgsql
+    stable
+    parallel safe
+    rows 100
+    set enable_seqscan = off
+    set enable_indexscan = off
+as $$
+#variable_conflict use_column
+begin
+    return query
+    select
+        m.session_db_id,
+        m.id
+    from messages as m
+    where to_tsvector('simple'::regconfig, left(m.content, 100000)) @@ query
+        and exists (
+            select
+            from sessions as s
+            where s.id = m.session_db_id
+                and s.deleted_at is null
+        )
+    order by m.id desc
+    limit candidates;
+end
+$$;
+
+comment on function messages_search_candidates(tsquery, integer) is
+    '(session_db_id, id) of the newest `candidates` messages of live sessions matching the '
+    'query, by a bitmap scan of messages_content_fts_idx (planner pinned by SET); see '
+    'queries/agent_runtime.sql:search_messages.';
+
 -- poc_execution_plans, poc_subtask_executions: by task execution --------------------
+-- squawk-ignore ban-drop-constraint
 alter table poc_subtask_executions drop constraint poc_subtask_executions_plan_id_fkey;
 
--- squawk-ignore disallowed-unique-constraint
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table poc_execution_plans drop constraint poc_execution_plans_pkey, add constraint poc_execution_plans_pkey primary key (task_execution_id, id);
 
 comment on index poc_execution_plans_pkey is
@@ -92,23 +134,23 @@ where p.id = s.plan_id;
 -- squawk-ignore adding-not-nullable-field
 alter table poc_subtask_executions alter column task_execution_id set not null;
 
--- squawk-ignore disallowed-unique-constraint
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table poc_subtask_executions drop constraint poc_subtask_executions_pkey, add constraint poc_subtask_executions_pkey primary key (task_execution_id, id);
 
 comment on index poc_subtask_executions_pkey is 'Primary key (task_execution_id, id)';
 
--- squawk-ignore disallowed-unique-constraint
+-- squawk-ignore ban-drop-constraint, constraint-missing-not-valid, disallowed-unique-constraint
 alter table poc_subtask_executions drop constraint poc_subtask_executions_plan_id_subtask_id_key, add constraint poc_subtask_executions_plan_subtask_key unique (task_execution_id, plan_id, subtask_id);
 
 comment on index poc_subtask_executions_plan_subtask_key is
     'One row per subtask id within a plan (plan_id determines task_execution_id, which '
     'leads for Citus); arbiter of queries/planning_metrics.sql:insert_subtasks';
 
--- squawk-ignore constraint-missing-not-valid
+-- squawk-ignore adding-foreign-key-constraint, constraint-missing-not-valid
 alter table poc_subtask_executions add constraint poc_subtask_executions_plan_fkey foreign key (task_execution_id, plan_id) references poc_execution_plans (task_execution_id, id) on delete cascade;
 
 -- pipeline_cache: by input hash -----------------------------------------------------
--- squawk-ignore disallowed-unique-constraint
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table pipeline_cache drop constraint pipeline_cache_pkey, add constraint pipeline_cache_pkey primary key (input_hash, id);
 
 comment on index pipeline_cache_pkey is
@@ -116,14 +158,14 @@ comment on index pipeline_cache_pkey is
     'pipeline_cache_stage_input_hash_key';
 
 -- extended_tasks, task_conflicts: by run --------------------------------------------
--- squawk-ignore disallowed-unique-constraint
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table extended_tasks drop constraint extended_tasks_pkey, add constraint extended_tasks_pkey primary key (task_management_run_id, id);
 
 comment on index extended_tasks_pkey is
     'Primary key (task_management_run_id, id); tasks are found by (run, task_id) through '
     'extended_tasks_task_management_run_id_task_id_key';
 
--- squawk-ignore disallowed-unique-constraint
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table task_conflicts drop constraint task_conflicts_pkey, add constraint task_conflicts_pkey primary key (task_management_run_id, id);
 
 comment on index task_conflicts_pkey is
@@ -131,21 +173,60 @@ comment on index task_conflicts_pkey is
     'through task_conflicts_task_management_run_id_conflict_id_key';
 
 -- migrate:down
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table task_conflicts drop constraint task_conflicts_pkey, add constraint task_conflicts_pkey primary key (id);
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table extended_tasks drop constraint extended_tasks_pkey, add constraint extended_tasks_pkey primary key (id);
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table pipeline_cache drop constraint pipeline_cache_pkey, add constraint pipeline_cache_pkey primary key (id);
 
+-- squawk-ignore ban-drop-constraint
 alter table poc_subtask_executions drop constraint poc_subtask_executions_plan_fkey;
+-- squawk-ignore ban-drop-constraint, constraint-missing-not-valid, disallowed-unique-constraint
 alter table poc_subtask_executions drop constraint poc_subtask_executions_plan_subtask_key, add constraint poc_subtask_executions_plan_id_subtask_id_key unique (plan_id, subtask_id);
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table poc_subtask_executions drop constraint poc_subtask_executions_pkey, add constraint poc_subtask_executions_pkey primary key (id);
 alter table poc_subtask_executions drop column task_execution_id;
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table poc_execution_plans drop constraint poc_execution_plans_pkey, add constraint poc_execution_plans_pkey primary key (id);
+-- squawk-ignore adding-foreign-key-constraint, constraint-missing-not-valid
 alter table poc_subtask_executions add constraint poc_subtask_executions_plan_id_fkey foreign key (plan_id) references poc_execution_plans (id) on delete cascade;
 
+drop function messages_search_candidates(tsquery, integer);
+create function messages_search_candidates(query tsquery, candidates integer)
+returns setof bigint
+    language sql
+    stable
+    parallel safe
+    rows 100
+    set enable_seqscan = off
+    set enable_indexscan = off
+as $$
+select m.id
+from messages as m
+where to_tsvector('simple'::regconfig, left(m.content, 100000)) @@ query
+    and exists (
+        select
+        from sessions as s
+        where s.id = m.session_db_id
+            and s.deleted_at is null
+    )
+order by m.id desc
+limit candidates
+$$;
+comment on function messages_search_candidates(tsquery, integer) is
+    'Ids of the newest `candidates` messages of live sessions matching the query, by a '
+    'bitmap scan of messages_content_fts_idx (planner pinned by SET); see search_messages.';
+
+-- squawk-ignore ban-drop-constraint
 alter table agent_switches drop constraint agent_switches_session_db_id_context_db_id_fkey;
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table agent_switches drop constraint agent_switches_pkey, add constraint agent_switches_pkey primary key (id);
 alter table agent_switches drop column session_db_id;
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table agent_contexts drop constraint agent_contexts_pkey, add constraint agent_contexts_pkey primary key (id);
+-- squawk-ignore adding-foreign-key-constraint, constraint-missing-not-valid
 alter table agent_switches add constraint agent_switches_context_db_id_fkey foreign key (context_db_id) references agent_contexts (id) on delete cascade;
 
+-- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table messages drop constraint messages_pkey, add constraint messages_pkey primary key (id);

@@ -25,10 +25,10 @@
 --
 -- Existing rows are copied into the shards by create_distributed_table (the local copy
 -- is truncated afterwards); on a large live database read docs/scaling.md first.
--- citus.enable_unsafe_triggers is set for this database: the triggers on distributed
--- tables (updated_at, message fingerprints) only set fields of the row being written,
--- and messages' statement triggers only null the session's digest (a reference table
--- row), which is safe to run from a shard.
+-- citus.enable_unsafe_triggers is set for this database: the triggers left on
+-- distributed tables (updated_at, message fingerprints) only set fields of the row being
+-- written. messages' statement triggers that null the session's digest are dropped on
+-- Citus (below).
 
 -- migrate:up
 do $$
@@ -43,6 +43,17 @@ begin
     -- local" tables, which could then not be distributed.
     perform set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
     execute format('alter database %I set citus.enable_unsafe_triggers = on', current_database());
+
+    -- These statement triggers null a session's digest (sessions.message_chain) when
+    -- messages change outside save_session. On Citus they would run on the shards and
+    -- update a reference table from there, which Citus refuses (nested distributed
+    -- execution): every write to messages would fail. Without them, save_session still
+    -- sees rows another writer inserted or removed at the end (its max(seq) probe);
+    -- whoever edits or deletes earlier messages by hand must null the digest too
+    -- (docs/scaling.md, "What changes on Citus").
+    drop trigger messages_200_forget_chain_on_update on messages;
+    drop trigger messages_200_forget_chain_on_delete on messages;
+    drop trigger messages_200_forget_chain_on_truncate on messages;
 
     perform create_reference_table('sessions');
     perform create_reference_table('user_sessions');
@@ -102,9 +113,11 @@ $$;
 -- (docs/scaling.md, "Back to one server").
 do $$
 begin
-    if exists (select 1 from pg_extension where extname = 'citus')
-        and exists (select 1 from pg_dist_partition where logicalrelid = 'messages'::regclass)
-    then
+    if not exists (select 1 from pg_extension where extname = 'citus') then
+        return;
+    end if;
+    -- a separate statement: pg_dist_partition exists only where citus does
+    if exists (select 1 from pg_dist_partition where logicalrelid = 'messages'::regclass) then
         raise exception 'migration 0017 cannot be rolled back on a Citus cluster'
             using detail = 'Citus cannot undistribute tables with identity columns.',
                 hint = 'dump the database and restore it into a single server; see '

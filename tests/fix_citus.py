@@ -74,3 +74,17 @@ def _find(plan: dict[str, Any]) -> dict[str, Any] | None:
 def task_count(conn: psycopg.Connection[Any], step: Step[Any]) -> int:
     """How many shard tasks Citus plans for a named query's step (1 = one shard)."""
     return int(distributed_plan(conn, step)["Job"]["Task Count"])
+
+
+def on_citus(conn: psycopg.Connection[Any]) -> bool:
+    """True when ``conn`` is on a database with the citus extension (e.g. the shared
+    database of a run with ``PYDAL_TEST_SHARED_DSN`` on a coordinator)."""
+    row = conn.execute("select count(*) from pg_extension where extname = 'citus'").fetchone()
+    assert row is not None
+    return bool(next(iter(row.values())) if isinstance(row, dict) else row[0])
+
+
+def skip_on_citus(conn: psycopg.Connection[Any], why: str) -> None:
+    """Skip the test when it runs on Citus, saying why (a single-server detail)."""
+    if on_citus(conn):
+        pytest.skip(f"not on Citus: {why}")

@@ -117,16 +117,20 @@ def save_agent_context(
     v.integer(count, "switch_count", lo=0, hi=MAX_INT4)
     policy = check_on_mismatch(on_mismatch)
 
+    session = yield from sql.agent_runtime.get_session(session_id=sid, include_deleted=False)
+    if session is None:
+        raise NotFound(f"session {sid!r} not found (unknown or soft-deleted)")
+    db_id = session["id"]
     ctx = yield from sql.agent_runtime.upsert_agent_context(
-        session_id=sid,
+        session_db_id=db_id,
         current_agent=agent,
         created_at=created,
         switch_count=count,
         metadata=meta,
     )
-    if ctx is None:
-        raise NotFound(f"session {sid!r} not found (unknown or soft-deleted)")
-    stored = yield from sql.agent_runtime.list_context_switches(context_db_id=ctx["id"])
+    if ctx is None:  # an upsert always returns its row
+        raise AssertionError("upsert_agent_context returned no row")
+    stored = yield from sql.agent_runtime.list_context_switches(session_db_id=db_id)
     keep = first_difference(switches, stored, lambda g, s: g.same_as(s))
     deleted = 0
     if keep < len(stored):
@@ -136,12 +140,14 @@ def save_agent_context(
                 f"({len(switches)} given, {len(stored)} stored; on_mismatch='raise')"
             )
         deleted = yield from sql.agent_runtime.delete_switches_from(
-            context_db_id=ctx["id"], from_id=stored[keep]["id"]
+            session_db_id=db_id, from_id=stored[keep]["id"]
         )
     tail = switches[keep:]
     if tail:
         rows = [s.row(i) for i, s in enumerate(tail)]
-        yield from sql.agent_runtime.insert_switches(context_db_id=ctx["id"], rows=rows)
+        yield from sql.agent_runtime.insert_switches(
+            session_db_id=db_id, context_db_id=ctx["id"], rows=rows
+        )
     return {"session_id": sid, "kept": keep, "inserted": len(tail), "deleted": deleted}
 
 
@@ -154,10 +160,13 @@ def load_agent_context(session_id: str) -> Steps[dict[str, Any] | None]:
     switch_count.
     """
     sid = check_session_id(session_id)
-    ctx = yield from sql.agent_runtime.get_agent_context(session_id=sid)
+    session = yield from sql.agent_runtime.get_session(session_id=sid, include_deleted=False)
+    if session is None:
+        return None
+    ctx = yield from sql.agent_runtime.get_agent_context(session_db_id=session["id"])
     if ctx is None:
         return None
-    rows = yield from sql.agent_runtime.list_context_history(context_db_id=ctx["id"])
+    rows = yield from sql.agent_runtime.list_context_history(session_db_id=session["id"])
     history = [
         {
             "from": r["from_agent"],
@@ -187,7 +196,12 @@ def get_agent_switch_history(
     to_agent, switched_at, reason, metadata ({} when none)."""
     sid = check_session_id(session_id)
     count = v.integer(limit, "limit", lo=1, hi=MAX_PAGE_SIZE)
-    rows = yield from sql.agent_runtime.list_agent_switches(session_id=sid, row_limit=count)
+    session = yield from sql.agent_runtime.get_session(session_id=sid, include_deleted=False)
+    if session is None:
+        return []
+    rows = yield from sql.agent_runtime.list_agent_switches(
+        session_db_id=session["id"], row_limit=count
+    )
     return rows
 
 

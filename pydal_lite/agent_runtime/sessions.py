@@ -11,7 +11,7 @@ from .. import sql
 from .. import validate as v
 from ..errors import InvalidInput
 from ..runtime import Steps, operation
-from ..sql.agent_runtime import SearchMessagesRow
+from ..sql.agent_runtime import GetSessionRow, SearchMessagesRow
 from .limits import (
     MAX_INT4,
     MAX_PAGE_SIZE,
@@ -53,7 +53,8 @@ def save_session(
     The session row records the length and digest of its stored list
     (``sessions.message_chain``), so recognising the stored list as a prefix of the
     given one reads that one row, whatever the history's length: round trips upsert
-    session, insert batches (the last also records the new digest). Only when the
+    session, probe its highest seq, insert batches (the last also records the new
+    digest). Only when the
     digest does not match (a changed earlier message, a shorter list, or another
     writer's change) are the stored fingerprints read to find the first difference.
     """
@@ -69,10 +70,11 @@ def save_session(
     db_id = session["id"]
     count = session["message_count"]
     recorded = session["message_chain"]
+    stored_next = yield from sql.agent_runtime.get_next_seq(session_db_id=db_id)
     deleted = 0
     if (
         recorded is not None
-        and count == session["next_seq"]
+        and count == stored_next
         and count <= len(given)
         and bytes(recorded) == chain(given[:count])
     ):
@@ -159,8 +161,11 @@ def get_messages_paginated(
     sid = check_session_id(session_id)
     size = v.integer(page_size, "page_size", lo=1, hi=MAX_PAGE_SIZE)
     number = v.integer(page, "page", lo=1, hi=MAX_INT4 // size + 1)
+    session = yield from _live_session(sid)
+    if session is None:
+        return []
     rows = yield from sql.agent_runtime.list_session_messages_page(
-        session_id=sid, page_size=size, page_offset=(number - 1) * size
+        session_db_id=session["id"], page_size=size, page_offset=(number - 1) * size
     )
     return [chat_shape(r) for r in rows]
 
@@ -178,8 +183,11 @@ def get_messages_after(
     sid = check_session_id(session_id)
     count = v.integer(limit, "limit", lo=1, hi=MAX_PAGE_SIZE)
     after = -1 if after_seq is None else v.integer(after_seq, "after_seq", lo=0, hi=MAX_INT4)
+    session = yield from _live_session(sid)
+    if session is None:
+        return {"messages": [], "next_after_seq": None}
     rows = yield from sql.agent_runtime.list_session_messages_after(
-        session_id=sid, after_seq=after, row_limit=count + 1
+        session_db_id=session["id"], after_seq=after, row_limit=count + 1
     )
     more = len(rows) > count
     rows = rows[:count]
@@ -206,8 +214,11 @@ def search_messages(
             query=text, candidates=pool, row_limit=count
         )
     else:
+        session = yield from _live_session(check_session_id(session_id))
+        if session is None:
+            return []
         rows = yield from sql.agent_runtime.search_session_messages(
-            session_id=check_session_id(session_id), query=text, candidates=pool, row_limit=count
+            session_db_id=session["id"], query=text, candidates=pool, row_limit=count
         )
     return rows
 
@@ -217,8 +228,27 @@ def get_session_stats(session_id: str) -> Steps[dict[str, Any] | None]:
     """message_count, total_tokens, last_message_at, created_at and last_activity of a
     live session (with its session_id), or None."""
     sid = check_session_id(session_id)
-    row = yield from sql.agent_runtime.get_session_stats(session_id=sid)
-    return dict(row) if row is not None else None
+    session = yield from _live_session(sid)
+    if session is None:
+        return None
+    stats = yield from sql.agent_runtime.get_message_stats(session_db_id=session["id"])
+    if stats is None:  # an aggregate without GROUP BY always returns its one row
+        raise AssertionError("get_message_stats returned no row")
+    return {
+        "session_id": session["session_id"],
+        "message_count": stats["message_count"],
+        "total_tokens": stats["total_tokens"],
+        "last_message_at": stats["last_message_at"],
+        "created_at": session["created_at"],
+        "last_activity": session["last_activity"],
+    }
+
+
+def _live_session(sid: str) -> Steps[GetSessionRow | None]:
+    """The live session's row: keyed calls pass its id (the Citus distribution key of
+    messages, so each reads one shard)."""
+    row = yield from sql.agent_runtime.get_session(session_id=sid, include_deleted=False)
+    return row
 
 
 # ---------------------------------------------------------------- lifecycle

@@ -14,8 +14,8 @@ from ..runtime.steps import arun as _arun
 from ..sql import agent_runtime as _s
 from ..sql.agent_runtime import (
     GetAgentContextRow,
+    GetMessageStatsRow,
     GetSessionRow,
-    GetSessionStatsRow,
     ListAgentSwitchesRow,
     ListAllSessionIdsRow,
     ListContextHistoryRow,
@@ -34,8 +34,8 @@ from ..sql.agent_runtime import (
 
 __all__ = [
     "GetAgentContextRow",
+    "GetMessageStatsRow",
     "GetSessionRow",
-    "GetSessionStatsRow",
     "ListAgentSwitchesRow",
     "ListAllSessionIdsRow",
     "ListContextHistoryRow",
@@ -56,8 +56,9 @@ __all__ = [
     "delete_session",
     "delete_switches_from",
     "get_agent_context",
+    "get_message_stats",
+    "get_next_seq",
     "get_session",
-    "get_session_stats",
     "insert_messages",
     "insert_switches",
     "list_agent_switches",
@@ -90,16 +91,32 @@ async def upsert_session(
     """Creates the session or stamps last_activity on a live one (now() when null) and
     returns id, session_id, created_at, last_activity, message_count and message_chain
     (the digest of the stored list, null when a writer other than save_session changed
-    it) and next_seq (1 + the highest stored seq, 0 when none: one backward probe of
-    messages_session_db_id_seq_key). The row stays locked until commit, so concurrent
-    saves of one session take turns. Returns nothing when the session exists but is
-    soft-deleted. Served by sessions_session_id_key.
+    it). The row stays locked until commit, so concurrent saves of one session take
+    turns. Returns nothing when the session exists but is soft-deleted.
+    Served by sessions_session_id_key.
     """
     return await _arun(
         conn,
         _s.upsert_session(
             session_id=session_id,
             last_activity=last_activity,
+        ),
+    )
+
+
+async def get_next_seq(
+    conn: AsyncConnection[Any],
+    *,
+    session_db_id: int,
+) -> int | None:
+    """1 + the highest stored seq of a session's messages, 0 when none: one backward probe
+    of messages_session_db_id_seq_key (one shard on Citus). save_session compares it with
+    sessions.message_count to see messages another writer inserted.
+    """
+    return await _arun(
+        conn,
+        _s.get_next_seq(
+            session_db_id=session_db_id,
         ),
     )
 
@@ -246,19 +263,19 @@ async def list_session_messages(
 async def list_session_messages_page(
     conn: AsyncConnection[Any],
     *,
-    session_id: str,
+    session_db_id: int,
     page_size: int,
     page_offset: int,
 ) -> list[ListSessionMessagesPageRow]:
-    """One page of a live session's messages (role, content, name, tool_call_id, tool_calls)
-    in seq order, skipping page_offset rows: cost grows with the offset (see
-    list_session_messages_after). Served by sessions_session_id_key, then
-    messages_session_db_id_seq_key.
+    """One page of a session's messages (role, content, name, tool_call_id, tool_calls) in
+    seq order, skipping page_offset rows: cost grows with the offset (see
+    list_session_messages_after). The caller found the live session first (get_session).
+    Served by messages_session_db_id_seq_key.
     """
     return await _arun(
         conn,
         _s.list_session_messages_page(
-            session_id=session_id,
+            session_db_id=session_db_id,
             page_size=page_size,
             page_offset=page_offset,
         ),
@@ -268,39 +285,38 @@ async def list_session_messages_page(
 async def list_session_messages_after(
     conn: AsyncConnection[Any],
     *,
-    session_id: str,
+    session_db_id: int,
     after_seq: int,
     row_limit: int,
 ) -> list[ListSessionMessagesAfterRow]:
-    """Keyset page: up to row_limit messages of a live session with seq > after_seq, in seq
+    """Keyset page: up to row_limit messages of a session with seq > after_seq, in seq
     order, with seq, timestamp, token_count and metadata. An index range scan that starts
-    at the cursor, so the cost does not grow with depth. Served by
-    sessions_session_id_key, then messages_session_db_id_seq_key.
+    at the cursor, so the cost does not grow with depth. The caller found the live session
+    first (get_session). Served by messages_session_db_id_seq_key.
     """
     return await _arun(
         conn,
         _s.list_session_messages_after(
-            session_id=session_id,
+            session_db_id=session_db_id,
             after_seq=after_seq,
             row_limit=row_limit,
         ),
     )
 
 
-async def get_session_stats(
+async def get_message_stats(
     conn: AsyncConnection[Any],
     *,
-    session_id: str,
-) -> GetSessionStatsRow | None:
-    """One row for a live session: session_id, message_count, total_tokens (sum of
-    token_count, 0 when none), last_message_at (newest message timestamp), created_at,
-    last_activity; nothing for an unknown or soft-deleted session. Served by
-    sessions_session_id_key, then idx_session_timestamp for the session's messages.
+    session_db_id: int,
+) -> GetMessageStatsRow | None:
+    """A session's message_count, total_tokens (sum of token_count, 0 when none) and
+    last_message_at (newest message timestamp, null when none); always one row.
+    Served by idx_session_timestamp (the session's messages).
     """
     return await _arun(
         conn,
-        _s.get_session_stats(
-            session_id=session_id,
+        _s.get_message_stats(
+            session_db_id=session_db_id,
         ),
     )
 
@@ -343,7 +359,8 @@ async def soft_delete_session(
     session_id: str,
 ) -> int:
     """Marks a session soft-deleted (keeps an earlier deleted_at so the retention clock is not
-    reset); returns 1 when the session exists, else 0. Served by sessions_session_id_key.
+    reset: least() ignores a null, and unlike coalesce() Citus accepts now() in it);
+    returns 1 when the session exists, else 0. Served by sessions_session_id_key.
     """
     return await _arun(
         conn,
@@ -422,25 +439,24 @@ async def delete_expired_sessions(
 async def upsert_agent_context(
     conn: AsyncConnection[Any],
     *,
+    session_db_id: int,
     current_agent: str,
     created_at: datetime | None,
     switch_count: int,
     metadata: JsonParam,
-    session_id: str,
 ) -> UpsertAgentContextRow | None:
-    """Creates or updates the agent context of a live session and returns its id; returns
-    nothing when the session is unknown or soft-deleted. created_at (now() when null) is
-    only used on creation. Served by sessions_session_id_key and
-    agent_contexts_session_db_id_key.
+    """Creates or updates the agent context of a session (the caller found it live with
+    get_session) and returns its id. created_at (now() when null) is only used on
+    creation. Arbiter: agent_contexts_session_db_id_key.
     """
     return await _arun(
         conn,
         _s.upsert_agent_context(
+            session_db_id=session_db_id,
             current_agent=current_agent,
             created_at=created_at,
             switch_count=switch_count,
             metadata=metadata,
-            session_id=session_id,
         ),
     )
 
@@ -448,16 +464,15 @@ async def upsert_agent_context(
 async def list_context_switches(
     conn: AsyncConnection[Any],
     *,
-    context_db_id: int,
+    session_db_id: int,
 ) -> list[ListContextSwitchesRow]:
-    """Every switch of an agent context (id, from_agent, to_agent, reason) in the order
-    saved (id). Served by idx_context_switched (context_db_id), then a sort by id of the
-    context's few rows.
+    """Every switch of a session's agent context (id, from_agent, to_agent, reason) in the
+    order saved (id). Served by agent_switches_pkey (session_db_id, id).
     """
     return await _arun(
         conn,
         _s.list_context_switches(
-            context_db_id=context_db_id,
+            session_db_id=session_db_id,
         ),
     )
 
@@ -465,16 +480,16 @@ async def list_context_switches(
 async def delete_switches_from(
     conn: AsyncConnection[Any],
     *,
-    context_db_id: int,
+    session_db_id: int,
     from_id: int,
 ) -> int:
-    """Deletes a context's switches with id >= from_id; returns the row count.
-    Served by idx_context_switched.
+    """Deletes a session's agent switches with id >= from_id; returns the row count.
+    Served by agent_switches_pkey (session_db_id, id).
     """
     return await _arun(
         conn,
         _s.delete_switches_from(
-            context_db_id=context_db_id,
+            session_db_id=session_db_id,
             from_id=from_id,
         ),
     )
@@ -483,16 +498,18 @@ async def delete_switches_from(
 async def insert_switches(
     conn: AsyncConnection[Any],
     *,
+    session_db_id: int,
     context_db_id: int,
     rows: JsonParam,
 ) -> int:
-    """Inserts a batch of switches given as one JSON array of objects (from_agent, to_agent,
-    switched_at, reason, metadata, ord) in one statement, in ord order; a missing
-    switched_at means now(). Returns the row count. No index read.
+    """Inserts a batch of switches of a session's agent context given as one JSON array of
+    objects (from_agent, to_agent, switched_at, reason, metadata, ord) in one statement,
+    in ord order; a missing switched_at means now(). Returns the row count. No index read.
     """
     return await _arun(
         conn,
         _s.insert_switches(
+            session_db_id=session_db_id,
             context_db_id=context_db_id,
             rows=rows,
         ),
@@ -502,16 +519,16 @@ async def insert_switches(
 async def get_agent_context(
     conn: AsyncConnection[Any],
     *,
-    session_id: str,
+    session_db_id: int,
 ) -> GetAgentContextRow | None:
-    """The agent context of a live session (id, current_agent, created_at, updated_at,
-    switch_count, metadata), or nothing. Served by sessions_session_id_key and
-    agent_contexts_session_db_id_key.
+    """The agent context of a session (id, current_agent, created_at, updated_at,
+    switch_count, metadata), or nothing; the caller found the live session first
+    (get_session). Served by agent_contexts_session_db_id_key.
     """
     return await _arun(
         conn,
         _s.get_agent_context(
-            session_id=session_id,
+            session_db_id=session_db_id,
         ),
     )
 
@@ -519,15 +536,15 @@ async def get_agent_context(
 async def list_context_history(
     conn: AsyncConnection[Any],
     *,
-    context_db_id: int,
+    session_db_id: int,
 ) -> list[ListContextHistoryRow]:
-    """A context's switches as the seed's agent_history (from_agent, to_agent, reason,
-    switched_at) in the order saved (id). Served by idx_context_switched.
+    """A session's agent switches as the seed's agent_history (from_agent, to_agent, reason,
+    switched_at) in the order saved (id). Served by agent_switches_pkey (session_db_id, id).
     """
     return await _arun(
         conn,
         _s.list_context_history(
-            context_db_id=context_db_id,
+            session_db_id=session_db_id,
         ),
     )
 
@@ -535,17 +552,18 @@ async def list_context_history(
 async def list_agent_switches(
     conn: AsyncConnection[Any],
     *,
-    session_id: str,
+    session_db_id: int,
     row_limit: int,
 ) -> list[ListAgentSwitchesRow]:
-    """Up to row_limit switches of a live session's agent context, newest first (id,
-    from_agent, to_agent, switched_at, reason, metadata). Served by
-    agent_contexts_session_db_id_key, then idx_context_switched (backward scan).
+    """Up to row_limit switches of a session's agent context, newest first (id, from_agent,
+    to_agent, switched_at, reason, metadata); the caller found the live session first
+    (get_session). Served by agent_switches_pkey (session_db_id, id): a session has one
+    context, and its few switches are sorted by time.
     """
     return await _arun(
         conn,
         _s.list_agent_switches(
-            session_id=session_id,
+            session_db_id=session_db_id,
             row_limit=row_limit,
         ),
     )
@@ -583,6 +601,9 @@ async def search_messages(
     the best matches among the newest candidates, and an older message that would rank
     higher is not seen. Served by messages_content_fts_idx (GIN bitmap scan inside
     messages_search_candidates), then messages_pkey and sessions_pkey per candidate.
+    The candidates are a materialized CTE so that on Citus the function runs once on the
+    coordinator (its own query fans out to every shard) instead of being pushed into
+    each shard's query; this is a global, fan-out call there.
     """
     return await _arun(
         conn,
@@ -598,22 +619,22 @@ async def search_session_messages(
     conn: AsyncConnection[Any],
     *,
     query: str,
-    session_id: str,
+    session_db_id: int,
     candidates: int,
     row_limit: int,
 ) -> list[SearchSessionMessagesRow]:
-    """Full-text search within one live session: up to row_limit matches (session_id, seq,
-    role, content, timestamp, rank), best rank first; web search syntax, 'simple'
-    configuration. Bounded cost as in search_messages: only the session's newest
-    `candidates` matches (by seq) are ranked, so the result is the best among them.
-    Served by messages_content_fts_idx (GIN) combined with the session's
+    """Full-text search within one session (the caller found it live with get_session): up to
+    row_limit matches (session_id, seq, role, content, timestamp, rank), best rank first;
+    web search syntax, 'simple' configuration. Bounded cost as in search_messages: only
+    the session's newest `candidates` matches (by seq) are ranked, so the result is the
+    best among them. Served by messages_content_fts_idx (GIN) combined with the session's
     messages_session_db_id_seq_key range, whichever the planner finds cheaper.
     """
     return await _arun(
         conn,
         _s.search_session_messages(
             query=query,
-            session_id=session_id,
+            session_db_id=session_db_id,
             candidates=candidates,
             row_limit=row_limit,
         ),

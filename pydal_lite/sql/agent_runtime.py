@@ -21,7 +21,6 @@ class UpsertSessionRow(TypedDict):
     last_activity: datetime
     message_count: int
     message_chain: bytes | None
-    next_seq: int
 
 
 _upsert_session = Query("agent_runtime", "upsert_session", SQLOperationType.INSERT_RETURNING)
@@ -35,16 +34,34 @@ def upsert_session(
     """Creates the session or stamps last_activity on a live one (now() when null) and
     returns id, session_id, created_at, last_activity, message_count and message_chain
     (the digest of the stored list, null when a writer other than save_session changed
-    it) and next_seq (1 + the highest stored seq, 0 when none: one backward probe of
-    messages_session_db_id_seq_key). The row stays locked until commit, so concurrent
-    saves of one session take turns. Returns nothing when the session exists but is
-    soft-deleted. Served by sessions_session_id_key.
+    it). The row stays locked until commit, so concurrent saves of one session take
+    turns. Returns nothing when the session exists but is soft-deleted.
+    Served by sessions_session_id_key.
     """
     return Step(
         _upsert_session,
         {
             "session_id": session_id,
             "last_activity": last_activity,
+        },
+    )
+
+
+_get_next_seq = Query("agent_runtime", "get_next_seq", SQLOperationType.SELECT_VALUE, reads=True)
+
+
+def get_next_seq(
+    *,
+    session_db_id: int,
+) -> Step[int | None]:
+    """1 + the highest stored seq of a session's messages, 0 when none: one backward probe
+    of messages_session_db_id_seq_key (one shard on Citus). save_session compares it with
+    sessions.message_count to see messages another writer inserted.
+    """
+    return Step(
+        _get_next_seq,
+        {
+            "session_db_id": session_db_id,
         },
     )
 
@@ -276,19 +293,19 @@ _list_session_messages_page = Query(
 
 def list_session_messages_page(
     *,
-    session_id: str,
+    session_db_id: int,
     page_size: int,
     page_offset: int,
 ) -> Step[list[ListSessionMessagesPageRow]]:
-    """One page of a live session's messages (role, content, name, tool_call_id, tool_calls)
-    in seq order, skipping page_offset rows: cost grows with the offset (see
-    list_session_messages_after). Served by sessions_session_id_key, then
-    messages_session_db_id_seq_key.
+    """One page of a session's messages (role, content, name, tool_call_id, tool_calls) in
+    seq order, skipping page_offset rows: cost grows with the offset (see
+    list_session_messages_after). The caller found the live session first (get_session).
+    Served by messages_session_db_id_seq_key.
     """
     return Step(
         _list_session_messages_page,
         {
-            "session_id": session_id,
+            "session_db_id": session_db_id,
             "page_size": page_size,
             "page_offset": page_offset,
         },
@@ -320,57 +337,53 @@ _list_session_messages_after = Query(
 
 def list_session_messages_after(
     *,
-    session_id: str,
+    session_db_id: int,
     after_seq: int,
     row_limit: int,
 ) -> Step[list[ListSessionMessagesAfterRow]]:
-    """Keyset page: up to row_limit messages of a live session with seq > after_seq, in seq
+    """Keyset page: up to row_limit messages of a session with seq > after_seq, in seq
     order, with seq, timestamp, token_count and metadata. An index range scan that starts
-    at the cursor, so the cost does not grow with depth. Served by
-    sessions_session_id_key, then messages_session_db_id_seq_key.
+    at the cursor, so the cost does not grow with depth. The caller found the live session
+    first (get_session). Served by messages_session_db_id_seq_key.
     """
     return Step(
         _list_session_messages_after,
         {
-            "session_id": session_id,
+            "session_db_id": session_db_id,
             "after_seq": after_seq,
             "row_limit": row_limit,
         },
     )
 
 
-class GetSessionStatsRow(TypedDict):
-    """A row of ``get_session_stats``."""
+class GetMessageStatsRow(TypedDict):
+    """A row of ``get_message_stats``."""
 
-    session_id: str
     message_count: int
     total_tokens: int
     last_message_at: datetime | None
-    created_at: datetime
-    last_activity: datetime
 
 
-_get_session_stats = Query(
+_get_message_stats = Query(
     "agent_runtime",
-    "get_session_stats",
+    "get_message_stats",
     SQLOperationType.SELECT_ONE,
     reads=True,
 )
 
 
-def get_session_stats(
+def get_message_stats(
     *,
-    session_id: str,
-) -> Step[GetSessionStatsRow | None]:
-    """One row for a live session: session_id, message_count, total_tokens (sum of
-    token_count, 0 when none), last_message_at (newest message timestamp), created_at,
-    last_activity; nothing for an unknown or soft-deleted session. Served by
-    sessions_session_id_key, then idx_session_timestamp for the session's messages.
+    session_db_id: int,
+) -> Step[GetMessageStatsRow | None]:
+    """A session's message_count, total_tokens (sum of token_count, 0 when none) and
+    last_message_at (newest message timestamp, null when none); always one row.
+    Served by idx_session_timestamp (the session's messages).
     """
     return Step(
-        _get_session_stats,
+        _get_message_stats,
         {
-            "session_id": session_id,
+            "session_db_id": session_db_id,
         },
     )
 
@@ -445,7 +458,8 @@ def soft_delete_session(
     session_id: str,
 ) -> Step[int]:
     """Marks a session soft-deleted (keeps an earlier deleted_at so the retention clock is not
-    reset); returns 1 when the session exists, else 0. Served by sessions_session_id_key.
+    reset: least() ignores a null, and unlike coalesce() Citus accepts now() in it);
+    returns 1 when the session exists, else 0. Served by sessions_session_id_key.
     """
     return Step(
         _soft_delete_session,
@@ -553,25 +567,24 @@ _upsert_agent_context = Query(
 
 def upsert_agent_context(
     *,
+    session_db_id: int,
     current_agent: str,
     created_at: datetime | None,
     switch_count: int,
     metadata: JsonParam,
-    session_id: str,
 ) -> Step[UpsertAgentContextRow | None]:
-    """Creates or updates the agent context of a live session and returns its id; returns
-    nothing when the session is unknown or soft-deleted. created_at (now() when null) is
-    only used on creation. Served by sessions_session_id_key and
-    agent_contexts_session_db_id_key.
+    """Creates or updates the agent context of a session (the caller found it live with
+    get_session) and returns its id. created_at (now() when null) is only used on
+    creation. Arbiter: agent_contexts_session_db_id_key.
     """
     return Step(
         _upsert_agent_context,
         {
+            "session_db_id": session_db_id,
             "current_agent": current_agent,
             "created_at": created_at,
             "switch_count": switch_count,
             "metadata": jsonb(metadata),
-            "session_id": session_id,
         },
     )
 
@@ -595,16 +608,15 @@ _list_context_switches = Query(
 
 def list_context_switches(
     *,
-    context_db_id: int,
+    session_db_id: int,
 ) -> Step[list[ListContextSwitchesRow]]:
-    """Every switch of an agent context (id, from_agent, to_agent, reason) in the order
-    saved (id). Served by idx_context_switched (context_db_id), then a sort by id of the
-    context's few rows.
+    """Every switch of a session's agent context (id, from_agent, to_agent, reason) in the
+    order saved (id). Served by agent_switches_pkey (session_db_id, id).
     """
     return Step(
         _list_context_switches,
         {
-            "context_db_id": context_db_id,
+            "session_db_id": session_db_id,
         },
     )
 
@@ -618,16 +630,16 @@ _delete_switches_from = Query(
 
 def delete_switches_from(
     *,
-    context_db_id: int,
+    session_db_id: int,
     from_id: int,
 ) -> Step[int]:
-    """Deletes a context's switches with id >= from_id; returns the row count.
-    Served by idx_context_switched.
+    """Deletes a session's agent switches with id >= from_id; returns the row count.
+    Served by agent_switches_pkey (session_db_id, id).
     """
     return Step(
         _delete_switches_from,
         {
-            "context_db_id": context_db_id,
+            "session_db_id": session_db_id,
             "from_id": from_id,
         },
     )
@@ -638,16 +650,18 @@ _insert_switches = Query("agent_runtime", "insert_switches", SQLOperationType.IN
 
 def insert_switches(
     *,
+    session_db_id: int,
     context_db_id: int,
     rows: JsonParam,
 ) -> Step[int]:
-    """Inserts a batch of switches given as one JSON array of objects (from_agent, to_agent,
-    switched_at, reason, metadata, ord) in one statement, in ord order; a missing
-    switched_at means now(). Returns the row count. No index read.
+    """Inserts a batch of switches of a session's agent context given as one JSON array of
+    objects (from_agent, to_agent, switched_at, reason, metadata, ord) in one statement,
+    in ord order; a missing switched_at means now(). Returns the row count. No index read.
     """
     return Step(
         _insert_switches,
         {
+            "session_db_id": session_db_id,
             "context_db_id": context_db_id,
             "rows": jsonb(rows),
         },
@@ -675,16 +689,16 @@ _get_agent_context = Query(
 
 def get_agent_context(
     *,
-    session_id: str,
+    session_db_id: int,
 ) -> Step[GetAgentContextRow | None]:
-    """The agent context of a live session (id, current_agent, created_at, updated_at,
-    switch_count, metadata), or nothing. Served by sessions_session_id_key and
-    agent_contexts_session_db_id_key.
+    """The agent context of a session (id, current_agent, created_at, updated_at,
+    switch_count, metadata), or nothing; the caller found the live session first
+    (get_session). Served by agent_contexts_session_db_id_key.
     """
     return Step(
         _get_agent_context,
         {
-            "session_id": session_id,
+            "session_db_id": session_db_id,
         },
     )
 
@@ -708,15 +722,15 @@ _list_context_history = Query(
 
 def list_context_history(
     *,
-    context_db_id: int,
+    session_db_id: int,
 ) -> Step[list[ListContextHistoryRow]]:
-    """A context's switches as the seed's agent_history (from_agent, to_agent, reason,
-    switched_at) in the order saved (id). Served by idx_context_switched.
+    """A session's agent switches as the seed's agent_history (from_agent, to_agent, reason,
+    switched_at) in the order saved (id). Served by agent_switches_pkey (session_db_id, id).
     """
     return Step(
         _list_context_history,
         {
-            "context_db_id": context_db_id,
+            "session_db_id": session_db_id,
         },
     )
 
@@ -743,17 +757,18 @@ _list_agent_switches = Query(
 
 def list_agent_switches(
     *,
-    session_id: str,
+    session_db_id: int,
     row_limit: int,
 ) -> Step[list[ListAgentSwitchesRow]]:
-    """Up to row_limit switches of a live session's agent context, newest first (id,
-    from_agent, to_agent, switched_at, reason, metadata). Served by
-    agent_contexts_session_db_id_key, then idx_context_switched (backward scan).
+    """Up to row_limit switches of a session's agent context, newest first (id, from_agent,
+    to_agent, switched_at, reason, metadata); the caller found the live session first
+    (get_session). Served by agent_switches_pkey (session_db_id, id): a session has one
+    context, and its few switches are sorted by time.
     """
     return Step(
         _list_agent_switches,
         {
-            "session_id": session_id,
+            "session_db_id": session_db_id,
             "row_limit": row_limit,
         },
     )
@@ -823,6 +838,9 @@ def search_messages(
     the best matches among the newest candidates, and an older message that would rank
     higher is not seen. Served by messages_content_fts_idx (GIN bitmap scan inside
     messages_search_candidates), then messages_pkey and sessions_pkey per candidate.
+    The candidates are a materialized CTE so that on Citus the function runs once on the
+    coordinator (its own query fans out to every shard) instead of being pushed into
+    each shard's query; this is a global, fan-out call there.
     """
     return Step(
         _search_messages,
@@ -857,22 +875,22 @@ _search_session_messages = Query(
 def search_session_messages(
     *,
     query: str,
-    session_id: str,
+    session_db_id: int,
     candidates: int,
     row_limit: int,
 ) -> Step[list[SearchSessionMessagesRow]]:
-    """Full-text search within one live session: up to row_limit matches (session_id, seq,
-    role, content, timestamp, rank), best rank first; web search syntax, 'simple'
-    configuration. Bounded cost as in search_messages: only the session's newest
-    `candidates` matches (by seq) are ranked, so the result is the best among them.
-    Served by messages_content_fts_idx (GIN) combined with the session's
+    """Full-text search within one session (the caller found it live with get_session): up to
+    row_limit matches (session_id, seq, role, content, timestamp, rank), best rank first;
+    web search syntax, 'simple' configuration. Bounded cost as in search_messages: only
+    the session's newest `candidates` matches (by seq) are ranked, so the result is the
+    best among them. Served by messages_content_fts_idx (GIN) combined with the session's
     messages_session_db_id_seq_key range, whichever the planner finds cheaper.
     """
     return Step(
         _search_session_messages,
         {
             "query": query,
-            "session_id": session_id,
+            "session_db_id": session_db_id,
             "candidates": candidates,
             "row_limit": row_limit,
         },
