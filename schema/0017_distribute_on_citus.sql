@@ -43,6 +43,14 @@ begin
     -- local" tables, which could then not be distributed.
     perform set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
     execute format('alter database %I set citus.enable_unsafe_triggers = on', current_database());
+    -- Distributed tables reference sessions and other reference tables: a transaction
+    -- that read or wrote several shards in parallel could not then write a reference
+    -- table ("cannot modify table sessions because there was a parallel operation").
+    -- Sequential mode keeps one connection per node in a transaction, which such
+    -- foreign keys need; keyed calls touch one shard and do not notice.
+    execute format(
+        'alter database %I set citus.multi_shard_modify_mode = sequential', current_database()
+    );
 
     -- These statement triggers null a session's digest (sessions.message_chain) when
     -- messages change outside save_session. On Citus they would run on the shards and

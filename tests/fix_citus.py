@@ -48,17 +48,14 @@ def cconn(citus_dsn: str) -> Iterator[Connection]:
         yield c
 
 
-def distributed_plan(conn: psycopg.Connection[Any], step: Step[Any]) -> dict[str, Any]:
-    """The "Distributed Query" part of EXPLAIN (format json) of a named query's step."""
+def _plan(conn: psycopg.Connection[Any], step: Step[Any]) -> dict[str, Any]:
+    """The top node of EXPLAIN (format json) of a named query's step."""
     with conn.transaction(force_rollback=True), psycopg.ClientCursor(conn) as cur:
         cur.execute("explain (format json) " + step.sql, step.params)
         row = cur.fetchone()
     assert row is not None
     doc = row[0] if not isinstance(row, dict) else next(iter(row.values()))
-    plan = (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]
-    found = _find(plan)
-    assert found is not None, f"not a distributed plan: {json.dumps(plan)[:400]}"
-    return found
+    return (json.loads(doc) if isinstance(doc, str) else doc)[0]["Plan"]  # type: ignore[no-any-return]
 
 
 def _find(plan: dict[str, Any]) -> dict[str, Any] | None:
@@ -72,8 +69,21 @@ def _find(plan: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def task_count(conn: psycopg.Connection[Any], step: Step[Any]) -> int:
-    """How many shard tasks Citus plans for a named query's step (1 = one shard)."""
-    return int(distributed_plan(conn, step)["Job"]["Task Count"])
+    """How many shard tasks Citus plans for a named query's step (1 = one shard).
+
+    An INSERT ... SELECT whose SELECT reads no distributed table (a batch unpacked from
+    a JSON parameter) is planned "pull to coordinator": the coordinator computes the rows
+    and sends each to its key's shard. Our batches carry one key, passed as one scalar
+    parameter, so that counts as one task when the SELECT itself reads no shard.
+    """
+    plan = _plan(conn, step)
+    if plan.get("Custom Plan Provider") == "Citus INSERT ... SELECT":
+        assert plan["INSERT/SELECT method"] == "pull to coordinator", plan
+        assert all(_find(p["Plan"]) is None for p in plan["Select Query"]), plan
+        return 1
+    found = _find(plan)
+    assert found is not None, f"not a distributed plan: {json.dumps(plan)[:400]}"
+    return int(found["Job"]["Task Count"])
 
 
 def on_citus(conn: psycopg.Connection[Any]) -> bool:
