@@ -63,7 +63,23 @@ alter table agent_switches alter column session_db_id set not null;
 -- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table agent_switches drop constraint agent_switches_pkey, add constraint agent_switches_pkey primary key (session_db_id, id);
 
-comment on index agent_switches_pkey is 'Primary key (session_db_id, id)';
+comment on index agent_switches_pkey is
+    'Primary key (session_db_id, id); serves queries/agent_runtime.sql: '
+    'list_context_switches, list_context_history, delete_switches_from, list_agent_switches';
+
+-- The seed's index keeps its name and purpose (a context's switches by time) and now
+-- leads with the session, so it also backs the new foreign key (a context delete finds
+-- its switches by it) and stays on the session's shard under Citus.
+-- squawk-ignore require-concurrent-index-deletion
+drop index idx_context_switched;
+
+-- squawk-ignore require-concurrent-index-creation
+create index idx_context_switched on agent_switches (session_db_id, context_db_id, switched_at);
+
+comment on index idx_context_switched is
+    'Seed 001 index (context_db_id, switched_at), led by session_db_id since 0016: a '
+    'context''s switches by time; backs agent_switches_session_db_id_context_db_id_fkey. No '
+    'named query needs it (they read agent_switches_pkey).';
 
 -- squawk-ignore adding-foreign-key-constraint, constraint-missing-not-valid
 alter table agent_switches add constraint agent_switches_session_db_id_context_db_id_fkey foreign key (session_db_id, context_db_id) references agent_contexts (session_db_id, id) on delete cascade;
@@ -107,6 +123,20 @@ comment on function messages_search_candidates(tsquery, integer) is
     '(session_db_id, id) of the newest `candidates` messages of live sessions matching the '
     'query, by a bitmap scan of messages_content_fts_idx (planner pinned by SET); see '
     'queries/agent_runtime.sql:search_messages.';
+
+-- Keyed reads now take session_db_id (looked up once by sessions_session_id_key), and
+-- the stats read only messages.
+comment on index sessions_session_id_key is
+    'Enforces one row per session_id; serves every lookup by it: queries/agent_runtime.sql:'
+    'upsert_session,get_session,soft_delete_session,delete_session,restore_session.';
+
+comment on index idx_session_timestamp is
+    'Seed 001 index (session_db_id, timestamp): a session''s messages by time, one of the '
+    'indexes queries/agent_runtime.sql:get_message_stats may read.';
+
+comment on column messages.token_count is
+    'Tokens of this message as counted by the caller; null when not counted. Summed by '
+    'queries/agent_runtime.sql:get_message_stats.';
 
 -- poc_execution_plans, poc_subtask_executions: by task execution --------------------
 -- squawk-ignore ban-drop-constraint
@@ -184,6 +214,10 @@ alter table pipeline_cache drop constraint pipeline_cache_pkey, add constraint p
 alter table poc_subtask_executions drop constraint poc_subtask_executions_plan_fkey;
 -- squawk-ignore ban-drop-constraint, constraint-missing-not-valid, disallowed-unique-constraint
 alter table poc_subtask_executions drop constraint poc_subtask_executions_plan_subtask_key, add constraint poc_subtask_executions_plan_id_subtask_id_key unique (plan_id, subtask_id);
+comment on index poc_subtask_executions_plan_id_subtask_id_key is
+    'Enforces one subtask_id per plan; serves queries/planning_metrics.sql:'
+    'insert_subtasks,get_subtask,start_subtask,complete_subtask,fail_subtask,skip_subtask '
+    'and the poc_execution_plans cascade.';
 -- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table poc_subtask_executions drop constraint poc_subtask_executions_pkey, add constraint poc_subtask_executions_pkey primary key (id);
 alter table poc_subtask_executions drop column task_execution_id;
@@ -220,6 +254,14 @@ comment on function messages_search_candidates(tsquery, integer) is
 
 -- squawk-ignore ban-drop-constraint
 alter table agent_switches drop constraint agent_switches_session_db_id_context_db_id_fkey;
+-- squawk-ignore require-concurrent-index-deletion
+drop index idx_context_switched;
+-- squawk-ignore require-concurrent-index-creation
+create index idx_context_switched on agent_switches (context_db_id, switched_at);
+comment on index idx_context_switched is
+    'Seed 001 index (context_db_id, switched_at): a context''s switches, '
+    'queries/agent_runtime.sql:list_context_switches,delete_switches_from,'
+    'list_context_history,list_agent_switches; and the agent_contexts cascade.';
 -- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table agent_switches drop constraint agent_switches_pkey, add constraint agent_switches_pkey primary key (id);
 alter table agent_switches drop column session_db_id;
@@ -230,3 +272,14 @@ alter table agent_switches add constraint agent_switches_context_db_id_fkey fore
 
 -- squawk-ignore adding-serial-primary-key-field, ban-drop-constraint, constraint-missing-not-valid
 alter table messages drop constraint messages_pkey, add constraint messages_pkey primary key (id);
+comment on index sessions_session_id_key is
+    'Enforces one row per session_id; serves every lookup by it: queries/agent_runtime.sql:'
+    'upsert_session,get_session,get_session_stats,soft_delete_session,delete_session,'
+    'restore_session,upsert_agent_context,get_agent_context,list_session_messages_page,'
+    'list_session_messages_after.';
+comment on index idx_session_timestamp is
+    'Seed 001 index (session_db_id, timestamp): last_message_at of '
+    'queries/agent_runtime.sql:get_session_stats.';
+comment on column messages.token_count is
+    'Tokens of this message as counted by the caller; null when not counted. Summed by '
+    'get_session_stats.';

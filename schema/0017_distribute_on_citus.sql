@@ -32,11 +32,24 @@
 
 -- migrate:up
 do $$
+declare
+    t record;
+    done_method "char";
+    done_column text;
 begin
     if not exists (select 1 from pg_extension where extname = 'citus') then
         raise notice 'no citus extension in this database: every table stays local';
         return;
     end if;
+
+    -- set_updated_at() on a reference table would run on every node with that node's
+    -- own now(), leaving the copies with different updated_at values. pydal_lite's
+    -- updates of these tables set updated_at themselves (the coordinator evaluates it
+    -- once); on Citus, other writers must do the same.
+    drop trigger event_plans_100_set_updated_at on event_plans;
+    drop trigger vendors_100_set_updated_at on vendors;
+    drop trigger task_management_runs_100_set_updated_at on task_management_runs;
+    drop trigger calculations_100_set_updated_at on calculations;
 
     perform set_config('citus.enable_unsafe_triggers', 'on', true);
     -- Converting a parent to a reference table must not turn its children into "Citus
@@ -63,49 +76,63 @@ begin
     drop trigger messages_200_forget_chain_on_delete on messages;
     drop trigger messages_200_forget_chain_on_truncate on messages;
 
-    perform create_reference_table('sessions');
-    perform create_reference_table('user_sessions');
-    perform create_reference_table('event_plans');
-    perform create_reference_table('vendors');
-    perform create_reference_table('task_management_runs');
-    perform create_reference_table('materials');
-    perform create_reference_table('calculation_methods');
-    perform create_reference_table('coefficient_types');
-    perform create_reference_table('calculations');
-    perform create_reference_table('checkpoint_migrations');
-    perform create_reference_table('checkpoints');
-    perform create_reference_table('checkpoint_blobs');
-    perform create_reference_table('checkpoint_writes');
-
-    perform create_distributed_table('messages', 'session_db_id', colocate_with => 'none');
-    perform create_distributed_table(
-        'agent_contexts', 'session_db_id', colocate_with => 'messages'
-    );
-    perform create_distributed_table(
-        'agent_switches', 'session_db_id', colocate_with => 'messages'
-    );
-
-    perform create_distributed_table('poc_task_executions', 'id', colocate_with => 'none');
-    perform create_distributed_table(
-        'poc_execution_plans', 'task_execution_id', colocate_with => 'poc_task_executions'
-    );
-    perform create_distributed_table(
-        'poc_subtask_executions', 'task_execution_id', colocate_with => 'poc_task_executions'
-    );
-
-    perform create_distributed_table('pipeline_cache', 'input_hash', colocate_with => 'none');
-
-    perform create_distributed_table(
-        'extended_tasks', 'task_management_run_id', colocate_with => 'none'
-    );
-    perform create_distributed_table(
-        'task_conflicts', 'task_management_run_id', colocate_with => 'extended_tasks'
-    );
-
-    perform create_distributed_table(
-        'calculation_data', 'calculation_id', colocate_with => 'none'
-    );
-    perform create_distributed_table('coefficients', 'material_id', colocate_with => 'none');
+    -- In dependency order: reference tables first, then each colocation group's leader.
+    -- A table a DBA already distributed by hand (e.g. with
+    -- create_distributed_table_concurrently on a large live table, docs/scaling.md) is
+    -- left as it is when its layout is the one below, and refused otherwise.
+    for t in
+        select *
+        from (values
+            (1, 'sessions', null, null),
+            (2, 'user_sessions', null, null),
+            (3, 'event_plans', null, null),
+            (4, 'vendors', null, null),
+            (5, 'task_management_runs', null, null),
+            (6, 'materials', null, null),
+            (7, 'calculation_methods', null, null),
+            (8, 'coefficient_types', null, null),
+            (9, 'calculations', null, null),
+            (10, 'checkpoint_migrations', null, null),
+            (11, 'checkpoints', null, null),
+            (12, 'checkpoint_blobs', null, null),
+            (13, 'checkpoint_writes', null, null),
+            (20, 'messages', 'session_db_id', 'none'),
+            (21, 'agent_contexts', 'session_db_id', 'messages'),
+            (22, 'agent_switches', 'session_db_id', 'messages'),
+            (30, 'poc_task_executions', 'id', 'none'),
+            (31, 'poc_execution_plans', 'task_execution_id', 'poc_task_executions'),
+            (32, 'poc_subtask_executions', 'task_execution_id', 'poc_task_executions'),
+            (40, 'pipeline_cache', 'input_hash', 'none'),
+            (50, 'extended_tasks', 'task_management_run_id', 'none'),
+            (51, 'task_conflicts', 'task_management_run_id', 'extended_tasks'),
+            (60, 'calculation_data', 'calculation_id', 'none'),
+            (70, 'coefficients', 'material_id', 'none')
+        ) as layout (ord, tbl, key_column, colocate_with)
+        order by ord
+    loop
+        select
+            p.partmethod,
+            column_to_column_name(p.logicalrelid, p.partkey)
+        into done_method, done_column
+        from pg_dist_partition as p
+        where p.logicalrelid = t.tbl::regclass;
+        if found then
+            if done_method is distinct from (case when t.key_column is null then 'n' else 'h' end)
+                or done_column is distinct from t.key_column
+            then
+                raise exception '% is already distributed differently (method %, column %)',
+                    t.tbl, done_method, done_column
+                    using hint = 'see docs/scaling.md for the layout this migration makes';
+            end if;
+            raise notice '% was already distributed: kept', t.tbl;
+        elsif t.key_column is null then
+            perform create_reference_table(t.tbl);
+        else
+            perform create_distributed_table(
+                t.tbl, t.key_column, colocate_with => t.colocate_with
+            );
+        end if;
+    end loop;
 
     raise notice 'citus %: % distributed and % reference tables',
         (select extversion from pg_extension where extname = 'citus'),

@@ -117,7 +117,8 @@ def test_seed_indexes_exist_with_their_columns(conn: Connection) -> None:
         in defs["idx_session_timestamp"]
     )
     assert '(role, "timestamp")' in defs["idx_role_timestamp"]
-    assert "(context_db_id, switched_at)" in defs["idx_context_switched"]
+    # led by session_db_id since 0016 (the Citus key; backs the context foreign key)
+    assert "(session_db_id, context_db_id, switched_at)" in defs["idx_context_switched"]
     assert "WHERE (deleted_at IS NULL)" in defs["sessions_last_activity_idx"]
     assert "USING gin (to_tsvector('simple'::regconfig" in defs["messages_content_fts_idx"]
     assert "(session_db_id, seq)" in defs["messages_session_db_id_seq_key"]
