@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from fix_citus import task_count
+from fix_citus import distributed_plan, task_count
 
 from pydal_lite import InvalidInput, NotFound, shrinkage
 from pydal_lite.connection import Connection
@@ -154,6 +154,26 @@ KEYED: dict[str, Callable[[int, int], Step[Any]]] = {
 def test_keyed_query_plans_one_shard(cconn: Connection, world: dict[str, Any], name: str) -> None:
     step = KEYED[name](world["calc"]["id"], world["material"]["id"])
     assert task_count(cconn, step) == 1
+
+
+def test_coefficients_as_of_probes_each_type_on_the_material_shard(
+    cconn: Connection, world: dict[str, Any]
+) -> None:
+    # The whole lateral query runs on the worker: the reference table's copy there drives
+    # one backward limit-1 probe of the shard's primary key per coefficient type.
+    step = q.list_coefficients_as_of(material_id=world["material"]["id"], at=T0)
+    (task,) = distributed_plan(cconn, step)["Job"]["Tasks"]
+
+    def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield plan
+        for child in plan.get("Plans", []):
+            yield from nodes(child)
+
+    remote = list(nodes(task["Remote Plan"][0][0]["Plan"]))
+    (probe,) = [n for n in remote if n.get("Relation Name", "").startswith("coefficients_")]
+    assert probe["Node Type"] == "Index Scan" and probe["Scan Direction"] == "Backward"
+    assert probe["Index Name"].startswith("coefficients_pkey_")
+    assert any(n["Node Type"] == "Limit" for n in remote)
 
 
 def test_global_metric_buckets_fan_out(cconn: Connection) -> None:
