@@ -177,6 +177,28 @@ def _duplicate(exc: psycopg.Error) -> str:
     return str(d.message_detail or d.message_primary or d.constraint_name or exc)
 
 
+# Citus leaves diag.constraint_name empty and names the shard's copy of the constraint
+# in the message, the shard id appended: ... constraint "calculation_data_pkey_102316".
+_MESSAGE_CONSTRAINT = re.compile(r'constraint "([a-z0-9_]+?)(?:_[0-9]+)?"')
+
+
+def _constraint(exc: psycopg.Error) -> str | None:
+    """The name of the constraint ``exc`` reports (without a Citus shard id), if any."""
+    if exc.diag.constraint_name:
+        return exc.diag.constraint_name
+    found = _MESSAGE_CONSTRAINT.search(exc.diag.message_primary or "")
+    return found.group(1) if found else None
+
+
+def _violates(exc: psycopg.Error, *constraints: str) -> bool:
+    """Whether ``exc`` is a violation of one of ``constraints``: psycopg's class says
+    so on PostgreSQL, but Citus relays a worker's error during COPY as InternalError
+    (SQLSTATE XX000), and then only the message names the constraint."""
+    if not isinstance(exc, psycopg.errors.InternalError):
+        return True
+    return _constraint(exc) in constraints
+
+
 @operation
 def create_material(
     code: str, name: str, *, unit: str, kind: str = "material"
@@ -267,7 +289,7 @@ def create_calculation(
             key=key,
         )
     except psycopg.errors.ForeignKeyViolation as exc:
-        if exc.diag.constraint_name == "calculations_method_code_fkey":
+        if _constraint(exc) == "calculations_method_code_fkey":
             raise NotFound(f"no calculation method {method_code!r}") from None
         raise NotFound(f"no material with id {material_id!r}") from None
     if row is not None or key is None:
@@ -380,7 +402,9 @@ def ingest_calculation_data(calculation_id: int, points: Iterable[Sequence[Any]]
         count = yield from CopyIn(
             _COPY_DATA, _data_rows(calculation_id, points), types=_COPY_DATA_TYPES
         )
-    except psycopg.errors.UniqueViolation as exc:
+    except (psycopg.errors.UniqueViolation, psycopg.errors.InternalError) as exc:
+        if not _violates(exc, "calculation_data_pkey"):
+            raise
         raise InvalidInput(
             f"calculation {calculation_id!r} already has a point: {_duplicate(exc)}"
         ) from None
@@ -404,6 +428,14 @@ def ingest_coefficients(material_id: int, values: Iterable[Sequence[Any]]) -> St
         ) from None
     except psycopg.errors.ForeignKeyViolation as exc:
         raise NotFound(f"unknown material or coefficient type: {_duplicate(exc)}") from None
+    except psycopg.errors.InternalError as exc:  # from a Citus worker
+        if _violates(exc, "coefficients_pkey"):
+            raise InvalidInput(
+                f"material {material_id!r} already has a coefficient value: {_duplicate(exc)}"
+            ) from None
+        if _violates(exc, "coefficients_material_id_fkey", "coefficients_coefficient_code_fkey"):
+            raise NotFound(f"unknown material or coefficient type: {_duplicate(exc)}") from None
+        raise
     return int(count)
 
 

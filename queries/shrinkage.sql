@@ -189,13 +189,18 @@ order by period_start desc;
 -- The updated calculations row (all columns), or none when the calculation does not
 -- exist or its status is not from_status (a lost race or a wrong transition).
 -- completed_at is set on completed/failed; result is kept when :result is null.
--- Served by calculations_pkey.
+-- Served by calculations_pkey. now() sits in a subquery, not in a CASE: Citus refuses
+-- non-immutable functions inside CASE/COALESCE on its tables (calculations is a
+-- reference table there) and evaluates this one once on the coordinator.
 update calculations
 set
     status = :status::text,
     result = coalesce(:result::jsonb, result),
     error = :error::text,
-    completed_at = case when :status::text in ('completed', 'failed') then now() end
+    completed_at = (
+        select now()
+        where :status::text in ('completed', 'failed')
+    )
 where id = :calculation_id
     and status = :from_status::text
 returning

@@ -346,7 +346,9 @@ def update_calculation_status(
     """The updated calculations row (all columns), or none when the calculation does not
     exist or its status is not from_status (a lost race or a wrong transition).
     completed_at is set on completed/failed; result is kept when :result is null.
-    Served by calculations_pkey.
+    Served by calculations_pkey. now() sits in a subquery, not in a CASE: Citus refuses
+    non-immutable functions inside CASE/COALESCE on its tables (calculations is a
+    reference table there) and evaluates this one once on the coordinator.
     """
     return Step(
         _update_calculation_status,
