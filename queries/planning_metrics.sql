@@ -383,54 +383,40 @@ where task_execution_id = :task_execution_id
     and id = :plan_id;
 
 -- name: list_plans_with_subtask_counts(after, limit)
+-- @nonnull actual_subtasks
 -- The seed's check query, one keyset page: at most :limit plans, oldest first, each
 -- with its recorded subtask_count and the number of subtask rows it actually has
 -- (actual_subtasks); :after is the id of the last plan of the previous page (null for
--- the first page; a missing plan gives nothing). The page of plans is cut first, then
--- joined and counted, so a page costs the same however deep it is. Served by
--- poc_execution_plans_created_at_id_idx (the page, in order), idx_poc_subtasks_plan_seq
--- (plan_id prefix, the counts) and poc_execution_plans_pkey (the :after plan).
+-- the first page; a missing plan gives nothing). Plans are read in page order and each
+-- counted as it comes, so a page costs the same however deep it is. The count is a
+-- subquery on the plan's run, not a join: on Citus it then runs inside each shard (each
+-- reads its own page, the coordinator merges them) instead of every subtask row being
+-- pulled to the coordinator for the join. Served by poc_execution_plans_created_at_id_idx
+-- (the page, in order), poc_subtask_executions_plan_subtask_key (the counts) and
+-- poc_execution_plans_id_idx (the :after plan).
 select
-    ep.id,
-    ep.plan_id,
-    ep.original_task,
-    ep.subtask_count,
-    ep.is_complete,
-    count(se.id) as actual_subtasks
-from (
-    select
-        p.id,
-        p.task_execution_id,
-        p.plan_id,
-        p.original_task,
-        p.subtask_count,
-        p.is_complete,
-        p.created_at
-    from poc_execution_plans as p
-    where :after::varchar is null
-        or (p.created_at, p.id) > (
-            select
-                a.created_at,
-                a.id
-            from poc_execution_plans as a
-            where a.id = :after::varchar
-        )
-    order by p.created_at, p.id
-    limit :limit::bigint
-) as ep
-left join poc_subtask_executions as se
-    on
-        se.task_execution_id = ep.task_execution_id
-        and se.plan_id = ep.id
-group by
-    ep.created_at,
-    ep.id,
-    ep.task_execution_id,
-    ep.plan_id,
-    ep.original_task,
-    ep.subtask_count,
-    ep.is_complete
-order by ep.created_at, ep.id;
+    p.id,
+    p.plan_id,
+    p.original_task,
+    p.subtask_count,
+    p.is_complete,
+    (
+        select count(*)
+        from poc_subtask_executions as se
+        where se.task_execution_id = p.task_execution_id
+            and se.plan_id = p.id
+    ) as actual_subtasks
+from poc_execution_plans as p
+where :after::varchar is null
+    or (p.created_at, p.id) > (
+        select
+            a.created_at,
+            a.id
+        from poc_execution_plans as a
+        where a.id = :after::varchar
+    )
+order by p.created_at, p.id
+limit :limit::bigint;
 
 -- name: get_subtask(task_execution_id, plan_id, subtask_id)^
 -- One subtask of a run's plan by the planner's subtask id, or nothing.

@@ -440,10 +440,13 @@ async def list_plans_with_subtask_counts(
     """The seed's check query, one keyset page: at most :limit plans, oldest first, each
     with its recorded subtask_count and the number of subtask rows it actually has
     (actual_subtasks); :after is the id of the last plan of the previous page (null for
-    the first page; a missing plan gives nothing). The page of plans is cut first, then
-    joined and counted, so a page costs the same however deep it is. Served by
-    poc_execution_plans_created_at_id_idx (the page, in order), idx_poc_subtasks_plan_seq
-    (plan_id prefix, the counts) and poc_execution_plans_pkey (the :after plan).
+    the first page; a missing plan gives nothing). Plans are read in page order and each
+    counted as it comes, so a page costs the same however deep it is. The count is a
+    subquery on the plan's run, not a join: on Citus it then runs inside each shard (each
+    reads its own page, the coordinator merges them) instead of every subtask row being
+    pulled to the coordinator for the join. Served by poc_execution_plans_created_at_id_idx
+    (the page, in order), poc_subtask_executions_plan_subtask_key (the counts) and
+    poc_execution_plans_id_idx (the :after plan).
     """
     return await _arun(
         conn,
