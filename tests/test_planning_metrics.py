@@ -636,6 +636,45 @@ def test_check_query_page_cost_does_not_grow_with_depth(many_plans: Connection) 
     ]
 
 
+def test_a_plan_is_found_by_its_id_alone_through_the_id_index(many_plans: Connection) -> None:
+    plan = explain(many_plans, sql.planning_metrics.get_plan_key(plan_id="plan-19000"))
+    scans = [n for n in plan_nodes(plan) if n.get("Relation Name") == "poc_execution_plans"]
+    assert [n["Index Name"] for n in scans] == ["poc_execution_plans_id_idx"]
+    assert scans[0]["Actual Rows"] == 1
+
+
+def test_plan_calls_given_the_run_skip_the_look_up(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = _new_plan(conn)
+    pid, run = plan["id"], plan["task_execution_id"]
+    names: list[str] = []
+    real = runtime_operation.run_step
+
+    def counting(c: Any, step: Any) -> Any:
+        names.append(step.query.name)
+        return real(c, step)
+
+    monkeypatch.setattr(runtime_operation, "run_step", counting)
+    assert pm.get_plan(conn, pid) == pm.get_plan(conn, pid, task_execution_id=run)
+    assert names == ["get_plan_key", "get_plan", "list_subtasks", "get_plan", "list_subtasks"]
+    names.clear()
+    pm.start_subtask(conn, pid, "s1", task_execution_id=run)
+    pm.complete_subtask(conn, pid, "s1", task_execution_id=run)
+    assert "get_plan_key" not in names
+    # another run's id names no plan: as for an unknown plan
+    other = pm.start_task_execution(conn, "task_001", "multi-agent")["id"]
+    assert pm.get_plan(conn, pid, task_execution_id=other) is None
+    assert pm.list_subtasks(conn, pid, task_execution_id=other) == []
+    with pytest.raises(NotFound, match=f"no plan {pid!r}"):
+        pm.skip_subtask(conn, pid, "s2", task_execution_id=other)
+    with pytest.raises(NotFound, match=f"no plan {pid!r}"):
+        pm.get_plan_metrics(conn, pid, task_execution_id=other)
+    with pytest.raises(InvalidInput, match="task_execution_id is 37 characters long"):
+        pm.start_subtask(conn, pid, "s2", task_execution_id="x" * 37)
+    assert pm.get_plan_metrics(conn, pid, task_execution_id=run)["by_status"]["completed"] == 1
+
+
 def test_list_open_plans_and_status_counts(conn: Connection) -> None:
     open_plan = _new_plan(conn)
     _new_plan(conn, [])
