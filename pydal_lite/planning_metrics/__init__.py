@@ -36,8 +36,9 @@ Durations (``duration_seconds``) are computed by the server as ``completed_at -
 started_at`` (transaction time, ``now()``), never sent by the client.
 
 The package: :mod:`.limits` (allowed values, column lengths, argument checks),
-:mod:`.keys` (a plan's run, generated ids), :mod:`.rows` (row types), :mod:`.executions` (task executions), :mod:`.plans`,
-:mod:`.subtasks` (the subtask lifecycle), :mod:`.metrics` (figures). Queries live in
+:mod:`.keys` (a plan's run, generated ids), :mod:`.rows` (row types),
+:mod:`.executions` (task executions), :mod:`.plans`, :mod:`.subtasks` (the subtask
+lifecycle), :mod:`.metrics` (figures). Queries live in
 ``queries/planning_metrics.sql`` (typed steps in :mod:`pydal_lite.sql.planning_metrics`).
 """
 
