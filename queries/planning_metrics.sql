@@ -1,11 +1,15 @@
 -- Planning metrics (seed 000): task executions, execution plans, subtask executions.
 -- Multi-step operations (plan with its subtasks, subtask end + plan completion) are in
--- pydal_lite/planning_metrics.py; durations are always computed here, by the server.
+-- pydal_lite/planning_metrics/; durations are always computed here, by the server.
+-- Plans and subtasks are found by their run (task_execution_id, the Citus distribution
+-- key of all three tables, 0016/0017) as well as their own ids, so each keyed statement
+-- lands on one shard; get_plan_key finds the run of a plan named by its id alone.
 
 -- name: insert_task_execution(id, task_id, mode, metadata)<!
--- Inserts a running task execution started now (id generated when null) and returns
--- the row, or nothing when an execution with that id exists already (see
--- get_task_execution_for_retry). poc_task_executions_pkey is the on conflict arbiter.
+-- Inserts a running task execution started now and returns the row, or nothing when an
+-- execution with that id exists already (see get_task_execution_for_retry).
+-- poc_task_executions_pkey is the on conflict arbiter. The caller generates :id when its
+-- caller gave none: Citus must see the key (the distribution column) in the statement.
 insert into poc_task_executions (
     id,
     task_id,
@@ -13,7 +17,7 @@ insert into poc_task_executions (
     metadata
 )
 values (
-    coalesce(:id::varchar, gen_random_uuid()::text),
+    :id::varchar,
     :task_id,
     :mode,
     :metadata::jsonb
@@ -62,7 +66,9 @@ update poc_task_executions
 set
     status = :status,
     completed_at = now(),
-    duration_seconds = extract(epoch from now() - started_at),
+    -- (select now()): Citus refuses now() beside a column in an UPDATE; as a subquery
+    -- it is evaluated once, on the coordinator, the same value as completed_at
+    duration_seconds = extract(epoch from (select now()) - started_at),
     success = :success::boolean,
     tokens = coalesce(:tokens::bigint, tokens),
     error = :error,
@@ -134,11 +140,12 @@ delete from poc_task_executions
 where id = :id;
 
 -- name: insert_plan(id, task_execution_id, plan_id, original_task, subtask_count, metadata)<!
--- @nullable-params id, metadata
--- Inserts an open plan for a task execution with the caller's row :id (generated when
--- null) and returns it, or nothing when a plan with that id exists already (see
--- get_plan_for_retry). poc_execution_plans_pkey is the on conflict arbiter;
--- poc_execution_plans_task_execution_id_key (one plan per execution) still raises.
+-- @nullable-params metadata
+-- Inserts an open plan for a task execution with row id :id (the caller generates one
+-- when its caller gave none) and returns it, or nothing when that run has a plan with
+-- that id already (see get_plan_for_retry). poc_execution_plans_pkey (task_execution_id,
+-- id) is the on conflict arbiter; poc_execution_plans_task_execution_id_key (one plan per
+-- execution) still raises.
 insert into poc_execution_plans (
     id,
     task_execution_id,
@@ -148,14 +155,14 @@ insert into poc_execution_plans (
     metadata
 )
 values (
-    coalesce(:id::varchar, gen_random_uuid()::text),
+    :id::varchar,
     :task_execution_id,
     :plan_id,
     :original_task,
     :subtask_count,
     :metadata::jsonb
 )
-on conflict (id) do nothing
+on conflict (task_execution_id, id) do nothing
 returning
     id,
     task_execution_id,
@@ -167,20 +174,17 @@ returning
     is_complete,
     metadata;
 
--- name: get_plan_for_retry(id, task_execution_id, plan_id, original_task, metadata, subtasks)$
+-- name: get_plan_for_retry(task_execution_id, id, plan_id, original_task, metadata, subtasks)$
 -- @nullable-params metadata
--- Which create arguments differ from those the plan :id (row id) was recorded with, as
--- an array of names (empty for a repeat of that call): task_execution_id, plan_id,
--- original_task, metadata, subtasks (the insert_subtasks array, compared by subtask_id
--- without the status columns). Null when there is no such plan.
--- Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
+-- Which create arguments differ from those the plan :id (row id) of run
+-- :task_execution_id was recorded with, as an array of names (empty for a repeat of that
+-- call): plan_id, original_task, metadata, subtasks (the insert_subtasks array, compared
+-- by subtask_id without the status columns). Null when there is no such plan. (The run
+-- is the key here: a plan of another run is get_plan_key's to find.)
+-- Served by poc_execution_plans_pkey and poc_subtask_executions_plan_subtask_key.
 select
     array_remove(
         array[
-            case
-                when p.task_execution_id is distinct from :task_execution_id::varchar
-                    then 'task_execution_id'
-            end,
             case when p.plan_id is distinct from :plan_id::varchar then 'plan_id' end,
             case
                 when p.original_task is distinct from :original_task::text
@@ -209,7 +213,8 @@ select
                             st.estimated_time,
                             st.dependencies
                         from poc_subtask_executions as st
-                        where st.plan_id = p.id
+                        where st.task_execution_id = :task_execution_id::varchar
+                            and st.plan_id = p.id
                     ) as t
                 )
                     then 'subtasks'
@@ -218,14 +223,16 @@ select
         null
     ) as differing
 from poc_execution_plans as p
-where p.id = :id::varchar;
+where p.task_execution_id = :task_execution_id::varchar
+    and p.id = :id::varchar;
 
--- name: insert_subtasks(plan_id, subtasks)
--- Inserts a batch of pending subtasks for one plan in one statement from a JSON array
--- of objects (subtask_id, sequence_number, description, agent, estimated_time,
--- dependencies) and returns the inserted rows in sequence order. Served by
--- poc_subtask_executions_plan_id_subtask_id_key (a subtask id once per plan).
+-- name: insert_subtasks(task_execution_id, plan_id, subtasks)
+-- Inserts a batch of pending subtasks for one plan (of run :task_execution_id) in one
+-- statement from a JSON array of objects (subtask_id, sequence_number, description,
+-- agent, estimated_time, dependencies) and returns the inserted rows in sequence order.
+-- Served by poc_subtask_executions_plan_subtask_key (a subtask id once per plan).
 insert into poc_subtask_executions (
+    task_execution_id,
     plan_id,
     subtask_id,
     sequence_number,
@@ -235,6 +242,7 @@ insert into poc_subtask_executions (
     dependencies
 )
 select
+    :task_execution_id::varchar,
     :plan_id::varchar,
     s.subtask_id,
     s.sequence_number,
@@ -267,8 +275,16 @@ returning
     error,
     dependencies;
 
--- name: get_plan(plan_id)^
--- One plan by its row id, or nothing. Served by poc_execution_plans_pkey.
+-- name: get_plan_key(plan_id)$
+-- The run (task_execution_id, the distribution key) of the plan with row id :plan_id,
+-- or null: how calls that name a plan by its id alone find the shard for their other
+-- statements. On Citus a probe of every shard. Served by poc_execution_plans_id_idx.
+select task_execution_id
+from poc_execution_plans
+where id = :plan_id;
+
+-- name: get_plan(task_execution_id, plan_id)^
+-- One plan of a run by its row id, or nothing. Served by poc_execution_plans_pkey.
 select
     id,
     task_execution_id,
@@ -280,7 +296,8 @@ select
     is_complete,
     metadata
 from poc_execution_plans
-where id = :plan_id;
+where task_execution_id = :task_execution_id
+    and id = :plan_id;
 
 -- name: get_plan_by_task_execution(task_execution_id)^
 -- The plan of one task execution, or nothing. Served by
@@ -298,16 +315,17 @@ select
 from poc_execution_plans
 where task_execution_id = :task_execution_id;
 
--- name: lock_plan(plan_id)^
+-- name: lock_plan(task_execution_id, plan_id)^
 -- The plan's id and is_complete, the row locked (for no key update) until the
 -- transaction ends: operations that end a subtask take it first, so plan completion
--- is decided by one transaction at a time. Nothing if missing.
--- Served by poc_execution_plans_pkey.
+-- is decided by one transaction at a time. Nothing if missing. The run in the filter
+-- routes the lock to one shard on Citus. Served by poc_execution_plans_pkey.
 select
     id,
     is_complete
 from poc_execution_plans
-where id = :plan_id
+where task_execution_id = :task_execution_id
+    and id = :plan_id
 for no key update;
 
 -- name: list_open_plans(limit)
@@ -328,20 +346,22 @@ where not is_complete
 order by created_at, id
 limit :limit::bigint;
 
--- name: complete_plan_if_done(plan_id)<!
+-- name: complete_plan_if_done(task_execution_id, plan_id)<!
 -- Marks the plan complete (completed_at = now()) if it is open and none of its subtasks
 -- is pending or running; returns the plan row if this call completed it, else nothing.
--- Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq (plan_id prefix).
+-- Served by poc_execution_plans_pkey and poc_subtask_executions_plan_subtask_key.
 update poc_execution_plans as p
 set
     is_complete = true,
     completed_at = now()
-where p.id = :plan_id
+where p.task_execution_id = :task_execution_id
+    and p.id = :plan_id
     and not p.is_complete
     and not exists (
         select 1
         from poc_subtask_executions as s
-        where s.plan_id = p.id
+        where s.task_execution_id = :task_execution_id
+            and s.plan_id = :plan_id
             and s.status in ('pending', 'running')
     )
 returning
@@ -355,61 +375,52 @@ returning
     p.is_complete,
     p.metadata;
 
--- name: delete_plan(plan_id)!
--- Deletes a plan and (on delete cascade) its subtasks; returns the row count (0 or 1).
--- Served by poc_execution_plans_pkey.
+-- name: delete_plan(task_execution_id, plan_id)!
+-- Deletes a run's plan and (on delete cascade) its subtasks; returns the row count (0
+-- or 1). Served by poc_execution_plans_pkey.
 delete from poc_execution_plans
-where id = :plan_id;
+where task_execution_id = :task_execution_id
+    and id = :plan_id;
 
 -- name: list_plans_with_subtask_counts(after, limit)
+-- @nonnull actual_subtasks
 -- The seed's check query, one keyset page: at most :limit plans, oldest first, each
 -- with its recorded subtask_count and the number of subtask rows it actually has
 -- (actual_subtasks); :after is the id of the last plan of the previous page (null for
--- the first page; a missing plan gives nothing). The page of plans is cut first, then
--- joined and counted, so a page costs the same however deep it is. Served by
--- poc_execution_plans_created_at_id_idx (the page, in order), idx_poc_subtasks_plan_seq
--- (plan_id prefix, the counts) and poc_execution_plans_pkey (the :after plan).
+-- the first page; a missing plan gives nothing). Plans are read in page order and each
+-- counted as it comes, so a page costs the same however deep it is. The count is a
+-- subquery on the plan's run, not a join: on Citus it then runs inside each shard (each
+-- reads its own page, the coordinator merges them) instead of every subtask row being
+-- pulled to the coordinator for the join. Served by poc_execution_plans_created_at_id_idx
+-- (the page, in order), poc_subtask_executions_plan_subtask_key (the counts) and
+-- poc_execution_plans_id_idx (the :after plan).
 select
-    ep.id,
-    ep.plan_id,
-    ep.original_task,
-    ep.subtask_count,
-    ep.is_complete,
-    count(se.id) as actual_subtasks
-from (
-    select
-        p.id,
-        p.plan_id,
-        p.original_task,
-        p.subtask_count,
-        p.is_complete,
-        p.created_at
-    from poc_execution_plans as p
-    where :after::varchar is null
-        or (p.created_at, p.id) > (
-            select
-                a.created_at,
-                a.id
-            from poc_execution_plans as a
-            where a.id = :after::varchar
-        )
-    order by p.created_at, p.id
-    limit :limit::bigint
-) as ep
-left join poc_subtask_executions as se
-    on se.plan_id = ep.id
-group by
-    ep.created_at,
-    ep.id,
-    ep.plan_id,
-    ep.original_task,
-    ep.subtask_count,
-    ep.is_complete
-order by ep.created_at, ep.id;
+    p.id,
+    p.plan_id,
+    p.original_task,
+    p.subtask_count,
+    p.is_complete,
+    (
+        select count(*)
+        from poc_subtask_executions as se
+        where se.task_execution_id = p.task_execution_id
+            and se.plan_id = p.id
+    ) as actual_subtasks
+from poc_execution_plans as p
+where :after::varchar is null
+    or (p.created_at, p.id) > (
+        select
+            a.created_at,
+            a.id
+        from poc_execution_plans as a
+        where a.id = :after::varchar
+    )
+order by p.created_at, p.id
+limit :limit::bigint;
 
--- name: get_subtask(plan_id, subtask_id)^
--- One subtask of a plan by the planner's subtask id, or nothing.
--- Served by poc_subtask_executions_plan_id_subtask_id_key.
+-- name: get_subtask(task_execution_id, plan_id, subtask_id)^
+-- One subtask of a run's plan by the planner's subtask id, or nothing.
+-- Served by poc_subtask_executions_plan_subtask_key.
 select
     id,
     plan_id,
@@ -426,11 +437,12 @@ select
     error,
     dependencies
 from poc_subtask_executions
-where plan_id = :plan_id
+where task_execution_id = :task_execution_id
+    and plan_id = :plan_id
     and subtask_id = :subtask_id;
 
--- name: list_subtasks(plan_id)
--- A plan's subtasks in sequence order. Served by idx_poc_subtasks_plan_seq.
+-- name: list_subtasks(task_execution_id, plan_id)
+-- The subtasks of a run's plan in sequence order. Served by idx_poc_subtasks_plan_seq.
 select
     id,
     plan_id,
@@ -447,7 +459,8 @@ select
     error,
     dependencies
 from poc_subtask_executions
-where plan_id = :plan_id
+where task_execution_id = :task_execution_id
+    and plan_id = :plan_id
 order by sequence_number, subtask_id;
 
 -- name: list_subtasks_by_agent(agent, limit)
@@ -482,15 +495,16 @@ from poc_subtask_executions
 group by status
 order by status;
 
--- name: start_subtask(plan_id, subtask_id)<!
+-- name: start_subtask(task_execution_id, plan_id, subtask_id)<!
 -- Moves a pending subtask to running with started_at = now(); returns the row, or
 -- nothing if it is missing or not pending.
--- Served by poc_subtask_executions_plan_id_subtask_id_key.
+-- Served by poc_subtask_executions_plan_subtask_key.
 update poc_subtask_executions
 set
     status = 'running',
     started_at = now()
-where plan_id = :plan_id
+where task_execution_id = :task_execution_id
+    and plan_id = :plan_id
     and subtask_id = :subtask_id
     and status = 'pending'
 returning
@@ -509,19 +523,22 @@ returning
     error,
     dependencies;
 
--- name: complete_subtask(plan_id, subtask_id, result)<!
+-- name: complete_subtask(task_execution_id, plan_id, subtask_id, result)<!
 -- @nullable-params result
 -- Ends a running subtask as completed with its result; completed_at = now() and
 -- duration_seconds = completed_at - started_at, computed here. Returns the row, or
 -- nothing if it is missing or not running.
--- Served by poc_subtask_executions_plan_id_subtask_id_key.
+-- Served by poc_subtask_executions_plan_subtask_key.
 update poc_subtask_executions
 set
     status = 'completed',
     completed_at = now(),
-    duration_seconds = extract(epoch from now() - started_at),
+    -- (select now()): Citus refuses now() beside a column in an UPDATE; as a subquery
+    -- it is evaluated once, on the coordinator, the same value as completed_at
+    duration_seconds = extract(epoch from (select now()) - started_at),
     result = :result
-where plan_id = :plan_id
+where task_execution_id = :task_execution_id
+    and plan_id = :plan_id
     and subtask_id = :subtask_id
     and status = 'running'
 returning
@@ -540,18 +557,21 @@ returning
     error,
     dependencies;
 
--- name: fail_subtask(plan_id, subtask_id, error)<!
+-- name: fail_subtask(task_execution_id, plan_id, subtask_id, error)<!
 -- Ends a pending or running subtask as failed with its error; completed_at = now() and
 -- duration_seconds computed here (null if it never started). Returns the row, or
 -- nothing if it is missing or already ended.
--- Served by poc_subtask_executions_plan_id_subtask_id_key.
+-- Served by poc_subtask_executions_plan_subtask_key.
 update poc_subtask_executions
 set
     status = 'failed',
     completed_at = now(),
-    duration_seconds = extract(epoch from now() - started_at),
+    -- (select now()): Citus refuses now() beside a column in an UPDATE; as a subquery
+    -- it is evaluated once, on the coordinator, the same value as completed_at
+    duration_seconds = extract(epoch from (select now()) - started_at),
     error = :error
-where plan_id = :plan_id
+where task_execution_id = :task_execution_id
+    and plan_id = :plan_id
     and subtask_id = :subtask_id
     and status in ('pending', 'running')
 returning
@@ -570,17 +590,18 @@ returning
     error,
     dependencies;
 
--- name: skip_subtask(plan_id, subtask_id, reason)<!
+-- name: skip_subtask(task_execution_id, plan_id, subtask_id, reason)<!
 -- @nullable-params reason
 -- Ends a pending subtask as skipped (e.g. a dependency failed), the reason in error;
 -- completed_at = now(), no duration. Returns the row, or nothing if it is missing or
--- not pending. Served by poc_subtask_executions_plan_id_subtask_id_key.
+-- not pending. Served by poc_subtask_executions_plan_subtask_key.
 update poc_subtask_executions
 set
     status = 'skipped',
     completed_at = now(),
     error = :reason
-where plan_id = :plan_id
+where task_execution_id = :task_execution_id
+    and plan_id = :plan_id
     and subtask_id = :subtask_id
     and status = 'pending'
 returning
@@ -599,7 +620,7 @@ returning
     error,
     dependencies;
 
--- name: get_plan_metrics(plan_id)^
+-- name: get_plan_metrics(task_execution_id, plan_id)^
 -- @nonnull total_subtasks, pending, running, completed, failed, skipped
 -- @nonnull total_duration_seconds
 -- One row for a plan, or nothing: the plan's fields; its actual subtask count and the
@@ -607,7 +628,8 @@ returning
 -- subtasks that had started); completion_ratio = completed / all subtasks (null with
 -- none); per_agent, a JSON array (by agent) of {agent, subtasks, completed, failed,
 -- skipped, total_duration_seconds, avg_duration_seconds, max_duration_seconds,
--- completion_ratio}. Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
+-- completion_ratio}. The run :task_execution_id names every table's rows: one shard on
+-- Citus. Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
 select
     p.id,
     p.task_execution_id,
@@ -642,7 +664,8 @@ cross join lateral (
         (count(*) filter (where st.status = 'completed'))::double precision
             / nullif(count(*), 0) as completion_ratio
     from poc_subtask_executions as st
-    where st.plan_id = p.id
+    where st.task_execution_id = :task_execution_id
+        and st.plan_id = :plan_id
 ) as s
 cross join lateral (
     select jsonb_agg(to_jsonb(g) order by g.agent) as per_agent
@@ -659,8 +682,10 @@ cross join lateral (
             (count(*) filter (where st.status = 'completed'))::double precision
                 / count(*) as completion_ratio
         from poc_subtask_executions as st
-        where st.plan_id = p.id
+        where st.task_execution_id = :task_execution_id
+            and st.plan_id = :plan_id
         group by st.agent
     ) as g
 ) as a
-where p.id = :plan_id;
+where p.task_execution_id = :task_execution_id
+    and p.id = :plan_id;

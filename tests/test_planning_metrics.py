@@ -6,6 +6,7 @@ import importlib
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -59,11 +60,35 @@ def _new_plan(conn: Connection, subtasks: list[dict[str, Any]] | None = None) ->
     )
 
 
-def _shift_started(conn: Connection, plan_id: str, subtask_id: str, seconds: float) -> None:
-    conn.execute(
-        "update poc_subtask_executions set started_at = started_at - make_interval(secs => %s)"
+def _subtask_time(conn: Connection, plan_id: str, subtask_id: str, column: str) -> datetime:
+    row = conn.execute(
+        f"select {column} as t from poc_subtask_executions"  # noqa: S608
         " where plan_id = %s and subtask_id = %s",
-        (seconds, plan_id, subtask_id),
+        (plan_id, subtask_id),
+    ).fetchone()
+    assert row is not None and row["t"] is not None
+    return row["t"]  # type: ignore[no-any-return]
+
+
+# The shifted times are computed here: Citus refuses "started_at - interval ..." (a
+# stable operator beside a column) in an UPDATE of a distributed table.
+
+
+def _shift_started(conn: Connection, plan_id: str, subtask_id: str, seconds: float) -> None:
+    started = _subtask_time(conn, plan_id, subtask_id, "started_at")
+    conn.execute(
+        "update poc_subtask_executions set started_at = %s where plan_id = %s and subtask_id = %s",
+        (started - timedelta(seconds=seconds), plan_id, subtask_id),
+    )
+
+
+def _ran_for(conn: Connection, plan_id: str, subtask_id: str, seconds: float) -> None:
+    """Make an ended subtask's run last ``seconds`` from its start."""
+    started = _subtask_time(conn, plan_id, subtask_id, "started_at")
+    conn.execute(
+        "update poc_subtask_executions set completed_at = %s, duration_seconds = %s"
+        " where plan_id = %s and subtask_id = %s",
+        (started + timedelta(seconds=seconds), seconds, plan_id, subtask_id),
     )
 
 
@@ -111,9 +136,8 @@ def test_start_task_execution_refuses_bad_input(
 def test_finish_task_execution_computes_duration_in_the_database(conn: Connection) -> None:
     run = pm.start_task_execution(conn, "task_001", "multi-agent", metadata={"a": 1})
     conn.execute(
-        "update poc_task_executions set started_at = started_at - interval '3 seconds'"
-        " where id = %s",
-        (run["id"],),
+        "update poc_task_executions set started_at = %s where id = %s",
+        (run["started_at"] - timedelta(seconds=3), run["id"]),
     )
     done = pm.finish_task_execution(conn, run["id"], success=True, tokens=1234, metadata={"b": 2})
     assert done["status"] == "completed" and done["success"] is True and done["tokens"] == 1234
@@ -373,22 +397,14 @@ def test_get_plan_metrics(conn: Connection) -> None:
         (pid,),
     )
     pm.complete_subtask(conn, pid, "a1")
-    conn.execute(
-        "update poc_subtask_executions set completed_at = started_at + interval '10 seconds',"
-        " duration_seconds = 10 where plan_id = %s and subtask_id = 'a1'",
-        (pid,),
-    )
+    _ran_for(conn, pid, "a1", 10)
     conn.execute(
         "update poc_subtask_executions set started_at = now() - interval '1 minute'"
         " where plan_id = %s and subtask_id = 'a2'",
         (pid,),
     )
     pm.fail_subtask(conn, pid, "a2", error="x")
-    conn.execute(
-        "update poc_subtask_executions set completed_at = started_at + interval '30 seconds',"
-        " duration_seconds = 30 where plan_id = %s and subtask_id = 'a2'",
-        (pid,),
-    )
+    _ran_for(conn, pid, "a2", 30)
 
     m = pm.get_plan_metrics(conn, pid)
     assert m["total_subtasks"] == 4 and m["subtask_count"] == 4
@@ -574,8 +590,8 @@ def _fill_many_plans(conn: Connection) -> None:
     )
     conn.execute(
         "insert into poc_subtask_executions"
-        " (plan_id, subtask_id, sequence_number, description, agent)"
-        " select 'plan-' || g, 's' || k, k, 'd', 'a'"
+        " (task_execution_id, plan_id, subtask_id, sequence_number, description, agent)"
+        " select 'run-' || g, 'plan-' || g, 's' || k, k, 'd', 'a'"
         " from generate_series(1, 20000) as g cross join generate_series(1, 2) as k"
     )
     conn.execute(
@@ -620,6 +636,45 @@ def test_check_query_page_cost_does_not_grow_with_depth(many_plans: Connection) 
     ]
 
 
+def test_a_plan_is_found_by_its_id_alone_through_the_id_index(many_plans: Connection) -> None:
+    plan = explain(many_plans, sql.planning_metrics.get_plan_key(plan_id="plan-19000"))
+    scans = [n for n in plan_nodes(plan) if n.get("Relation Name") == "poc_execution_plans"]
+    assert [n["Index Name"] for n in scans] == ["poc_execution_plans_id_idx"]
+    assert scans[0]["Actual Rows"] == 1
+
+
+def test_plan_calls_given_the_run_skip_the_look_up(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = _new_plan(conn)
+    pid, run = plan["id"], plan["task_execution_id"]
+    names: list[str] = []
+    real = runtime_operation.run_step
+
+    def counting(c: Any, step: Any) -> Any:
+        names.append(step.query.name)
+        return real(c, step)
+
+    monkeypatch.setattr(runtime_operation, "run_step", counting)
+    assert pm.get_plan(conn, pid) == pm.get_plan(conn, pid, task_execution_id=run)
+    assert names == ["get_plan_key", "get_plan", "list_subtasks", "get_plan", "list_subtasks"]
+    names.clear()
+    pm.start_subtask(conn, pid, "s1", task_execution_id=run)
+    pm.complete_subtask(conn, pid, "s1", task_execution_id=run)
+    assert "get_plan_key" not in names
+    # another run's id names no plan: as for an unknown plan
+    other = pm.start_task_execution(conn, "task_001", "multi-agent")["id"]
+    assert pm.get_plan(conn, pid, task_execution_id=other) is None
+    assert pm.list_subtasks(conn, pid, task_execution_id=other) == []
+    with pytest.raises(NotFound, match=f"no plan {pid!r}"):
+        pm.skip_subtask(conn, pid, "s2", task_execution_id=other)
+    with pytest.raises(NotFound, match=f"no plan {pid!r}"):
+        pm.get_plan_metrics(conn, pid, task_execution_id=other)
+    with pytest.raises(InvalidInput, match="task_execution_id is 37 characters long"):
+        pm.start_subtask(conn, pid, "s2", task_execution_id="x" * 37)
+    assert pm.get_plan_metrics(conn, pid, task_execution_id=run)["by_status"]["completed"] == 1
+
+
 def test_list_open_plans_and_status_counts(conn: Connection) -> None:
     open_plan = _new_plan(conn)
     _new_plan(conn, [])
@@ -658,7 +713,10 @@ def test_named_queries_by_run_and_by_agent(conn: Connection) -> None:
 
 def test_deleting_a_plan_cascades_to_its_subtasks(conn: Connection) -> None:
     plan = _new_plan(conn)
-    assert queries.planning_metrics.delete_plan(conn, plan_id=plan["id"]) == 1
+    run = plan["task_execution_id"]
+    assert (
+        queries.planning_metrics.delete_plan(conn, task_execution_id=run, plan_id=plan["id"]) == 1
+    )
     assert _count(conn, "poc_subtask_executions") == 0
     assert _count(conn, "poc_task_executions") == 1
 

@@ -19,7 +19,10 @@ Lifecycle::
 
 ``plan_id`` in the subtask calls is the plan's row id (``plan["id"]``, what
 ``poc_subtask_executions.plan_id`` refers to); the planner's own id is the plan's
-``plan_id`` column.
+``plan_id`` column. Plans and subtasks are stored under their run (``task_execution_id``,
+their Citus distribution key): the calls naming a plan look its run up first, or take it
+as ``task_execution_id=`` (``plan["task_execution_id"]``) and skip that look-up, which on
+Citus probes every shard (:mod:`.keys`).
 
 Plan completion is automatic: the call that ends a plan's last open subtask
 (:func:`complete_subtask`, :func:`fail_subtask` or :func:`skip_subtask`) sets the
@@ -33,8 +36,9 @@ Durations (``duration_seconds``) are computed by the server as ``completed_at -
 started_at`` (transaction time, ``now()``), never sent by the client.
 
 The package: :mod:`.limits` (allowed values, column lengths, argument checks),
-:mod:`.rows` (row types), :mod:`.executions` (task executions), :mod:`.plans`,
-:mod:`.subtasks` (the subtask lifecycle), :mod:`.metrics` (figures). Queries live in
+:mod:`.keys` (a plan's run, generated ids), :mod:`.rows` (row types),
+:mod:`.executions` (task executions), :mod:`.plans`, :mod:`.subtasks` (the subtask
+lifecycle), :mod:`.metrics` (figures). Queries live in
 ``queries/planning_metrics.sql`` (typed steps in :mod:`pydal_lite.sql.planning_metrics`).
 """
 

@@ -11,6 +11,7 @@ from .. import validate as v
 from ..errors import InvalidInput, InvalidTransition, NotFound
 from ..runtime import Steps, operation
 from ..runtime.steps import present
+from .keys import new_id
 from .limits import ID_LEN, MODES, TASK_ID_LEN
 from .rows import TaskExecution
 
@@ -39,7 +40,10 @@ def start_task_execution(
     v.text(execution_id, "execution_id", max_len=ID_LEN, min_len=0, nullable=True)
     meta = v.json_object({} if metadata is None else metadata, "metadata")
     row = yield from sql.planning_metrics.insert_task_execution(
-        id=execution_id, task_id=task_id, mode=mode, metadata=meta
+        id=new_id() if execution_id is None else execution_id,
+        task_id=task_id,
+        mode=mode,
+        metadata=meta,
     )
     if row is not None or execution_id is None:
         return present(row, "insert_task_execution")

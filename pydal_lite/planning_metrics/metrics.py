@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from .. import sql
-from .. import validate as v
 from ..errors import NotFound, PydalError
 from ..runtime import JsonValue, Steps, operation
-from .limits import ID_LEN, SUBTASK_STATUSES
+from .keys import plan_key
+from .limits import SUBTASK_STATUSES
 from .rows import AgentMetrics, PlanMetrics
 
 
@@ -20,7 +20,7 @@ def count_subtasks_by_status() -> Steps[dict[str, int]]:
 
 
 @operation
-def get_plan_metrics(plan_id: str) -> Steps[PlanMetrics]:
+def get_plan_metrics(plan_id: str, *, task_execution_id: str | None = None) -> Steps[PlanMetrics]:
     """Figures for one plan, computed by the server in one query.
 
     Keys: the plan's ``id``, ``task_execution_id``, ``plan_id``, ``subtask_count``,
@@ -30,9 +30,14 @@ def get_plan_metrics(plan_id: str) -> Steps[PlanMetrics]:
     ``completion_ratio`` (completed / total, None without subtasks) and ``per_agent``
     (list by agent of ``agent``, ``subtasks``, ``completed``, ``failed``, ``skipped``,
     duration total/avg/max and ``completion_ratio``). NotFound for an unknown plan.
+    ``task_execution_id`` (the plan's run) spares a look-up (see :mod:`.keys`).
     """
-    v.text(plan_id, "plan_id", max_len=ID_LEN)
-    row = yield from sql.planning_metrics.get_plan_metrics(plan_id=plan_id)
+    key = yield from plan_key(plan_id, task_execution_id)
+    row = None
+    if key is not None:
+        row = yield from sql.planning_metrics.get_plan_metrics(
+            task_execution_id=key, plan_id=plan_id
+        )
     if row is None:
         raise NotFound(f"no plan {plan_id!r}")
     return {

@@ -14,6 +14,7 @@ from .. import validate as v
 from ..errors import InvalidInput, NotFound
 from ..runtime import Steps, operation
 from ..runtime.steps import present
+from .keys import new_id, plan_key
 from .limits import ID_LEN, PLAN_ID_LEN, validate_subtasks
 from .rows import Plan, PlanWithSubtasks, Subtask
 
@@ -56,9 +57,28 @@ def record_plan_created(
     found = yield from sql.planning_metrics.lock_task_execution(id=task_execution_id)
     if found is None:
         raise NotFound(f"no task execution {task_execution_id!r}")
+
+    def recorded(row: str, owner: str) -> Steps[PlanWithSubtasks]:
+        return _existing_plan(
+            row,
+            owner,
+            task_execution_id=task_execution_id,
+            plan_id=plan_id,
+            original_task=original_task,
+            metadata=meta,
+            subtasks=batch,
+        )
+
+    if row_id is not None:
+        # Row ids are unique by this check, not by an index: the primary key is
+        # (task_execution_id, id), and Citus allows no unique index without the run.
+        owner = yield from sql.planning_metrics.get_plan_key(plan_id=row_id)
+        if owner is not None:
+            return (yield from recorded(row_id, owner))
+    new_row_id = new_id() if row_id is None else row_id
     try:
         inserted_plan = yield from sql.planning_metrics.insert_plan(
-            id=row_id,
+            id=new_row_id,
             task_execution_id=task_execution_id,
             plan_id=plan_id,
             original_task=original_task,
@@ -67,19 +87,15 @@ def record_plan_created(
         )
     except pgerrors.UniqueViolation:
         raise InvalidInput(f"task execution {task_execution_id!r} already has a plan") from None
-    if inserted_plan is None and row_id is not None:
-        repeated = yield from _existing_plan(
-            row_id,
-            task_execution_id=task_execution_id,
-            plan_id=plan_id,
-            original_task=original_task,
-            metadata=meta,
-            subtasks=batch,
-        )
-        return repeated
-    plan: Plan = present(inserted_plan, "insert_plan")
-    inserted = yield from sql.planning_metrics.insert_subtasks(plan_id=plan["id"], subtasks=batch)
-    done = yield from sql.planning_metrics.complete_plan_if_done(plan_id=plan["id"])
+    if inserted_plan is None:  # the same call, concurrently, recorded it first
+        return (yield from recorded(new_row_id, task_execution_id))
+    plan: Plan = inserted_plan
+    inserted = yield from sql.planning_metrics.insert_subtasks(
+        task_execution_id=task_execution_id, plan_id=plan["id"], subtasks=batch
+    )
+    done = yield from sql.planning_metrics.complete_plan_if_done(
+        task_execution_id=task_execution_id, plan_id=plan["id"]
+    )
     ordered: list[Subtask] = sorted(inserted, key=lambda r: (r["sequence_number"], r["subtask_id"]))
     logger.debug("plan %s recorded with %d subtasks", plan["id"], len(rows))
     return {**(plan if done is None else done), "subtasks": ordered}
@@ -87,6 +103,7 @@ def record_plan_created(
 
 def _existing_plan(
     row_id: str,
+    owner: str,
     *,
     task_execution_id: str,
     plan_id: str,
@@ -94,12 +111,12 @@ def _existing_plan(
     metadata: Jsonb | None,
     subtasks: Jsonb,
 ) -> Steps[PlanWithSubtasks]:
-    """The plan an earlier :func:`record_plan_created` recorded as ``row_id``, with its
-    subtasks, if it was recorded with these arguments; InvalidInput naming the row id
-    otherwise."""
+    """The plan an earlier :func:`record_plan_created` recorded as ``row_id`` (for run
+    ``owner``), with its subtasks, if it was recorded with these arguments; InvalidInput
+    naming the row id otherwise."""
     differing = yield from sql.planning_metrics.get_plan_for_retry(
+        task_execution_id=owner,
         id=row_id,
-        task_execution_id=task_execution_id,
         plan_id=plan_id,
         original_task=original_task,
         metadata=metadata,
@@ -107,32 +124,46 @@ def _existing_plan(
     )
     if differing is None:
         raise NotFound(f"plan {row_id!r} was deleted while this call ran")
+    differing = (["task_execution_id"] if owner != task_execution_id else []) + differing
     if differing:
         raise InvalidInput(
             f"row_id {row_id!r} names a plan recorded with a different {' and '.join(differing)}"
         )
-    plan: Plan = present((yield from sql.planning_metrics.get_plan(plan_id=row_id)), "get_plan")
-    stored = yield from sql.planning_metrics.list_subtasks(plan_id=row_id)
+    found = yield from sql.planning_metrics.get_plan(task_execution_id=owner, plan_id=row_id)
+    plan: Plan = present(found, "get_plan")
+    stored = yield from sql.planning_metrics.list_subtasks(task_execution_id=owner, plan_id=row_id)
     logger.info("record_plan_created repeated for plan %r: existing plan returned", row_id)
     return {**plan, "subtasks": stored}
 
 
 @operation
-def get_plan(plan_id: str) -> Steps[PlanWithSubtasks | None]:
-    """A plan with its ``subtasks`` (in sequence order), or None."""
-    v.text(plan_id, "plan_id", max_len=ID_LEN)
-    plan = yield from sql.planning_metrics.get_plan(plan_id=plan_id)
+def get_plan(
+    plan_id: str, *, task_execution_id: str | None = None
+) -> Steps[PlanWithSubtasks | None]:
+    """A plan with its ``subtasks`` (in sequence order), or None.
+
+    ``task_execution_id`` (the plan's run) spares a look-up (see :mod:`.keys`).
+    """
+    key = yield from plan_key(plan_id, task_execution_id)
+    if key is None:
+        return None
+    plan = yield from sql.planning_metrics.get_plan(task_execution_id=key, plan_id=plan_id)
     if plan is None:
         return None
-    subtasks = yield from sql.planning_metrics.list_subtasks(plan_id=plan_id)
+    subtasks = yield from sql.planning_metrics.list_subtasks(task_execution_id=key, plan_id=plan_id)
     return {**plan, "subtasks": subtasks}
 
 
 @operation
-def list_subtasks(plan_id: str) -> Steps[list[Subtask]]:
-    """A plan's subtasks in sequence order (empty for an unknown plan)."""
-    v.text(plan_id, "plan_id", max_len=ID_LEN)
-    rows = yield from sql.planning_metrics.list_subtasks(plan_id=plan_id)
+def list_subtasks(plan_id: str, *, task_execution_id: str | None = None) -> Steps[list[Subtask]]:
+    """A plan's subtasks in sequence order (empty for an unknown plan).
+
+    ``task_execution_id`` (the plan's run) spares a look-up (see :mod:`.keys`).
+    """
+    key = yield from plan_key(plan_id, task_execution_id)
+    if key is None:
+        return []
+    rows = yield from sql.planning_metrics.list_subtasks(task_execution_id=key, plan_id=plan_id)
     return rows
 
 
@@ -158,7 +189,7 @@ def list_plans_with_subtask_counts(
     v.text(after, "after", max_len=ID_LEN, nullable=True)
     rows = yield from sql.planning_metrics.list_plans_with_subtask_counts(limit=limit, after=after)
     if not rows and after is not None:
-        found = yield from sql.planning_metrics.get_plan(plan_id=after)
+        found = yield from sql.planning_metrics.get_plan_key(plan_id=after)
         if found is None:
             raise NotFound(f"no plan {after!r} to page after")
     return rows

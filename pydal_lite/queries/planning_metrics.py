@@ -67,6 +67,7 @@ __all__ = [
     "get_plan",
     "get_plan_by_task_execution",
     "get_plan_for_retry",
+    "get_plan_key",
     "get_plan_metrics",
     "get_subtask",
     "get_task_execution",
@@ -89,14 +90,15 @@ __all__ = [
 def insert_task_execution(
     conn: Connection[Any],
     *,
-    id: str | None,
+    id: str,
     task_id: str,
     mode: str,
     metadata: JsonParam,
 ) -> InsertTaskExecutionRow | None:
-    """Inserts a running task execution started now (id generated when null) and returns
-    the row, or nothing when an execution with that id exists already (see
-    get_task_execution_for_retry). poc_task_executions_pkey is the on conflict arbiter.
+    """Inserts a running task execution started now and returns the row, or nothing when an
+    execution with that id exists already (see get_task_execution_for_retry).
+    poc_task_executions_pkey is the on conflict arbiter. The caller generates :id when its
+    caller gave none: Citus must see the key (the distribution column) in the statement.
     """
     return _run(
         conn,
@@ -147,6 +149,8 @@ def finish_task_execution(
     duration_seconds computed by the server, metadata merged into the old object.
     Returns the row, or nothing if it is missing or not running. Served by
     poc_task_executions_pkey.
+    (select now()): Citus refuses now() beside a column in an UPDATE; as a subquery
+    it is evaluated once, on the coordinator, the same value as completed_at
     """
     return _run(
         conn,
@@ -227,17 +231,18 @@ def delete_task_execution(
 def insert_plan(
     conn: Connection[Any],
     *,
-    id: str | None,
+    id: str,
     task_execution_id: str,
     plan_id: str,
     original_task: str,
     subtask_count: int,
     metadata: JsonParam | None,
 ) -> InsertPlanRow | None:
-    """Inserts an open plan for a task execution with the caller's row :id (generated when
-    null) and returns it, or nothing when a plan with that id exists already (see
-    get_plan_for_retry). poc_execution_plans_pkey is the on conflict arbiter;
-    poc_execution_plans_task_execution_id_key (one plan per execution) still raises.
+    """Inserts an open plan for a task execution with row id :id (the caller generates one
+    when its caller gave none) and returns it, or nothing when that run has a plan with
+    that id already (see get_plan_for_retry). poc_execution_plans_pkey (task_execution_id,
+    id) is the on conflict arbiter; poc_execution_plans_task_execution_id_key (one plan per
+    execution) still raises.
     """
     return _run(
         conn,
@@ -255,27 +260,28 @@ def insert_plan(
 def get_plan_for_retry(
     conn: Connection[Any],
     *,
-    task_execution_id: str,
     plan_id: str,
     original_task: str,
     metadata: JsonParam | None,
     subtasks: JsonParam,
+    task_execution_id: str,
     id: str,
 ) -> list[str] | None:
-    """Which create arguments differ from those the plan :id (row id) was recorded with, as
-    an array of names (empty for a repeat of that call): task_execution_id, plan_id,
-    original_task, metadata, subtasks (the insert_subtasks array, compared by subtask_id
-    without the status columns). Null when there is no such plan.
-    Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
+    """Which create arguments differ from those the plan :id (row id) of run
+    :task_execution_id was recorded with, as an array of names (empty for a repeat of that
+    call): plan_id, original_task, metadata, subtasks (the insert_subtasks array, compared
+    by subtask_id without the status columns). Null when there is no such plan. (The run
+    is the key here: a plan of another run is get_plan_key's to find.)
+    Served by poc_execution_plans_pkey and poc_subtask_executions_plan_subtask_key.
     """
     return _run(
         conn,
         _s.get_plan_for_retry(
-            task_execution_id=task_execution_id,
             plan_id=plan_id,
             original_task=original_task,
             metadata=metadata,
             subtasks=subtasks,
+            task_execution_id=task_execution_id,
             id=id,
         ),
     )
@@ -284,19 +290,38 @@ def get_plan_for_retry(
 def insert_subtasks(
     conn: Connection[Any],
     *,
+    task_execution_id: str,
     plan_id: str,
     subtasks: JsonParam,
 ) -> list[InsertSubtasksRow]:
-    """Inserts a batch of pending subtasks for one plan in one statement from a JSON array
-    of objects (subtask_id, sequence_number, description, agent, estimated_time,
-    dependencies) and returns the inserted rows in sequence order. Served by
-    poc_subtask_executions_plan_id_subtask_id_key (a subtask id once per plan).
+    """Inserts a batch of pending subtasks for one plan (of run :task_execution_id) in one
+    statement from a JSON array of objects (subtask_id, sequence_number, description,
+    agent, estimated_time, dependencies) and returns the inserted rows in sequence order.
+    Served by poc_subtask_executions_plan_subtask_key (a subtask id once per plan).
     """
     return _run(
         conn,
         _s.insert_subtasks(
+            task_execution_id=task_execution_id,
             plan_id=plan_id,
             subtasks=subtasks,
+        ),
+    )
+
+
+def get_plan_key(
+    conn: Connection[Any],
+    *,
+    plan_id: str,
+) -> str | None:
+    """The run (task_execution_id, the distribution key) of the plan with row id :plan_id,
+    or null: how calls that name a plan by its id alone find the shard for their other
+    statements. On Citus a probe of every shard. Served by poc_execution_plans_id_idx.
+    """
+    return _run(
+        conn,
+        _s.get_plan_key(
+            plan_id=plan_id,
         ),
     )
 
@@ -304,12 +329,14 @@ def insert_subtasks(
 def get_plan(
     conn: Connection[Any],
     *,
+    task_execution_id: str,
     plan_id: str,
 ) -> GetPlanRow | None:
-    """One plan by its row id, or nothing. Served by poc_execution_plans_pkey."""
+    """One plan of a run by its row id, or nothing. Served by poc_execution_plans_pkey."""
     return _run(
         conn,
         _s.get_plan(
+            task_execution_id=task_execution_id,
             plan_id=plan_id,
         ),
     )
@@ -334,16 +361,18 @@ def get_plan_by_task_execution(
 def lock_plan(
     conn: Connection[Any],
     *,
+    task_execution_id: str,
     plan_id: str,
 ) -> LockPlanRow | None:
     """The plan's id and is_complete, the row locked (for no key update) until the
     transaction ends: operations that end a subtask take it first, so plan completion
-    is decided by one transaction at a time. Nothing if missing.
-    Served by poc_execution_plans_pkey.
+    is decided by one transaction at a time. Nothing if missing. The run in the filter
+    routes the lock to one shard on Citus. Served by poc_execution_plans_pkey.
     """
     return _run(
         conn,
         _s.lock_plan(
+            task_execution_id=task_execution_id,
             plan_id=plan_id,
         ),
     )
@@ -368,15 +397,17 @@ def list_open_plans(
 def complete_plan_if_done(
     conn: Connection[Any],
     *,
+    task_execution_id: str,
     plan_id: str,
 ) -> CompletePlanIfDoneRow | None:
     """Marks the plan complete (completed_at = now()) if it is open and none of its subtasks
     is pending or running; returns the plan row if this call completed it, else nothing.
-    Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq (plan_id prefix).
+    Served by poc_execution_plans_pkey and poc_subtask_executions_plan_subtask_key.
     """
     return _run(
         conn,
         _s.complete_plan_if_done(
+            task_execution_id=task_execution_id,
             plan_id=plan_id,
         ),
     )
@@ -385,14 +416,16 @@ def complete_plan_if_done(
 def delete_plan(
     conn: Connection[Any],
     *,
+    task_execution_id: str,
     plan_id: str,
 ) -> int:
-    """Deletes a plan and (on delete cascade) its subtasks; returns the row count (0 or 1).
-    Served by poc_execution_plans_pkey.
+    """Deletes a run's plan and (on delete cascade) its subtasks; returns the row count (0
+    or 1). Served by poc_execution_plans_pkey.
     """
     return _run(
         conn,
         _s.delete_plan(
+            task_execution_id=task_execution_id,
             plan_id=plan_id,
         ),
     )
@@ -407,10 +440,13 @@ def list_plans_with_subtask_counts(
     """The seed's check query, one keyset page: at most :limit plans, oldest first, each
     with its recorded subtask_count and the number of subtask rows it actually has
     (actual_subtasks); :after is the id of the last plan of the previous page (null for
-    the first page; a missing plan gives nothing). The page of plans is cut first, then
-    joined and counted, so a page costs the same however deep it is. Served by
-    poc_execution_plans_created_at_id_idx (the page, in order), idx_poc_subtasks_plan_seq
-    (plan_id prefix, the counts) and poc_execution_plans_pkey (the :after plan).
+    the first page; a missing plan gives nothing). Plans are read in page order and each
+    counted as it comes, so a page costs the same however deep it is. The count is a
+    subquery on the plan's run, not a join: on Citus it then runs inside each shard (each
+    reads its own page, the coordinator merges them) instead of every subtask row being
+    pulled to the coordinator for the join. Served by poc_execution_plans_created_at_id_idx
+    (the page, in order), poc_subtask_executions_plan_subtask_key (the counts) and
+    poc_execution_plans_id_idx (the :after plan).
     """
     return _run(
         conn,
@@ -424,15 +460,17 @@ def list_plans_with_subtask_counts(
 def get_subtask(
     conn: Connection[Any],
     *,
+    task_execution_id: str,
     plan_id: str,
     subtask_id: str,
 ) -> GetSubtaskRow | None:
-    """One subtask of a plan by the planner's subtask id, or nothing.
-    Served by poc_subtask_executions_plan_id_subtask_id_key.
+    """One subtask of a run's plan by the planner's subtask id, or nothing.
+    Served by poc_subtask_executions_plan_subtask_key.
     """
     return _run(
         conn,
         _s.get_subtask(
+            task_execution_id=task_execution_id,
             plan_id=plan_id,
             subtask_id=subtask_id,
         ),
@@ -442,12 +480,14 @@ def get_subtask(
 def list_subtasks(
     conn: Connection[Any],
     *,
+    task_execution_id: str,
     plan_id: str,
 ) -> list[ListSubtasksRow]:
-    """A plan's subtasks in sequence order. Served by idx_poc_subtasks_plan_seq."""
+    """The subtasks of a run's plan in sequence order. Served by idx_poc_subtasks_plan_seq."""
     return _run(
         conn,
         _s.list_subtasks(
+            task_execution_id=task_execution_id,
             plan_id=plan_id,
         ),
     )
@@ -481,16 +521,18 @@ def count_subtasks_by_status(conn: Connection[Any]) -> list[CountSubtasksByStatu
 def start_subtask(
     conn: Connection[Any],
     *,
+    task_execution_id: str,
     plan_id: str,
     subtask_id: str,
 ) -> StartSubtaskRow | None:
     """Moves a pending subtask to running with started_at = now(); returns the row, or
     nothing if it is missing or not pending.
-    Served by poc_subtask_executions_plan_id_subtask_id_key.
+    Served by poc_subtask_executions_plan_subtask_key.
     """
     return _run(
         conn,
         _s.start_subtask(
+            task_execution_id=task_execution_id,
             plan_id=plan_id,
             subtask_id=subtask_id,
         ),
@@ -501,18 +543,22 @@ def complete_subtask(
     conn: Connection[Any],
     *,
     result: str | None,
+    task_execution_id: str,
     plan_id: str,
     subtask_id: str,
 ) -> CompleteSubtaskRow | None:
     """Ends a running subtask as completed with its result; completed_at = now() and
     duration_seconds = completed_at - started_at, computed here. Returns the row, or
     nothing if it is missing or not running.
-    Served by poc_subtask_executions_plan_id_subtask_id_key.
+    Served by poc_subtask_executions_plan_subtask_key.
+    (select now()): Citus refuses now() beside a column in an UPDATE; as a subquery
+    it is evaluated once, on the coordinator, the same value as completed_at
     """
     return _run(
         conn,
         _s.complete_subtask(
             result=result,
+            task_execution_id=task_execution_id,
             plan_id=plan_id,
             subtask_id=subtask_id,
         ),
@@ -523,18 +569,22 @@ def fail_subtask(
     conn: Connection[Any],
     *,
     error: str,
+    task_execution_id: str,
     plan_id: str,
     subtask_id: str,
 ) -> FailSubtaskRow | None:
     """Ends a pending or running subtask as failed with its error; completed_at = now() and
     duration_seconds computed here (null if it never started). Returns the row, or
     nothing if it is missing or already ended.
-    Served by poc_subtask_executions_plan_id_subtask_id_key.
+    Served by poc_subtask_executions_plan_subtask_key.
+    (select now()): Citus refuses now() beside a column in an UPDATE; as a subquery
+    it is evaluated once, on the coordinator, the same value as completed_at
     """
     return _run(
         conn,
         _s.fail_subtask(
             error=error,
+            task_execution_id=task_execution_id,
             plan_id=plan_id,
             subtask_id=subtask_id,
         ),
@@ -545,17 +595,19 @@ def skip_subtask(
     conn: Connection[Any],
     *,
     reason: str | None,
+    task_execution_id: str,
     plan_id: str,
     subtask_id: str,
 ) -> SkipSubtaskRow | None:
     """Ends a pending subtask as skipped (e.g. a dependency failed), the reason in error;
     completed_at = now(), no duration. Returns the row, or nothing if it is missing or
-    not pending. Served by poc_subtask_executions_plan_id_subtask_id_key.
+    not pending. Served by poc_subtask_executions_plan_subtask_key.
     """
     return _run(
         conn,
         _s.skip_subtask(
             reason=reason,
+            task_execution_id=task_execution_id,
             plan_id=plan_id,
             subtask_id=subtask_id,
         ),
@@ -565,6 +617,7 @@ def skip_subtask(
 def get_plan_metrics(
     conn: Connection[Any],
     *,
+    task_execution_id: str,
     plan_id: str,
 ) -> GetPlanMetricsRow | None:
     """One row for a plan, or nothing: the plan's fields; its actual subtask count and the
@@ -572,11 +625,13 @@ def get_plan_metrics(
     subtasks that had started); completion_ratio = completed / all subtasks (null with
     none); per_agent, a JSON array (by agent) of {agent, subtasks, completed, failed,
     skipped, total_duration_seconds, avg_duration_seconds, max_duration_seconds,
-    completion_ratio}. Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
+    completion_ratio}. The run :task_execution_id names every table's rows: one shard on
+    Citus. Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
     """
     return _run(
         conn,
         _s.get_plan_metrics(
+            task_execution_id=task_execution_id,
             plan_id=plan_id,
         ),
     )

@@ -37,14 +37,15 @@ _insert_task_execution = Query(
 
 def insert_task_execution(
     *,
-    id: str | None,
+    id: str,
     task_id: str,
     mode: str,
     metadata: JsonParam,
 ) -> Step[InsertTaskExecutionRow | None]:
-    """Inserts a running task execution started now (id generated when null) and returns
-    the row, or nothing when an execution with that id exists already (see
-    get_task_execution_for_retry). poc_task_executions_pkey is the on conflict arbiter.
+    """Inserts a running task execution started now and returns the row, or nothing when an
+    execution with that id exists already (see get_task_execution_for_retry).
+    poc_task_executions_pkey is the on conflict arbiter. The caller generates :id when its
+    caller gave none: Citus must see the key (the distribution column) in the statement.
     """
     return Step(
         _insert_task_execution,
@@ -124,6 +125,8 @@ def finish_task_execution(
     duration_seconds computed by the server, metadata merged into the old object.
     Returns the row, or nothing if it is missing or not running. Served by
     poc_task_executions_pkey.
+    (select now()): Citus refuses now() beside a column in an UPDATE; as a subquery
+    it is evaluated once, on the coordinator, the same value as completed_at
     """
     return Step(
         _finish_task_execution,
@@ -283,17 +286,18 @@ _insert_plan = Query(
 
 def insert_plan(
     *,
-    id: str | None,
+    id: str,
     task_execution_id: str,
     plan_id: str,
     original_task: str,
     subtask_count: int,
     metadata: JsonParam | None,
 ) -> Step[InsertPlanRow | None]:
-    """Inserts an open plan for a task execution with the caller's row :id (generated when
-    null) and returns it, or nothing when a plan with that id exists already (see
-    get_plan_for_retry). poc_execution_plans_pkey is the on conflict arbiter;
-    poc_execution_plans_task_execution_id_key (one plan per execution) still raises.
+    """Inserts an open plan for a task execution with row id :id (the caller generates one
+    when its caller gave none) and returns it, or nothing when that run has a plan with
+    that id already (see get_plan_for_retry). poc_execution_plans_pkey (task_execution_id,
+    id) is the on conflict arbiter; poc_execution_plans_task_execution_id_key (one plan per
+    execution) still raises.
     """
     return Step(
         _insert_plan,
@@ -318,27 +322,28 @@ _get_plan_for_retry = Query(
 
 def get_plan_for_retry(
     *,
-    task_execution_id: str,
     plan_id: str,
     original_task: str,
     metadata: JsonParam | None,
     subtasks: JsonParam,
+    task_execution_id: str,
     id: str,
 ) -> Step[list[str] | None]:
-    """Which create arguments differ from those the plan :id (row id) was recorded with, as
-    an array of names (empty for a repeat of that call): task_execution_id, plan_id,
-    original_task, metadata, subtasks (the insert_subtasks array, compared by subtask_id
-    without the status columns). Null when there is no such plan.
-    Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
+    """Which create arguments differ from those the plan :id (row id) of run
+    :task_execution_id was recorded with, as an array of names (empty for a repeat of that
+    call): plan_id, original_task, metadata, subtasks (the insert_subtasks array, compared
+    by subtask_id without the status columns). Null when there is no such plan. (The run
+    is the key here: a plan of another run is get_plan_key's to find.)
+    Served by poc_execution_plans_pkey and poc_subtask_executions_plan_subtask_key.
     """
     return Step(
         _get_plan_for_retry,
         {
-            "task_execution_id": task_execution_id,
             "plan_id": plan_id,
             "original_task": original_task,
             "metadata": jsonb(metadata),
             "subtasks": jsonb(subtasks),
+            "task_execution_id": task_execution_id,
             "id": id,
         },
     )
@@ -368,19 +373,40 @@ _insert_subtasks = Query("planning_metrics", "insert_subtasks", SQLOperationType
 
 def insert_subtasks(
     *,
+    task_execution_id: str,
     plan_id: str,
     subtasks: JsonParam,
 ) -> Step[list[InsertSubtasksRow]]:
-    """Inserts a batch of pending subtasks for one plan in one statement from a JSON array
-    of objects (subtask_id, sequence_number, description, agent, estimated_time,
-    dependencies) and returns the inserted rows in sequence order. Served by
-    poc_subtask_executions_plan_id_subtask_id_key (a subtask id once per plan).
+    """Inserts a batch of pending subtasks for one plan (of run :task_execution_id) in one
+    statement from a JSON array of objects (subtask_id, sequence_number, description,
+    agent, estimated_time, dependencies) and returns the inserted rows in sequence order.
+    Served by poc_subtask_executions_plan_subtask_key (a subtask id once per plan).
     """
     return Step(
         _insert_subtasks,
         {
+            "task_execution_id": task_execution_id,
             "plan_id": plan_id,
             "subtasks": jsonb(subtasks),
+        },
+    )
+
+
+_get_plan_key = Query("planning_metrics", "get_plan_key", SQLOperationType.SELECT_VALUE, reads=True)
+
+
+def get_plan_key(
+    *,
+    plan_id: str,
+) -> Step[str | None]:
+    """The run (task_execution_id, the distribution key) of the plan with row id :plan_id,
+    or null: how calls that name a plan by its id alone find the shard for their other
+    statements. On Citus a probe of every shard. Served by poc_execution_plans_id_idx.
+    """
+    return Step(
+        _get_plan_key,
+        {
+            "plan_id": plan_id,
         },
     )
 
@@ -404,12 +430,14 @@ _get_plan = Query("planning_metrics", "get_plan", SQLOperationType.SELECT_ONE, r
 
 def get_plan(
     *,
+    task_execution_id: str,
     plan_id: str,
 ) -> Step[GetPlanRow | None]:
-    """One plan by its row id, or nothing. Served by poc_execution_plans_pkey."""
+    """One plan of a run by its row id, or nothing. Served by poc_execution_plans_pkey."""
     return Step(
         _get_plan,
         {
+            "task_execution_id": task_execution_id,
             "plan_id": plan_id,
         },
     )
@@ -464,16 +492,18 @@ _lock_plan = Query("planning_metrics", "lock_plan", SQLOperationType.SELECT_ONE)
 
 def lock_plan(
     *,
+    task_execution_id: str,
     plan_id: str,
 ) -> Step[LockPlanRow | None]:
     """The plan's id and is_complete, the row locked (for no key update) until the
     transaction ends: operations that end a subtask take it first, so plan completion
-    is decided by one transaction at a time. Nothing if missing.
-    Served by poc_execution_plans_pkey.
+    is decided by one transaction at a time. Nothing if missing. The run in the filter
+    routes the lock to one shard on Citus. Served by poc_execution_plans_pkey.
     """
     return Step(
         _lock_plan,
         {
+            "task_execution_id": task_execution_id,
             "plan_id": plan_id,
         },
     )
@@ -534,15 +564,17 @@ _complete_plan_if_done = Query(
 
 def complete_plan_if_done(
     *,
+    task_execution_id: str,
     plan_id: str,
 ) -> Step[CompletePlanIfDoneRow | None]:
     """Marks the plan complete (completed_at = now()) if it is open and none of its subtasks
     is pending or running; returns the plan row if this call completed it, else nothing.
-    Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq (plan_id prefix).
+    Served by poc_execution_plans_pkey and poc_subtask_executions_plan_subtask_key.
     """
     return Step(
         _complete_plan_if_done,
         {
+            "task_execution_id": task_execution_id,
             "plan_id": plan_id,
         },
     )
@@ -553,14 +585,16 @@ _delete_plan = Query("planning_metrics", "delete_plan", SQLOperationType.INSERT_
 
 def delete_plan(
     *,
+    task_execution_id: str,
     plan_id: str,
 ) -> Step[int]:
-    """Deletes a plan and (on delete cascade) its subtasks; returns the row count (0 or 1).
-    Served by poc_execution_plans_pkey.
+    """Deletes a run's plan and (on delete cascade) its subtasks; returns the row count (0
+    or 1). Served by poc_execution_plans_pkey.
     """
     return Step(
         _delete_plan,
         {
+            "task_execution_id": task_execution_id,
             "plan_id": plan_id,
         },
     )
@@ -593,10 +627,13 @@ def list_plans_with_subtask_counts(
     """The seed's check query, one keyset page: at most :limit plans, oldest first, each
     with its recorded subtask_count and the number of subtask rows it actually has
     (actual_subtasks); :after is the id of the last plan of the previous page (null for
-    the first page; a missing plan gives nothing). The page of plans is cut first, then
-    joined and counted, so a page costs the same however deep it is. Served by
-    poc_execution_plans_created_at_id_idx (the page, in order), idx_poc_subtasks_plan_seq
-    (plan_id prefix, the counts) and poc_execution_plans_pkey (the :after plan).
+    the first page; a missing plan gives nothing). Plans are read in page order and each
+    counted as it comes, so a page costs the same however deep it is. The count is a
+    subquery on the plan's run, not a join: on Citus it then runs inside each shard (each
+    reads its own page, the coordinator merges them) instead of every subtask row being
+    pulled to the coordinator for the join. Served by poc_execution_plans_created_at_id_idx
+    (the page, in order), poc_subtask_executions_plan_subtask_key (the counts) and
+    poc_execution_plans_id_idx (the :after plan).
     """
     return Step(
         _list_plans_with_subtask_counts,
@@ -631,15 +668,17 @@ _get_subtask = Query("planning_metrics", "get_subtask", SQLOperationType.SELECT_
 
 def get_subtask(
     *,
+    task_execution_id: str,
     plan_id: str,
     subtask_id: str,
 ) -> Step[GetSubtaskRow | None]:
-    """One subtask of a plan by the planner's subtask id, or nothing.
-    Served by poc_subtask_executions_plan_id_subtask_id_key.
+    """One subtask of a run's plan by the planner's subtask id, or nothing.
+    Served by poc_subtask_executions_plan_subtask_key.
     """
     return Step(
         _get_subtask,
         {
+            "task_execution_id": task_execution_id,
             "plan_id": plan_id,
             "subtask_id": subtask_id,
         },
@@ -670,12 +709,14 @@ _list_subtasks = Query("planning_metrics", "list_subtasks", SQLOperationType.SEL
 
 def list_subtasks(
     *,
+    task_execution_id: str,
     plan_id: str,
 ) -> Step[list[ListSubtasksRow]]:
-    """A plan's subtasks in sequence order. Served by idx_poc_subtasks_plan_seq."""
+    """The subtasks of a run's plan in sequence order. Served by idx_poc_subtasks_plan_seq."""
     return Step(
         _list_subtasks,
         {
+            "task_execution_id": task_execution_id,
             "plan_id": plan_id,
         },
     )
@@ -771,16 +812,18 @@ _start_subtask = Query("planning_metrics", "start_subtask", SQLOperationType.INS
 
 def start_subtask(
     *,
+    task_execution_id: str,
     plan_id: str,
     subtask_id: str,
 ) -> Step[StartSubtaskRow | None]:
     """Moves a pending subtask to running with started_at = now(); returns the row, or
     nothing if it is missing or not pending.
-    Served by poc_subtask_executions_plan_id_subtask_id_key.
+    Served by poc_subtask_executions_plan_subtask_key.
     """
     return Step(
         _start_subtask,
         {
+            "task_execution_id": task_execution_id,
             "plan_id": plan_id,
             "subtask_id": subtask_id,
         },
@@ -812,18 +855,22 @@ _complete_subtask = Query("planning_metrics", "complete_subtask", SQLOperationTy
 def complete_subtask(
     *,
     result: str | None,
+    task_execution_id: str,
     plan_id: str,
     subtask_id: str,
 ) -> Step[CompleteSubtaskRow | None]:
     """Ends a running subtask as completed with its result; completed_at = now() and
     duration_seconds = completed_at - started_at, computed here. Returns the row, or
     nothing if it is missing or not running.
-    Served by poc_subtask_executions_plan_id_subtask_id_key.
+    Served by poc_subtask_executions_plan_subtask_key.
+    (select now()): Citus refuses now() beside a column in an UPDATE; as a subquery
+    it is evaluated once, on the coordinator, the same value as completed_at
     """
     return Step(
         _complete_subtask,
         {
             "result": result,
+            "task_execution_id": task_execution_id,
             "plan_id": plan_id,
             "subtask_id": subtask_id,
         },
@@ -855,18 +902,22 @@ _fail_subtask = Query("planning_metrics", "fail_subtask", SQLOperationType.INSER
 def fail_subtask(
     *,
     error: str,
+    task_execution_id: str,
     plan_id: str,
     subtask_id: str,
 ) -> Step[FailSubtaskRow | None]:
     """Ends a pending or running subtask as failed with its error; completed_at = now() and
     duration_seconds computed here (null if it never started). Returns the row, or
     nothing if it is missing or already ended.
-    Served by poc_subtask_executions_plan_id_subtask_id_key.
+    Served by poc_subtask_executions_plan_subtask_key.
+    (select now()): Citus refuses now() beside a column in an UPDATE; as a subquery
+    it is evaluated once, on the coordinator, the same value as completed_at
     """
     return Step(
         _fail_subtask,
         {
             "error": error,
+            "task_execution_id": task_execution_id,
             "plan_id": plan_id,
             "subtask_id": subtask_id,
         },
@@ -898,17 +949,19 @@ _skip_subtask = Query("planning_metrics", "skip_subtask", SQLOperationType.INSER
 def skip_subtask(
     *,
     reason: str | None,
+    task_execution_id: str,
     plan_id: str,
     subtask_id: str,
 ) -> Step[SkipSubtaskRow | None]:
     """Ends a pending subtask as skipped (e.g. a dependency failed), the reason in error;
     completed_at = now(), no duration. Returns the row, or nothing if it is missing or
-    not pending. Served by poc_subtask_executions_plan_id_subtask_id_key.
+    not pending. Served by poc_subtask_executions_plan_subtask_key.
     """
     return Step(
         _skip_subtask,
         {
             "reason": reason,
+            "task_execution_id": task_execution_id,
             "plan_id": plan_id,
             "subtask_id": subtask_id,
         },
@@ -948,6 +1001,7 @@ _get_plan_metrics = Query(
 
 def get_plan_metrics(
     *,
+    task_execution_id: str,
     plan_id: str,
 ) -> Step[GetPlanMetricsRow | None]:
     """One row for a plan, or nothing: the plan's fields; its actual subtask count and the
@@ -955,11 +1009,13 @@ def get_plan_metrics(
     subtasks that had started); completion_ratio = completed / all subtasks (null with
     none); per_agent, a JSON array (by agent) of {agent, subtasks, completed, failed,
     skipped, total_duration_seconds, avg_duration_seconds, max_duration_seconds,
-    completion_ratio}. Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
+    completion_ratio}. The run :task_execution_id names every table's rows: one shard on
+    Citus. Served by poc_execution_plans_pkey and idx_poc_subtasks_plan_seq.
     """
     return Step(
         _get_plan_metrics,
         {
+            "task_execution_id": task_execution_id,
             "plan_id": plan_id,
         },
     )
