@@ -72,7 +72,7 @@ UserSession: TypeAlias = sql.pipeline_cache.GetUserSessionRow
 
 
 class SessionResults(TypedDict):
-    """A session's hashes with the live cached result of each stage (:func:`get_session_results`)."""
+    """A session's hashes, each with its stage's live cached result (get_session_results)."""
 
     session_id: str
     import_hash: str | None
