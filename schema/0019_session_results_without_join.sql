@@ -6,14 +6,15 @@
 -- pipeline_cache is distributed by input_hash, and Citus refuses those left joins. It is
 -- now two queries: get_user_session reads the hashes, get_session_entries fetches the
 -- entries by (stage, input_hash) equalities, which Citus routes to the shards holding
--- those hashes. The comments written by 0011 on the two indexes named the old query
+-- those hashes (on plain PostgreSQL through pipeline_cache_pkey, input_hash first, since
+-- 0016). The comments written by 0011 on the two indexes below named the old query
 -- (queries/pipeline_cache.sql:get_session_results, which no longer exists); this
--- migration names the new ones. Comments only: no lock beyond a brief one per index.
+-- migration drops it from them. Comments only: no lock beyond a brief one per index.
 
 -- migrate:up
 comment on index pipeline_cache_stage_input_hash_key is
     'Enforces one entry per (stage, input_hash); serves queries/pipeline_cache.sql:'
-    'get_entry,upsert_entry,delete_entry,delete_stage_entries,get_session_entries.';
+    'get_entry,upsert_entry,delete_entry,delete_stage_entries.';
 
 comment on index user_sessions_session_id_key is
     'Enforces one row per session_id; serves queries/pipeline_cache.sql:'

@@ -233,7 +233,7 @@ async def get_session_entries(
     (get_user_session) and passes them here. Not a join with user_sessions: on Citus
     that is a reference table, and a join from it to pipeline_cache (distributed by
     input_hash) is refused or asks every shard; equalities on the hashes go only to the
-    shards holding them. Served by pipeline_cache_stage_input_hash_key (one probe per
+    shards holding them. Served by pipeline_cache_pkey (input_hash leads: one probe per
     hash).
     """
     return await _arun(
