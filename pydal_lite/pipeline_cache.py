@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from typing import Any, Final, TypeAlias
+from datetime import datetime
+from typing import Any, Final, TypeAlias, TypedDict
 
 from psycopg.types.json import Jsonb
 
@@ -28,7 +29,7 @@ from . import sql
 from . import validate as v
 from .errors import InvalidInput, NotFound
 from .runtime import Steps, operation
-from .runtime.steps import present
+from .runtime.steps import JsonValue, present
 
 logger = logging.getLogger("pydal_lite.pipeline_cache")
 
@@ -68,8 +69,19 @@ CacheEntry: TypeAlias = sql.pipeline_cache.GetEntryRow
 """A ``pipeline_cache`` row: stage, input hash, input and result documents, times."""
 UserSession: TypeAlias = sql.pipeline_cache.GetUserSessionRow
 """A ``user_sessions`` row: the latest input hash of each stage and ``last_accessed``."""
-SessionResults: TypeAlias = sql.pipeline_cache.GetSessionResultsRow
-"""A session's hashes with the live cached result of each stage (:func:`get_session_results`)."""
+
+
+class SessionResults(TypedDict):
+    """A session's hashes, each with its stage's live cached result (get_session_results)."""
+
+    session_id: str
+    import_hash: str | None
+    enrich_hash: str | None
+    analyze_hash: str | None
+    last_accessed: datetime
+    import_result: JsonValue | None
+    enrich_result: JsonValue | None
+    analyze_result: JsonValue | None
 
 
 def canonical_json(value: Any, what: str = "value") -> str:
@@ -233,5 +245,26 @@ def get_session_results(session_id: str) -> Steps[SessionResults | None]:
     when that stage has no live entry).
     """
     check_session_id(session_id)
-    row = yield from sql.pipeline_cache.get_session_results(session_id=session_id)
-    return row
+    # Two queries, not a join: on Citus user_sessions is a reference table and the
+    # entries are sharded by input_hash, so the hashes must be parameters to be routed.
+    us = yield from sql.pipeline_cache.get_user_session(session_id=session_id)
+    if us is None:
+        return None
+    results: dict[str, JsonValue | None] = dict.fromkeys(STAGES)
+    if us["import_hash"] or us["enrich_hash"] or us["analyze_hash"]:
+        entries = yield from sql.pipeline_cache.get_session_entries(
+            import_hash=us["import_hash"],
+            enrich_hash=us["enrich_hash"],
+            analyze_hash=us["analyze_hash"],
+        )
+        results.update((e["stage"], e["result_data"]) for e in entries)
+    return SessionResults(
+        session_id=us["session_id"],
+        import_hash=us["import_hash"],
+        enrich_hash=us["enrich_hash"],
+        analyze_hash=us["analyze_hash"],
+        last_accessed=us["last_accessed"],
+        import_result=results["import"],
+        enrich_result=results["enrich"],
+        analyze_result=results["analyze"],
+    )

@@ -220,45 +220,61 @@ returning
     created_at,
     updated_at;
 
--- name: upsert_extended_tasks(run_id, rows)!
+-- name: upsert_extended_tasks(run_id, rows)$
 -- Inserts or replaces a batch of tasks of one run in one statement. :rows is a JSON
 -- array of {"task_id": ..., "task_data": {...}}; a task whose document is unchanged is
 -- not rewritten (its updated_at stays). Returns the number of rows inserted or changed.
 -- Conflicts are found through extended_tasks_task_management_run_id_task_id_key.
-insert into extended_tasks (
-    task_management_run_id,
-    task_id,
-    task_data
+-- The count comes from RETURNING: on Citus an INSERT ... SELECT goes through the
+-- coordinator, whose command tag counts the rows sent, written or not.
+with written as (
+    insert into extended_tasks (
+        task_management_run_id,
+        task_id,
+        task_data
+    )
+    select
+        :run_id::integer,
+        r.task_id,
+        r.task_data
+    from jsonb_to_recordset(:rows::jsonb) as r (task_id varchar(100), task_data jsonb)
+    on conflict (task_management_run_id, task_id) do update
+    set task_data = excluded.task_data
+    where extended_tasks.task_data is distinct from excluded.task_data
+    returning 1
 )
-select
-    :run_id::integer,
-    r.task_id,
-    r.task_data
-from jsonb_to_recordset(:rows::jsonb) as r (task_id varchar(100), task_data jsonb)
-on conflict (task_management_run_id, task_id) do update
-set task_data = excluded.task_data
-where extended_tasks.task_data is distinct from excluded.task_data;
 
--- name: upsert_task_conflicts(run_id, rows)!
+select count(*) as written
+from written;
+
+-- name: upsert_task_conflicts(run_id, rows)$
 -- Inserts or replaces a batch of conflicts of one run in one statement. :rows is a JSON
 -- array of {"conflict_id": ..., "conflict_data": {...}}. New conflicts are unresolved;
 -- an existing conflict gets the new document but keeps its resolution (a re-run of
 -- the detector does not reopen a settled conflict). Returns the number of rows
 -- inserted or changed. Conflicts are found through
 -- task_conflicts_task_management_run_id_conflict_id_key.
-insert into task_conflicts (
-    task_management_run_id,
-    conflict_id,
-    conflict_data
+-- The count comes from RETURNING: on Citus an INSERT ... SELECT goes through the
+-- coordinator, whose command tag counts the rows sent, written or not.
+with written as (
+    insert into task_conflicts (
+        task_management_run_id,
+        conflict_id,
+        conflict_data
+    )
+    select
+        :run_id::integer,
+        r.conflict_id,
+        r.conflict_data
+    from jsonb_to_recordset(:rows::jsonb) as r (conflict_id varchar(100), conflict_data jsonb)
+    on conflict (task_management_run_id, conflict_id) do update
+    set conflict_data = excluded.conflict_data
+    where task_conflicts.conflict_data is distinct from excluded.conflict_data
+    returning 1
 )
-select
-    :run_id::integer,
-    r.conflict_id,
-    r.conflict_data
-from jsonb_to_recordset(:rows::jsonb) as r (conflict_id varchar(100), conflict_data jsonb)
-on conflict (task_management_run_id, conflict_id) do update
-set conflict_data = excluded.conflict_data
-where task_conflicts.conflict_data is distinct from excluded.conflict_data;
+
+select count(*) as written
+from written;
 
 -- name: find_tasks(run_id, filter, limit)
 -- Tasks of one run whose document contains :filter (JSON containment, @>), by task_id,
@@ -393,7 +409,9 @@ where task_management_run_id = :run_id::integer
 -- error_count, review_count, and conflicts_by_status, a JSON object with a count for
 -- each of unresolved, resolved and ignored. Counts use
 -- extended_tasks_task_management_run_id_task_id_key, the two partial task indexes and
--- task_conflicts_task_management_run_id_conflict_id_key.
+-- task_conflicts_task_management_run_id_conflict_id_key. The counts name :run_id, not
+-- r.id: a correlated subquery on the run (a Citus reference table) would not be routed
+-- to the shard of the run's tasks.
 -- @nonnull task_count, error_count, review_count, conflicts_by_status
 select
     r.id,
@@ -404,18 +422,18 @@ select
     (
         select count(*)
         from extended_tasks as t
-        where t.task_management_run_id = r.id
+        where t.task_management_run_id = :run_id::integer
     ) as task_count,
     (
         select count(*)
         from extended_tasks as t
-        where t.task_management_run_id = r.id
+        where t.task_management_run_id = :run_id::integer
             and t.task_data ->> 'has_errors' = 'true'
     ) as error_count,
     (
         select count(*)
         from extended_tasks as t
-        where t.task_management_run_id = r.id
+        where t.task_management_run_id = :run_id::integer
             and t.task_data ->> 'requires_manual_review' = 'true'
     ) as review_count,
     (
@@ -426,7 +444,7 @@ select
                 tc.resolution_status,
                 count(*) as n
             from task_conflicts as tc
-            where tc.task_management_run_id = r.id
+            where tc.task_management_run_id = :run_id::integer
             group by tc.resolution_status
         ) as c
             on c.resolution_status = s.status

@@ -106,26 +106,30 @@ limit :limit::bigint;
 -- name: upsert_user_session(session_id, import_hash, enrich_hash, analyze_hash)<!
 -- Creates the session or updates it: each non-null hash replaces the stored one, null
 -- keeps it; last_accessed = now(). Returns the row. Served by
--- user_sessions_session_id_key (the conflict target).
+-- user_sessions_session_id_key (the conflict target). now() is in the VALUES, not in
+-- the DO UPDATE SET, where Citus refuses non-immutable functions (user_sessions is a
+-- reference table there).
 -- @nullable-params import_hash, enrich_hash, analyze_hash
 insert into user_sessions (
     session_id,
     import_hash,
     enrich_hash,
-    analyze_hash
+    analyze_hash,
+    last_accessed
 )
 values (
     :session_id,
     :import_hash,
     :enrich_hash,
-    :analyze_hash
+    :analyze_hash,
+    now()
 )
 on conflict (session_id) do update
 set
     import_hash = coalesce(excluded.import_hash, user_sessions.import_hash),
     enrich_hash = coalesce(excluded.enrich_hash, user_sessions.enrich_hash),
     analyze_hash = coalesce(excluded.analyze_hash, user_sessions.analyze_hash),
-    last_accessed = now()
+    last_accessed = excluded.last_accessed
 returning
     id,
     session_id,
@@ -164,31 +168,26 @@ returning
     created_at,
     last_accessed;
 
--- name: get_session_results(session_id)^
--- The session's latest hashes with the live cached result of each (import_result,
--- enrich_result, analyze_result; null when the entry is missing or expired), or
--- nothing if there is no such session. Served by user_sessions_session_id_key and
--- pipeline_cache_stage_input_hash_key (three lookups).
+-- name: get_session_entries(import_hash, enrich_hash, analyze_hash)
+-- The live entries (stage, input_hash, result_data) of the import entry for
+-- :import_hash, the enrich entry for :enrich_hash and the analyze entry for
+-- :analyze_hash (a null hash matches nothing): at most one row per stage, by stage.
+-- pydal_lite.pipeline_cache.get_session_results reads the session's hashes first
+-- (get_user_session) and passes them here. Not a join with user_sessions: on Citus
+-- that is a reference table, and a join from it to pipeline_cache (distributed by
+-- input_hash) is refused or asks every shard; equalities on the hashes go only to the
+-- shards holding them. Served by pipeline_cache_pkey (input_hash leads: one probe per
+-- hash).
+-- @nullable-params import_hash, enrich_hash, analyze_hash
 select
-    us.session_id,
-    us.import_hash,
-    us.enrich_hash,
-    us.analyze_hash,
-    us.last_accessed,
-    ci.result_data as import_result,
-    ce.result_data as enrich_result,
-    ca.result_data as analyze_result
-from user_sessions as us
-left join pipeline_cache as ci
-    on ci.stage = 'import'
-        and ci.input_hash = us.import_hash
-        and (ci.expires_at is null or ci.expires_at > now())
-left join pipeline_cache as ce
-    on ce.stage = 'enrich'
-        and ce.input_hash = us.enrich_hash
-        and (ce.expires_at is null or ce.expires_at > now())
-left join pipeline_cache as ca
-    on ca.stage = 'analyze'
-        and ca.input_hash = us.analyze_hash
-        and (ca.expires_at is null or ca.expires_at > now())
-where us.session_id = :session_id;
+    stage,
+    input_hash,
+    result_data
+from pipeline_cache
+where (
+    (stage = 'import' and input_hash = :import_hash)
+    or (stage = 'enrich' and input_hash = :enrich_hash)
+    or (stage = 'analyze' and input_hash = :analyze_hash)
+)
+and (expires_at is null or expires_at > now())
+order by stage;

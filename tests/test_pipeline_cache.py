@@ -236,6 +236,22 @@ def test_session_results_join_the_live_cache(conn: Connection) -> None:
     assert pc.get_session_results(conn, "nobody") is None
 
 
+def test_session_results_of_a_session_without_hashes(conn: Connection) -> None:
+    pc.put_entry(conn, "import", INPUT, {"events": 3})
+    row = pc.record_user_session(conn, "sess-0")
+    res = pc.get_session_results(conn, "sess-0")
+    assert res == {
+        "session_id": "sess-0",
+        "import_hash": None,
+        "enrich_hash": None,
+        "analyze_hash": None,
+        "last_accessed": row["last_accessed"],
+        "import_result": None,
+        "enrich_result": None,
+        "analyze_result": None,
+    }
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -12,6 +12,7 @@ from .. import sql
 from .. import validate as v
 from ..errors import InvalidInput, InvalidTransition, NotFound
 from ..runtime import Steps, operation
+from ..runtime.steps import present
 from .limits import (
     RESOLUTIONS,
     batches,
@@ -57,12 +58,12 @@ def upsert_conflicts(
     total = 0
     for batch in batches(rows, size):
         try:
-            count: int = yield from sql.event_planning.upsert_task_conflicts(
+            count = yield from sql.event_planning.upsert_task_conflicts(
                 run_id=run_id, rows=Jsonb(batch)
             )
         except psycopg.errors.ForeignKeyViolation:
             raise NotFound(f"no task management run {run_id!r}") from None
-        total += count
+        total += present(count, "upsert_task_conflicts")
     return total
 
 

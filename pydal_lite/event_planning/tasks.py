@@ -12,6 +12,7 @@ from .. import sql
 from .. import validate as v
 from ..errors import InvalidInput, NotFound
 from ..runtime import Steps, operation
+from ..runtime.steps import present
 from .limits import (
     TASK_FLAGS,
     batches,
@@ -63,12 +64,12 @@ def upsert_tasks(
     total = 0
     for batch in batches(rows, size):
         try:
-            count: int = yield from sql.event_planning.upsert_extended_tasks(
+            count = yield from sql.event_planning.upsert_extended_tasks(
                 run_id=run_id, rows=Jsonb(batch)
             )
         except psycopg.errors.ForeignKeyViolation:
             raise NotFound(f"no task management run {run_id!r}") from None
-        total += count
+        total += present(count, "upsert_extended_tasks")
     return total
 
 

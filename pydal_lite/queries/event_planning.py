@@ -300,11 +300,13 @@ def upsert_extended_tasks(
     *,
     run_id: int,
     rows: JsonParam,
-) -> int:
+) -> int | None:
     """Inserts or replaces a batch of tasks of one run in one statement. :rows is a JSON
     array of {"task_id": ..., "task_data": {...}}; a task whose document is unchanged is
     not rewritten (its updated_at stays). Returns the number of rows inserted or changed.
     Conflicts are found through extended_tasks_task_management_run_id_task_id_key.
+    The count comes from RETURNING: on Citus an INSERT ... SELECT goes through the
+    coordinator, whose command tag counts the rows sent, written or not.
     """
     return _run(
         conn,
@@ -320,13 +322,15 @@ def upsert_task_conflicts(
     *,
     run_id: int,
     rows: JsonParam,
-) -> int:
+) -> int | None:
     """Inserts or replaces a batch of conflicts of one run in one statement. :rows is a JSON
     array of {"conflict_id": ..., "conflict_data": {...}}. New conflicts are unresolved;
     an existing conflict gets the new document but keeps its resolution (a re-run of
     the detector does not reopen a settled conflict). Returns the number of rows
     inserted or changed. Conflicts are found through
     task_conflicts_task_management_run_id_conflict_id_key.
+    The count comes from RETURNING: on Citus an INSERT ... SELECT goes through the
+    coordinator, whose command tag counts the rows sent, written or not.
     """
     return _run(
         conn,
@@ -489,7 +493,9 @@ def get_run_summary(
     error_count, review_count, and conflicts_by_status, a JSON object with a count for
     each of unresolved, resolved and ignored. Counts use
     extended_tasks_task_management_run_id_task_id_key, the two partial task indexes and
-    task_conflicts_task_management_run_id_conflict_id_key.
+    task_conflicts_task_management_run_id_conflict_id_key. The counts name :run_id, not
+    r.id: a correlated subquery on the run (a Citus reference table) would not be routed
+    to the shard of the run's tasks.
     """
     return _run(
         conn,

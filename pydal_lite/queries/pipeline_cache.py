@@ -13,7 +13,7 @@ from ..runtime.steps import run as _run
 from ..sql import pipeline_cache as _s
 from ..sql.pipeline_cache import (
     GetEntryRow,
-    GetSessionResultsRow,
+    GetSessionEntriesRow,
     GetUserSessionRow,
     ListEntriesByHashRow,
     ListOldestEntriesRow,
@@ -24,7 +24,7 @@ from ..sql.pipeline_cache import (
 
 __all__ = [
     "GetEntryRow",
-    "GetSessionResultsRow",
+    "GetSessionEntriesRow",
     "GetUserSessionRow",
     "ListEntriesByHashRow",
     "ListOldestEntriesRow",
@@ -34,7 +34,7 @@ __all__ = [
     "delete_entry",
     "delete_stage_entries",
     "get_entry",
-    "get_session_results",
+    "get_session_entries",
     "get_user_session",
     "list_entries_by_hash",
     "list_oldest_entries",
@@ -172,7 +172,9 @@ def upsert_user_session(
 ) -> UpsertUserSessionRow | None:
     """Creates the session or updates it: each non-null hash replaces the stored one, null
     keeps it; last_accessed = now(). Returns the row. Served by
-    user_sessions_session_id_key (the conflict target).
+    user_sessions_session_id_key (the conflict target). now() is in the VALUES, not in
+    the DO UPDATE SET, where Citus refuses non-immutable functions (user_sessions is a
+    reference table there).
     """
     return _run(
         conn,
@@ -217,19 +219,28 @@ def touch_user_session(
     )
 
 
-def get_session_results(
+def get_session_entries(
     conn: Connection[Any],
     *,
-    session_id: str,
-) -> GetSessionResultsRow | None:
-    """The session's latest hashes with the live cached result of each (import_result,
-    enrich_result, analyze_result; null when the entry is missing or expired), or
-    nothing if there is no such session. Served by user_sessions_session_id_key and
-    pipeline_cache_stage_input_hash_key (three lookups).
+    import_hash: str | None,
+    enrich_hash: str | None,
+    analyze_hash: str | None,
+) -> list[GetSessionEntriesRow]:
+    """The live entries (stage, input_hash, result_data) of the import entry for
+    :import_hash, the enrich entry for :enrich_hash and the analyze entry for
+    :analyze_hash (a null hash matches nothing): at most one row per stage, by stage.
+    pydal_lite.pipeline_cache.get_session_results reads the session's hashes first
+    (get_user_session) and passes them here. Not a join with user_sessions: on Citus
+    that is a reference table, and a join from it to pipeline_cache (distributed by
+    input_hash) is refused or asks every shard; equalities on the hashes go only to the
+    shards holding them. Served by pipeline_cache_pkey (input_hash leads: one probe per
+    hash).
     """
     return _run(
         conn,
-        _s.get_session_results(
-            session_id=session_id,
+        _s.get_session_entries(
+            import_hash=import_hash,
+            enrich_hash=enrich_hash,
+            analyze_hash=analyze_hash,
         ),
     )

@@ -240,7 +240,9 @@ def upsert_user_session(
 ) -> Step[UpsertUserSessionRow | None]:
     """Creates the session or updates it: each non-null hash replaces the stored one, null
     keeps it; last_accessed = now(). Returns the row. Served by
-    user_sessions_session_id_key (the conflict target).
+    user_sessions_session_id_key (the conflict target). now() is in the VALUES, not in
+    the DO UPDATE SET, where Citus refuses non-immutable functions (user_sessions is a
+    reference table there).
     """
     return Step(
         _upsert_user_session,
@@ -322,39 +324,43 @@ def touch_user_session(
     )
 
 
-class GetSessionResultsRow(TypedDict):
-    """A row of ``get_session_results``."""
+class GetSessionEntriesRow(TypedDict):
+    """A row of ``get_session_entries``."""
 
-    session_id: str
-    import_hash: str | None
-    enrich_hash: str | None
-    analyze_hash: str | None
-    last_accessed: datetime
-    import_result: JsonValue | None
-    enrich_result: JsonValue | None
-    analyze_result: JsonValue | None
+    stage: Literal["import", "enrich", "analyze"]
+    input_hash: str
+    result_data: JsonValue
 
 
-_get_session_results = Query(
+_get_session_entries = Query(
     "pipeline_cache",
-    "get_session_results",
-    SQLOperationType.SELECT_ONE,
+    "get_session_entries",
+    SQLOperationType.SELECT,
     reads=True,
 )
 
 
-def get_session_results(
+def get_session_entries(
     *,
-    session_id: str,
-) -> Step[GetSessionResultsRow | None]:
-    """The session's latest hashes with the live cached result of each (import_result,
-    enrich_result, analyze_result; null when the entry is missing or expired), or
-    nothing if there is no such session. Served by user_sessions_session_id_key and
-    pipeline_cache_stage_input_hash_key (three lookups).
+    import_hash: str | None,
+    enrich_hash: str | None,
+    analyze_hash: str | None,
+) -> Step[list[GetSessionEntriesRow]]:
+    """The live entries (stage, input_hash, result_data) of the import entry for
+    :import_hash, the enrich entry for :enrich_hash and the analyze entry for
+    :analyze_hash (a null hash matches nothing): at most one row per stage, by stage.
+    pydal_lite.pipeline_cache.get_session_results reads the session's hashes first
+    (get_user_session) and passes them here. Not a join with user_sessions: on Citus
+    that is a reference table, and a join from it to pipeline_cache (distributed by
+    input_hash) is refused or asks every shard; equalities on the hashes go only to the
+    shards holding them. Served by pipeline_cache_pkey (input_hash leads: one probe per
+    hash).
     """
     return Step(
-        _get_session_results,
+        _get_session_entries,
         {
-            "session_id": session_id,
+            "import_hash": import_hash,
+            "enrich_hash": enrich_hash,
+            "analyze_hash": analyze_hash,
         },
     )
