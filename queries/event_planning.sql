@@ -201,13 +201,14 @@ order by run_timestamp desc, id desc;
 -- Moves a run to :status if its current status is one of :from_statuses (the caller's
 -- transition table), in one statement so concurrent moves cannot both win. A null
 -- :error_log / :processing_summary keeps the stored value. Returns the updated row, or
--- nothing when the run is missing or in another status. Served by
--- task_management_runs_pkey.
+-- nothing when the run is missing or in another status. Sets updated_at itself: on Citus
+-- 0017 drops the trigger from this reference table. Served by task_management_runs_pkey.
 update task_management_runs
 set
     status = :status::varchar,
     error_log = coalesce(:error_log::text, error_log),
-    processing_summary = coalesce(:processing_summary::jsonb, processing_summary)
+    processing_summary = coalesce(:processing_summary::jsonb, processing_summary),
+    updated_at = now()
 where id = :run_id::integer
     and status = any(:from_statuses::varchar[])
 returning

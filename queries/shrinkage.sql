@@ -191,7 +191,9 @@ order by period_start desc;
 -- completed_at is set on completed/failed; result is kept when :result is null.
 -- Served by calculations_pkey. now() sits in a subquery, not in a CASE: Citus refuses
 -- non-immutable functions inside CASE/COALESCE on its tables (calculations is a
--- reference table there) and evaluates this one once on the coordinator.
+-- reference table there) and evaluates this one once on the coordinator. updated_at is
+-- set here, not only by the trigger: on Citus 0017 drops that trigger from reference
+-- tables (each node would stamp its own now()).
 update calculations
 set
     status = :status::text,
@@ -200,7 +202,8 @@ set
     completed_at = (
         select now()
         where :status::text in ('completed', 'failed')
-    )
+    ),
+    updated_at = now()
 where id = :calculation_id
     and status = :from_status::text
 returning

@@ -280,8 +280,8 @@ async def update_run_status(
     """Moves a run to :status if its current status is one of :from_statuses (the caller's
     transition table), in one statement so concurrent moves cannot both win. A null
     :error_log / :processing_summary keeps the stored value. Returns the updated row, or
-    nothing when the run is missing or in another status. Served by
-    task_management_runs_pkey.
+    nothing when the run is missing or in another status. Sets updated_at itself: on Citus
+    0017 drops the trigger from this reference table. Served by task_management_runs_pkey.
     """
     return await _arun(
         conn,

@@ -250,7 +250,9 @@ async def update_calculation_status(
     completed_at is set on completed/failed; result is kept when :result is null.
     Served by calculations_pkey. now() sits in a subquery, not in a CASE: Citus refuses
     non-immutable functions inside CASE/COALESCE on its tables (calculations is a
-    reference table there) and evaluates this one once on the coordinator.
+    reference table there) and evaluates this one once on the coordinator. updated_at is
+    set here, not only by the trigger: on Citus 0017 drops that trigger from reference
+    tables (each node would stamp its own now()).
     """
     return await _arun(
         conn,

@@ -310,8 +310,9 @@ def get_message_stats(
     session_db_id: int,
 ) -> GetMessageStatsRow | None:
     """A session's message_count, total_tokens (sum of token_count, 0 when none) and
-    last_message_at (newest message timestamp, null when none); always one row.
-    Served by idx_session_timestamp (the session's messages).
+    last_message_at (newest message timestamp, null when none); always one row. Reads
+    the session's rows through any index that leads with session_db_id (messages_pkey,
+    messages_session_db_id_seq_key, idx_session_timestamp: the planner picks).
     """
     return _run(
         conn,
