@@ -81,9 +81,18 @@ def task_count(conn: psycopg.Connection[Any], step: Step[Any]) -> int:
         assert plan["INSERT/SELECT method"] == "pull to coordinator", plan
         assert all(_find(p["Plan"]) is None for p in plan["Select Query"]), plan
         return 1
+    return int(_distributed(plan)["Job"]["Task Count"])
+
+
+def distributed_plan(conn: psycopg.Connection[Any], step: Step[Any]) -> dict[str, Any]:
+    """The "Distributed Query" part of EXPLAIN (format json) of a named query's step."""
+    return _distributed(_plan(conn, step))
+
+
+def _distributed(plan: dict[str, Any]) -> dict[str, Any]:
     found = _find(plan)
     assert found is not None, f"not a distributed plan: {json.dumps(plan)[:400]}"
-    return int(found["Job"]["Task Count"])
+    return found
 
 
 def on_citus(conn: psycopg.Connection[Any]) -> bool:

@@ -314,8 +314,9 @@ def test_skip_bad_rows_writes_them_and_counts_add_up(dsn: str, tmp_path: Path) -
     assert by_key[("poc_execution_plans", '{"id": "maybe-plan"}')]["column"] == "is_complete"
     for j in range(2):
         orphan = by_key[("poc_subtask_executions", json.dumps({"id": f"orphan-{j}"}))]
-        assert orphan["column"] == "plan_id"
-        assert "poc_subtask_executions_plan_id_fkey" in orphan["reason"]
+        # the foreign key names the plan with its run since 0016
+        assert orphan["column"] == "task_execution_id, plan_id"
+        assert "poc_subtask_executions_plan_fkey" in orphan["reason"]
     assert "status_check" in by_key[("poc_subtask_executions", '{"id": "weird"}')]["reason"]
     # counts account for every source row
     assert {t.table: (t.source_rows, t.imported, t.skipped_bad) for t in report.tables} == {

@@ -154,9 +154,9 @@ def test_skip_mode_duplicate_on_a_unique_key_too(dsn: str, tmp_path: Path) -> No
     assert (line["table"], line["key"], line["column"]) == (
         "poc_subtask_executions",
         {"id": "twin-2"},
-        "plan_id, subtask_id",
+        "task_execution_id, plan_id, subtask_id",  # the unique key since 0016
     )
-    assert "poc_subtask_executions_plan_id_subtask_id_key" in line["reason"]
+    assert "poc_subtask_executions_plan_subtask_key" in line["reason"]
 
 
 # -- 2. sequences are not transactional: said so, and harmless --------------------------------

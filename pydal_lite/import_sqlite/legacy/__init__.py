@@ -63,14 +63,37 @@ def is_legacy_contexts(table: SourceTable | None) -> bool:
     return {"session_id", "agent_history"} <= cols and "session_db_id" not in cols
 
 
+# child table -> (key column it carries since 0016, parent table, column naming the parent)
+_PARENT_KEYS = {
+    "agent_switches": ("session_db_id", "agent_contexts", "context_db_id"),
+    "poc_subtask_executions": ("task_execution_id", "poc_execution_plans", "plan_id"),
+}
+
+
 def derived_columns(target: TargetTable, source: SourceTable) -> dict[str, Expr]:
-    """Columns of the new agent-runtime layout that its SQLAlchemy version did not have.
+    """Columns of the target layout that the SQLAlchemy version did not have.
+
+    ``agent_switches.session_db_id`` and ``poc_subtask_executions.task_execution_id``
+    (the distribution keys 0016 added) come from the parent row in the same file.
 
     The SQLAlchemy ``messages`` table has no ``seq``; the target orders a session's
     messages by it. It is derived as the 0-based position by (timestamp, id) within the
     session, the order the old code read them in.
     """
     cols = _lower_columns(source)
+    parent = _PARENT_KEYS.get(target.name)
+    if parent is not None and parent[0] in target.by_name and parent[0] not in cols:
+        column, parent_table, via = parent
+        if via in cols:
+            # 0016 put the Citus key into these children; older files have only the
+            # parent's id, so the key is read from the parent row in the same file
+            # identifiers only, quoted: _PARENT_KEYS and the file's own table and column
+            return {
+                column: Expr(
+                    f"(select p.{quote(column)} from {quote(parent_table)} as p"  # noqa: S608
+                    f" where p.{quote('id')} = {quote(source.name)}.{quote(actual(source, via))})"
+                )
+            }
     if (
         target.name == "messages"
         and "seq" in target.by_name

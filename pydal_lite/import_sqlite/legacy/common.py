@@ -37,6 +37,7 @@ CONTEXT_COLUMNS = (
     "metadata_json",
 )
 SWITCH_COLUMNS = (
+    "session_db_id",
     "context_db_id",
     "from_agent",
     "to_agent",

@@ -161,6 +161,7 @@ def switch_row(
         return _refused(exc, item, "agent_history")
     when = item.get("timestamp", item.get("switched_at"))
     return None, {
+        "session_db_id": context["session_db_id"],
         "context_db_id": context["id"],
         "from_agent": s.from_agent,
         "to_agent": s.to_agent,
