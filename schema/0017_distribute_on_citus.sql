@@ -34,7 +34,7 @@
 do $$
 declare
     t record;
-    done_method "char";
+    done_type text;
     done_column text;
 begin
     if not exists (select 1 from pg_extension where extname = 'citus') then
@@ -52,6 +52,9 @@ begin
     drop trigger calculations_100_set_updated_at on calculations;
 
     perform set_config('citus.enable_unsafe_triggers', 'on', true);
+    -- DDL on tables a DBA distributed by hand would otherwise run over several
+    -- connections per node and forbid the reference tables created after it.
+    perform set_config('citus.multi_shard_modify_mode', 'sequential', true);
     -- Converting a parent to a reference table must not turn its children into "Citus
     -- local" tables, which could then not be distributed.
     perform set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
@@ -111,18 +114,22 @@ begin
         order by ord
     loop
         select
-            p.partmethod,
-            column_to_column_name(p.logicalrelid, p.partkey)
-        into done_method, done_column
-        from pg_dist_partition as p
-        where p.logicalrelid = t.tbl::regclass;
+            c.citus_table_type,
+            nullif(c.distribution_column, '<none>')
+        into done_type, done_column
+        from citus_tables as c
+        where c.table_name = t.tbl::regclass;
         if found then
-            if done_method is distinct from (case when t.key_column is null then 'n' else 'h' end)
+            -- 'local' is a Citus local table: what a child becomes when its parent was
+            -- made a reference table with citus.enable_local_reference_table_foreign_keys
+            -- on; with an identity column it cannot be distributed any more.
+            if done_type <> (case when t.key_column is null then 'reference' else 'distributed' end)
                 or done_column is distinct from t.key_column
             then
-                raise exception '% is already distributed differently (method %, column %)',
-                    t.tbl, done_method, done_column
-                    using hint = 'see docs/scaling.md for the layout this migration makes';
+                raise exception '% is already a % Citus table (distribution column %)',
+                    t.tbl, done_type, coalesce(done_column, 'none')
+                    using hint = 'see docs/scaling.md for the layout this migration makes '
+                        'and how to distribute tables by hand before it';
             end if;
             raise notice '% was already distributed: kept', t.tbl;
         elsif t.key_column is null then
