@@ -1,11 +1,14 @@
 """Citus fixtures: a real Citus cluster named by ``PYDAL_CITUS_DSN``.
 
-``PYDAL_CITUS_DSN`` is the DSN of a database on a Citus coordinator in which the citus
-extension exists on every node and the workers are registered (docs/scaling.md, "Testing
-on Citus"). The session migrates it with the real runner, so 0017 distributes the
-tables; tests run their calls in transactions that are rolled back. Without the
-variable every test marked ``citus`` is skipped, saying so: Citus is not packaged for
-the CI machine.
+``PYDAL_CITUS_DSN`` is the DSN of a coordinator's maintenance database (``postgres``,
+say) in which the citus extension exists and the workers are registered
+(``pg_dist_node``). The session creates its own database on the coordinator and on
+every worker (same user and password, each node's host and port from ``pg_dist_node``),
+creates the extension in each, registers the nodes in it, migrates it with the real
+runner (so 0017 distributes the tables) and drops it on every node at the end. Tests run
+their calls in transactions that are rolled back, or commit and clean up after
+themselves. Without the variable every test marked ``citus`` is skipped, saying so:
+Citus is not packaged for the CI machine (docs/scaling.md, "Testing on Citus").
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import clones
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from pydal_lite import migrate
 from pydal_lite.connection import Connection, connect
@@ -35,10 +41,47 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def citus_dsn() -> str:
-    """The migrated (and so distributed) Citus database."""
-    migrate.up(CITUS_DSN)
-    return CITUS_DSN
+def citus_dsn() -> Iterator[str]:
+    """A new database on every node of the cluster, migrated (and so distributed)."""
+    name = f"pydal_citus_{clones.RUN_ID}"
+    with psycopg.connect(CITUS_DSN, autocommit=True) as admin:
+        rows = admin.execute(
+            "select groupid, nodename, nodeport from pg_dist_node"
+            " where noderole = 'primary' and isactive order by groupid"
+        ).fetchall()
+    here = conninfo_to_dict(CITUS_DSN)
+    coordinator = next(((h, p) for g, h, p in rows if g == 0), None) or (
+        str(here.get("host", "localhost")),
+        int(here.get("port", 5432)),
+    )
+    workers = [(h, p) for g, h, p in rows if g != 0]
+    assert workers, "PYDAL_CITUS_DSN: no worker registered in pg_dist_node"
+    nodes = [coordinator, *workers]
+
+    def on(node: tuple[str, int], dbname: str) -> str:
+        return make_conninfo(CITUS_DSN, host=node[0], port=str(node[1]), dbname=dbname)
+
+    made: list[tuple[str, int]] = []
+    try:
+        for node in nodes:
+            with psycopg.connect(on(node, here.get("dbname", "postgres")), autocommit=True) as c:
+                c.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+            made.append(node)
+            with psycopg.connect(on(node, name), autocommit=True) as c:
+                c.execute("create extension citus")
+        with psycopg.connect(on(coordinator, name), autocommit=True) as c:
+            c.execute("select citus_set_coordinator_host(%s, %s)", coordinator)
+            for worker in workers:
+                c.execute("select citus_add_node(%s, %s)", worker)
+        dsn = on(coordinator, name)
+        migrate.up(dsn)
+        yield dsn
+    finally:
+        for node in reversed(made):
+            with psycopg.connect(on(node, here.get("dbname", "postgres")), autocommit=True) as c:
+                c.execute(
+                    sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+                )
 
 
 @pytest.fixture
