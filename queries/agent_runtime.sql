@@ -6,8 +6,9 @@
 -- Creates the session or stamps last_activity on a live one (now() when null) and
 -- returns id, session_id, created_at, last_activity, message_count and message_chain
 -- (the digest of the stored list, null when a writer other than save_session changed
--- it). The row stays locked until commit, so concurrent saves of one session take
--- turns. Returns nothing when the session exists but is soft-deleted.
+-- it: the triggers of 0012 and 0021 on plain PostgreSQL). The row stays locked until
+-- commit, so concurrent saves of one session take turns. Returns nothing when the
+-- session exists but is soft-deleted.
 -- Served by sessions_session_id_key.
 insert into sessions (
     session_id,
@@ -27,15 +28,6 @@ returning
     last_activity,
     message_count,
     message_chain;
-
--- name: get_next_seq(session_db_id)$
--- @nonnull next_seq
--- 1 + the highest stored seq of a session's messages, 0 when none: one backward probe
--- of messages_session_db_id_seq_key (one shard on Citus). save_session compares it with
--- sessions.message_count to see messages another writer inserted.
-select coalesce(max(seq) + 1, 0) as next_seq
-from messages
-where session_db_id = :session_db_id::bigint;
 
 -- name: get_session(session_id, include_deleted)^
 -- One session row (id, session_id, created_at, last_activity, is_active, deleted_at),

@@ -71,10 +71,9 @@ begin
     -- These statement triggers null a session's digest (sessions.message_chain) when
     -- messages change outside save_session. On Citus they would run on the shards and
     -- update a reference table from there, which Citus refuses (nested distributed
-    -- execution): every write to messages would fail. Without them, save_session still
-    -- sees rows another writer inserted or removed at the end (its max(seq) probe);
-    -- whoever edits or deletes earlier messages by hand must null the digest too
-    -- (docs/scaling.md, "What changes on Citus").
+    -- execution): every write to messages would fail. Without them, whoever inserts,
+    -- edits or deletes messages by hand must null the session's digest too
+    -- (docs/scaling.md, "What changes on Citus"); 0021 skips its insert trigger here.
     drop trigger messages_200_forget_chain_on_update on messages;
     drop trigger messages_200_forget_chain_on_delete on messages;
     drop trigger messages_200_forget_chain_on_truncate on messages;

@@ -236,10 +236,10 @@ def test_longer_list_appends_only_the_tail_in_one_insert(conn: Connection) -> No
     with _trace(conn) as sent:
         out = ar.save_session(conn, "s1", _msgs(150))
     assert out == {"session_id": "s1", "kept": 100, "inserted": 50, "deleted": 0}
-    # BEGIN, upsert_session, get_next_seq, append_messages, COMMIT: the stored list is
-    # recognised by the session's digest, no stored fingerprint is read
-    assert _named(sent) == ["upsert_session", "get_next_seq", "append_messages"]
-    assert _round_trips(sent) == 5
+    # BEGIN, upsert_session, append_messages, COMMIT: the stored list is recognised by the
+    # session's digest, no stored fingerprint is read
+    assert _named(sent) == ["upsert_session", "append_messages"]
+    assert _round_trips(sent) == 4
     rows = _rows(conn, "select id, seq, content from messages order by seq")
     assert [(r["id"], r["seq"]) for r in rows[:100]] == [(r["id"], r["seq"]) for r in old]
     assert [r["seq"] for r in rows] == list(range(150))
@@ -256,17 +256,16 @@ def test_round_trips_do_not_grow_with_the_tail(conn: Connection) -> None:
         ar.save_session(conn, "s1", _msgs(2211), batch_size=500)
     with _trace(conn) as nothing:
         ar.save_session(conn, "s1", _msgs(2211))
-    assert _round_trips(one) == _round_trips(many) == 5
+    assert _round_trips(one) == _round_trips(many) == 4
     # 1200 new rows / 500 per batch: the last batch also records the digest
     assert _named(batched) == [
         "upsert_session",
-        "get_next_seq",
         "insert_messages",
         "insert_messages",
         "append_messages",
     ]
-    assert _round_trips(batched) == 7
-    assert _named(nothing) == ["upsert_session", "get_next_seq"]
+    assert _round_trips(batched) == 6
+    assert _named(nothing) == ["upsert_session"]
     assert _one(conn, "select count(*) from messages") == 2211
 
 
@@ -486,7 +485,9 @@ def test_insert_by_another_writer_is_seen(conn: Connection) -> None:
         "select id, 5, 'user', 'foreign' from sessions"
     )
     conn.commit()
-    # the digest still covers seq 0..4, but the probe sees seq 5: compared one by one
+    # 0021's trigger saw the insert reach past message_count: the digest is unknown, so
+    # the next save compares fingerprints one by one
+    assert _one(conn, "select message_chain from sessions") is None
     assert ar.save_session(conn, "s1", _msgs(6)) == {
         "session_id": "s1",
         "kept": 5,
@@ -503,15 +504,23 @@ def test_append_cost_does_not_read_the_history(conn: Connection) -> None:
     conn.commit()
     with _trace(conn) as sent:
         ar.save_session(conn, "s1", _msgs(3001))
-    # one upsert, its max(seq) probe and one insert: no fingerprint list read
-    assert _named(sent) == ["upsert_session", "get_next_seq", "append_messages"]
+    # one upsert and one insert: no fingerprint list, no max(seq) probe (0021's trigger
+    # sees inserts past message_count on the server)
+    assert _named(sent) == ["upsert_session", "append_messages"]
     db_id = _one(conn, "select id from sessions where session_id = 's1'")
-    plan = explain(conn, q.get_next_seq(session_db_id=db_id))
-    reads = [n for n in plan_nodes(plan) if n.get("Relation Name") == "messages"]
-    # max(seq) + 1: one backward probe of messages_session_db_id_seq_key, one row read
-    assert [(n["Node Type"], n["Index Name"], n["Actual Rows"]) for n in reads] == [
-        ("Index Only Scan", "messages_session_db_id_seq_key", 1)
+    rows = [{"seq": 3001, "role": "user", "content": "x"}]
+    plan = explain(
+        conn,
+        q.append_messages(
+            session_db_id=db_id, rows=rows, message_count=3002, message_chain=bytes(32)
+        ),
+    )
+    scans = [
+        n
+        for n in plan_nodes(plan)
+        if n.get("Relation Name") == "messages" and "Scan" in n["Node Type"]
     ]
+    assert scans == []  # the insert reads no stored message
 
 
 def test_save_reads_only_seq_and_fingerprint(conn: Connection) -> None:

@@ -90,7 +90,6 @@ def saved(cconn: Connection) -> Iterator[int]:
 
 ROWS = [{"seq": 9, "role": "user", "content": "x"}]
 KEYED: dict[str, Callable[[int], Step[Any]]] = {
-    "get_next_seq": lambda k: q.get_next_seq(session_db_id=k),
     "list_message_fingerprints": lambda k: q.list_message_fingerprints(session_db_id=k),
     "delete_messages_from": lambda k: q.delete_messages_from(session_db_id=k, from_seq=3),
     "insert_messages": lambda k: q.insert_messages(session_db_id=k, rows=ROWS),

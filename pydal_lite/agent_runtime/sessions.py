@@ -53,8 +53,7 @@ def save_session(
     The session row records the length and digest of its stored list
     (``sessions.message_chain``), so recognising the stored list as a prefix of the
     given one reads that one row, whatever the history's length: round trips upsert
-    session, probe its highest seq, insert batches (the last also records the new
-    digest). Only when the
+    session, insert batches (the last also records the new digest). Only when the
     digest does not match (a changed earlier message, a shorter list, or another
     writer's change) are the stored fingerprints read to find the first difference.
     """
@@ -70,11 +69,9 @@ def save_session(
     db_id = session["id"]
     count = session["message_count"]
     recorded = session["message_chain"]
-    stored_next = yield from sql.agent_runtime.get_next_seq(session_db_id=db_id)
     deleted = 0
     if (
         recorded is not None
-        and count == stored_next
         and count <= len(given)
         and bytes(recorded) == chain(given[:count])
     ):

@@ -57,7 +57,6 @@ __all__ = [
     "delete_switches_from",
     "get_agent_context",
     "get_message_stats",
-    "get_next_seq",
     "get_session",
     "insert_messages",
     "insert_switches",
@@ -91,8 +90,9 @@ async def upsert_session(
     """Creates the session or stamps last_activity on a live one (now() when null) and
     returns id, session_id, created_at, last_activity, message_count and message_chain
     (the digest of the stored list, null when a writer other than save_session changed
-    it). The row stays locked until commit, so concurrent saves of one session take
-    turns. Returns nothing when the session exists but is soft-deleted.
+    it: the triggers of 0012 and 0021 on plain PostgreSQL). The row stays locked until
+    commit, so concurrent saves of one session take turns. Returns nothing when the
+    session exists but is soft-deleted.
     Served by sessions_session_id_key.
     """
     return await _arun(
@@ -100,23 +100,6 @@ async def upsert_session(
         _s.upsert_session(
             session_id=session_id,
             last_activity=last_activity,
-        ),
-    )
-
-
-async def get_next_seq(
-    conn: AsyncConnection[Any],
-    *,
-    session_db_id: int,
-) -> int | None:
-    """1 + the highest stored seq of a session's messages, 0 when none: one backward probe
-    of messages_session_db_id_seq_key (one shard on Citus). save_session compares it with
-    sessions.message_count to see messages another writer inserted.
-    """
-    return await _arun(
-        conn,
-        _s.get_next_seq(
-            session_db_id=session_db_id,
         ),
     )
 

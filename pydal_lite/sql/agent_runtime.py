@@ -34,8 +34,9 @@ def upsert_session(
     """Creates the session or stamps last_activity on a live one (now() when null) and
     returns id, session_id, created_at, last_activity, message_count and message_chain
     (the digest of the stored list, null when a writer other than save_session changed
-    it). The row stays locked until commit, so concurrent saves of one session take
-    turns. Returns nothing when the session exists but is soft-deleted.
+    it: the triggers of 0012 and 0021 on plain PostgreSQL). The row stays locked until
+    commit, so concurrent saves of one session take turns. Returns nothing when the
+    session exists but is soft-deleted.
     Served by sessions_session_id_key.
     """
     return Step(
@@ -43,25 +44,6 @@ def upsert_session(
         {
             "session_id": session_id,
             "last_activity": last_activity,
-        },
-    )
-
-
-_get_next_seq = Query("agent_runtime", "get_next_seq", SQLOperationType.SELECT_VALUE, reads=True)
-
-
-def get_next_seq(
-    *,
-    session_db_id: int,
-) -> Step[int | None]:
-    """1 + the highest stored seq of a session's messages, 0 when none: one backward probe
-    of messages_session_db_id_seq_key (one shard on Citus). save_session compares it with
-    sessions.message_count to see messages another writer inserted.
-    """
-    return Step(
-        _get_next_seq,
-        {
-            "session_db_id": session_db_id,
         },
     )
 
