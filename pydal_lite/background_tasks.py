@@ -18,7 +18,12 @@ saying so, and it should drop the task. A task claimed ``max_attempts`` times wi
 finishing is failed by the reclaim.
 
 Every function is an :func:`~pydal_lite.runtime.operation` (sync connection ->
-result, async connection -> awaitable), one transaction per call::
+result, async connection -> awaitable), one transaction per call. Each call but
+:func:`enqueue_task` changes the table with one statement (reads after it only explain
+a refusal), so on an idle connection that statement goes alone, without BEGIN/COMMIT
+(``one_write``: a claim + complete is 2 round trips, not 6); a connection lost while it
+is in flight raises CommitOutcomeUnknown (a claim that did commit is taken back by
+:func:`reclaim_stale_tasks`). Inside the caller's transaction they run in it as before::
 
     task = enqueue_task(conn, "sess-1", {"file": "cal.ics"})
     job = claim_next_task(conn, "worker-1")          # None when the queue is empty
@@ -181,7 +186,7 @@ def get_task(task_id: str | uuid.UUID) -> Steps[Task | None]:
     return row
 
 
-@operation
+@operation(one_write=True)
 def claim_next_task(worker: str, *, task_types: Iterable[str] | None = None) -> Steps[Task | None]:
     """Claim the oldest pending task (of ``task_types``, default any) for ``worker``.
 
@@ -207,7 +212,7 @@ def claim_next_task(worker: str, *, task_types: Iterable[str] | None = None) -> 
     return row
 
 
-@operation
+@operation(one_write=True)
 def update_progress(
     task_id: str | uuid.UUID,
     *,
@@ -241,7 +246,7 @@ def update_progress(
     return row
 
 
-@operation
+@operation(one_write=True)
 def complete_task(
     task_id: str | uuid.UUID,
     *,
@@ -275,7 +280,7 @@ def complete_task(
     return row
 
 
-@operation
+@operation(one_write=True)
 def fail_task(task_id: str | uuid.UUID, *, claim_id: str | uuid.UUID, error: str) -> Steps[Task]:
     """End a task running under ``claim_id`` as failed with the message ``error``."""
     tid = _task_id(task_id)
@@ -287,7 +292,7 @@ def fail_task(task_id: str | uuid.UUID, *, claim_id: str | uuid.UUID, error: str
     return row
 
 
-@operation
+@operation(one_write=True)
 def cancel_task(task_id: str | uuid.UUID, *, reason: str | None = None) -> Steps[Task]:
     """Cancel a pending or running task (``reason`` goes to ``error_message``).
 
@@ -341,7 +346,7 @@ def count_tasks_by_status() -> Steps[dict[str, int]]:
     return counts
 
 
-@operation
+@operation(one_write=True)
 def reclaim_stale_tasks(
     *, stale_after: float = 5 * 60.0, max_attempts: int = 3
 ) -> Steps[list[ReclaimedTask]]:
@@ -369,7 +374,7 @@ def reclaim_stale_tasks(
     return rows
 
 
-@operation
+@operation(one_write=True)
 def purge_finished_tasks(*, older_than: float = 7 * 24 * 3600.0) -> Steps[int]:
     """Delete tasks that finished more than ``older_than`` seconds ago; returns how many.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 import uuid
 from collections import Counter
@@ -509,6 +510,35 @@ def test_claim_of_any_type_reads_the_oldest_pending_task_first(big_queue: Connec
 
 
 # --- concurrency -------------------------------------------------------------------
+
+
+def test_a_worker_claims_and_completes_in_two_statements_fenced_as_before(dsn: str) -> None:
+    # On an idle connection each worker-side call is its one statement, without
+    # BEGIN/COMMIT; each commits on its own and claim_id still fences.
+    with connect(dsn) as c, connect(dsn) as other:
+        bt.enqueue_task(c, "s", {"n": 1})
+        bt.count_tasks_by_status(c)  # the connection's isolation level is known
+        sent: list[str] = []
+        with tempfile.TemporaryFile("w+") as f:
+            c.pgconn.trace(f.fileno())
+            task = bt.claim_next_task(c, "w1")
+            assert task is not None
+            assert bt.get_task(other, task["task_id"])["claim_id"] == task["claim_id"]  # type: ignore[index]
+            done = bt.complete_task(c, task["task_id"], claim_id=task["claim_id"])
+            c.pgconn.untrace()
+            f.seek(0)
+            sent = [line for line in f.read().splitlines() if "\tF\t" in line]
+        statements = [line for line in sent if "\tQuery\t" in line or "\tBind\t" in line]
+        assert len(statements) == 2, sent
+        assert not any('"BEGIN' in line or '"COMMIT' in line for line in sent)
+        assert done["status"] == "completed" and bt.get_task(other, task["task_id"]) == done
+        with pytest.raises(InvalidTransition, match="status is 'completed'"):
+            bt.complete_task(c, task["task_id"], claim_id=task["claim_id"])
+        again = _running(c, worker="w1")
+        stale = task["claim_id"]
+        with pytest.raises(InvalidTransition, match=f"claim '{stale}' is no longer current"):
+            bt.fail_task(c, again["task_id"], claim_id=stale, error="late")
+        assert bt.get_task(other, again["task_id"])["status"] == "running"  # type: ignore[index]
 
 
 def test_many_threads_claim_every_task_exactly_once(dsn: str) -> None:

@@ -10,7 +10,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pydal_lite import InvalidInput, PydalError, queries, sql, transaction
+from pydal_lite import (
+    CommitOutcomeUnknown,
+    ConnectionLost,
+    InvalidInput,
+    PydalError,
+    queries,
+    sql,
+    transaction,
+)
 from pydal_lite.connection import AsyncConnection, Connection
 from pydal_lite.resources import schema_dir
 from pydal_lite.runtime import CopyIn, Steps, operation
@@ -188,3 +196,109 @@ def test_a_server_default_above_read_committed_keeps_reads_in_the_transaction(ds
     with psycopg.connect(dsn) as c, _protocol(c) as sent:
         _info_and_extensions(c)
     assert _commands(sent) == []
+
+
+# -- one_write: the operation's one write goes alone (no BEGIN/COMMIT) -------------------
+
+
+@operation(one_write=True)
+def _copy_then_read(twice: bool = False) -> Steps[int]:
+    count = yield from CopyIn("copy op_probe (n) from stdin", [(1,), (2,)])
+    if twice:
+        count += yield from CopyIn("copy op_probe (n) from stdin", [(3,)])
+    yield from sql.server.get_schema_version()
+    return count
+
+
+def _probe_rows(dsn: str) -> int:
+    with psycopg.connect(dsn) as other:  # committed rows only
+        row = other.execute("select count(*) from op_probe").fetchone()
+    return int(row[0]) if row else -1
+
+
+@pytest.mark.own_db
+def test_a_one_write_operation_sends_its_write_without_begin_and_commit(
+    conn: Connection,
+) -> None:
+    conn.execute("create table op_probe (n int)")
+    conn.commit()
+    dsn = conn.info.dsn
+    with _protocol(conn) as sent:
+        assert _copy_then_read(conn) == 2
+    assert _commands(sent) == []
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert not conn.autocommit
+    assert _probe_rows(dsn) == 2
+    # in the caller's transaction: a savepoint, committed (or not) with the caller's
+    with transaction(conn), _protocol(conn) as inner:
+        _copy_then_read(conn)
+    assert _commands(inner) == ["SAVEPOINT", "RELEASE"]
+    # above READ COMMITTED, or READ ONLY (which BEGIN applies): the usual transaction
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    with _protocol(conn) as rr:
+        _copy_then_read(conn)
+    assert _commands(rr) == ["BEGIN", "COMMIT"]
+    conn.isolation_level = None
+    conn.read_only = True
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        _copy_then_read(conn)
+    assert _probe_rows(dsn) == 6
+
+
+@pytest.mark.own_db
+def test_a_one_write_operation_refuses_a_second_write(conn: Connection) -> None:
+    conn.execute("create table op_probe (n int)")
+    conn.commit()
+    with pytest.raises(PydalError, match="declared one_write=True asked for a second write"):
+        _copy_then_read(conn, twice=True)
+    assert _probe_rows(conn.info.dsn) == 2  # the first write had committed on its own
+
+
+def test_a_one_write_lost_in_flight_is_commit_outcome_unknown(dsn: str) -> None:
+    with psycopg.connect(dsn) as c:
+        c.execute("create table op_probe (n int)")
+        c.commit()
+        _copy_then_read(c)  # the connection's isolation level is known: no probe first
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("select pg_terminate_backend(%s)", (c.info.backend_pid,))
+        with pytest.raises(CommitOutcomeUnknown):
+            _copy_then_read(c)
+
+
+@pytest.mark.own_db
+async def test_an_async_one_write_operation_sends_its_write_alone(
+    conn: Connection, aconn: AsyncConnection
+) -> None:
+    conn.execute("create table op_probe (n int)")
+    conn.commit()
+    async with await psycopg.AsyncConnection.connect(conn.info.dsn) as ac:
+        with tempfile.TemporaryFile("w+") as f:
+            ac.pgconn.trace(f.fileno())
+            assert await _copy_then_read(ac) == 2
+            ac.pgconn.untrace()
+            f.seek(0)
+            sent = [line for line in f.read().splitlines() if "\tF\t" in line]
+        assert _commands(sent) == []
+        assert not ac.autocommit
+    assert _probe_rows(conn.info.dsn) == 2
+
+
+async def test_an_async_one_write_lost_in_flight_is_commit_outcome_unknown(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("create table op_probe (n int)")
+        async with await psycopg.AsyncConnection.connect(dsn) as ac:
+            await _copy_then_read(ac)
+            admin.execute("select pg_terminate_backend(%s)", (ac.info.backend_pid,))
+            with pytest.raises(CommitOutcomeUnknown):
+                await _copy_then_read(ac)
+
+
+@pytest.mark.parametrize("probed", [False, True])
+def test_a_read_of_its_own_lost_in_flight_is_connection_lost(dsn: str, probed: bool) -> None:
+    with psycopg.connect(dsn) as c:
+        if probed:  # else the isolation probe is the first statement to fail
+            _info_and_extensions(c)
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("select pg_terminate_backend(%s)", (c.info.backend_pid,))
+        with pytest.raises(ConnectionLost):
+            _info_and_extensions(c)

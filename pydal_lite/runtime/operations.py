@@ -22,6 +22,13 @@ later step runs in it, committed when the generator returns. This needs READ COM
 statement sees its own snapshot either way. At any other level every step runs in the
 transaction. Inside the caller's transaction, reads run in it without a savepoint.
 
+``@operation(one_write=True)`` declares that the operation's only write is one statement
+that is the whole of its effect (nothing it does afterwards needs to undo it): on an idle
+connection at READ COMMITTED that statement is sent alone in autocommit, one round trip
+instead of BEGIN, statement, COMMIT. It is atomic by itself; a connection lost while it
+is in flight raises :class:`~pydal_lite.errors.CommitOutcomeUnknown`, as a lost COMMIT
+would. Inside the caller's transaction it runs as any write does (in a savepoint).
+
 Connection faults become :class:`~pydal_lite.errors.ConnectionLost` or, when COMMIT was
 in flight, :class:`~pydal_lite.errors.CommitOutcomeUnknown` (see :mod:`pydal_lite.faults`).
 Any other error from the server is thrown into the generator (so it may translate it into a
@@ -64,10 +71,11 @@ def _refuse_after_error(status: int, exc: psycopg.Error) -> None:
         ) from exc
 
 
-def _raise_fault(exc: psycopg.Error) -> None:
+def _raise_fault(exc: psycopg.Error, *, committing: bool = False) -> None:
     # A broken connection is not the generator's to translate: say what it means (a
-    # read outside a transaction committed nothing; the scope handles COMMIT itself).
-    new = translate_error(exc)
+    # read outside a transaction committed nothing, a write alone may have committed;
+    # the scope handles COMMIT itself).
+    new = translate_error(exc, committing=committing)
     if new is not None:
         raise new from exc
 
@@ -94,8 +102,12 @@ def _outside_ok(conn: psycopg.Connection[Any]) -> bool:
         try:
             with conn.cursor(row_factory=tuple_row) as cur:
                 row = cur.execute(_ASK_ISOLATION, prepare=False).fetchone()
+        except psycopg.Error as exc:
+            _raise_fault(exc)  # nothing was written yet: ConnectionLost
+            raise
         finally:
-            conn.autocommit = was
+            if not conn.broken:  # else it raises, hiding the fault
+                conn.autocommit = was
         known = _DEFAULT_RC[conn] = bool(row and row[0])
     return known
 
@@ -109,10 +121,25 @@ async def _aoutside_ok(conn: psycopg.AsyncConnection[Any]) -> bool:
             async with conn.cursor(row_factory=tuple_row) as cur:
                 await cur.execute(_ASK_ISOLATION, prepare=False)
                 row = await cur.fetchone()
+        except psycopg.Error as exc:
+            _raise_fault(exc)
+            raise
         finally:
-            await conn.set_autocommit(was)
+            if not conn.broken:
+                await conn.set_autocommit(was)
         known = _DEFAULT_RC[conn] = bool(row and row[0])
     return known
+
+
+def _write_alone_ok(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    # READ ONLY is applied by psycopg's BEGIN, which an autocommit statement skips.
+    return conn.read_only is not True
+
+
+def _refuse_second_write(wrote: bool) -> None:
+    # The first write has committed already: a second one could not be atomic with it.
+    if wrote:
+        raise PydalError("an operation declared one_write=True asked for a second write")
 
 
 def _refuse_swallowed(
@@ -130,8 +157,9 @@ def _refuse_swallowed(
 class Operation(Generic[P, R]):
     """A domain operation; call it with a sync or an async connection first."""
 
-    def __init__(self, fn: Callable[P, Steps[R]]) -> None:
+    def __init__(self, fn: Callable[P, Steps[R]], *, one_write: bool = False) -> None:
         self._fn = fn
+        self._one_write = one_write
         update_wrapper(self, fn)
 
     @overload
@@ -144,35 +172,41 @@ class Operation(Generic[P, R]):
     ) -> R: ...
     def __call__(self, conn: Any, /, *args: P.args, **kwargs: P.kwargs) -> Any:
         if isinstance(conn, psycopg.Connection):
-            return _run_sync(conn, self._fn(*args, **kwargs))
+            return _run_sync(conn, self._fn(*args, **kwargs), self._one_write)
         if isinstance(conn, psycopg.AsyncConnection):
-            return _run_async(conn, self._fn(*args, **kwargs))
+            return _run_async(conn, self._fn(*args, **kwargs), self._one_write)
         raise TypeError(f"expected a psycopg connection, got {type(conn).__name__}")
 
 
-def _run_sync(conn: psycopg.Connection[Any], gen: Steps[R]) -> R:
+def _run_sync(conn: psycopg.Connection[Any], gen: Steps[R], one_write: bool = False) -> R:
     with ExitStack() as stack:
-        in_tx = False
+        in_tx = wrote = False
         error: psycopg.Error | None = None
         try:
             step: AnyStep = next(gen)
             while True:
                 idle = conn.pgconn.transaction_status == _IDLE
+                alone = False  # this step is the one write, sent without BEGIN/COMMIT
                 if not in_tx and not (step.reads and (not idle or _outside_ok(conn))):
-                    stack.enter_context(transaction(conn))
-                    in_tx = True
+                    _refuse_second_write(wrote)
+                    if one_write and idle and _write_alone_ok(conn) and _outside_ok(conn):
+                        alone = wrote = True
+                    else:
+                        stack.enter_context(transaction(conn))
+                        in_tx = True
                 try:
                     if not in_tx and idle and not conn.autocommit:
-                        # A read of its own: autocommit for one statement, no BEGIN/COMMIT.
+                        # A statement of its own (a read, or the one write): no BEGIN/COMMIT.
                         conn.autocommit = True
                         try:
                             result = run_step(conn, step)
                         finally:
-                            conn.autocommit = False
+                            if not conn.broken:  # else it raises, hiding the fault
+                                conn.autocommit = False
                     else:
                         result = run_step(conn, step)
                 except psycopg.Error as exc:
-                    _raise_fault(exc)
+                    _raise_fault(exc, committing=alone)
                     error = exc
                     step = gen.throw(exc)
                     _refuse_after_error(conn.pgconn.transaction_status, exc)
@@ -185,28 +219,36 @@ def _run_sync(conn: psycopg.Connection[Any], gen: Steps[R]) -> R:
             gen.close()
 
 
-async def _run_async(conn: psycopg.AsyncConnection[Any], gen: Steps[R]) -> R:
+async def _run_async(
+    conn: psycopg.AsyncConnection[Any], gen: Steps[R], one_write: bool = False
+) -> R:
     async with AsyncExitStack() as stack:
-        in_tx = False
+        in_tx = wrote = False
         error: psycopg.Error | None = None
         try:
             step: AnyStep = next(gen)
             while True:
                 idle = conn.pgconn.transaction_status == _IDLE
+                alone = False
                 if not in_tx and not (step.reads and (not idle or await _aoutside_ok(conn))):
-                    await stack.enter_async_context(atransaction(conn))
-                    in_tx = True
+                    _refuse_second_write(wrote)
+                    if one_write and idle and _write_alone_ok(conn) and await _aoutside_ok(conn):
+                        alone = wrote = True
+                    else:
+                        await stack.enter_async_context(atransaction(conn))
+                        in_tx = True
                 try:
                     if not in_tx and idle and not conn.autocommit:
                         await conn.set_autocommit(True)
                         try:
                             result = await arun_step(conn, step)
                         finally:
-                            await conn.set_autocommit(False)
+                            if not conn.broken:
+                                await conn.set_autocommit(False)
                     else:
                         result = await arun_step(conn, step)
                 except psycopg.Error as exc:
-                    _raise_fault(exc)
+                    _raise_fault(exc, committing=alone)
                     error = exc
                     step = gen.throw(exc)
                     _refuse_after_error(conn.pgconn.transaction_status, exc)
@@ -219,6 +261,17 @@ async def _run_async(conn: psycopg.AsyncConnection[Any], gen: Steps[R]) -> R:
             gen.close()
 
 
-def operation(fn: Callable[P, Steps[R]]) -> Operation[P, R]:
-    """Make a step generator callable as ``op(conn, ...)`` with sync or async connections."""
+@overload
+def operation(fn: Callable[P, Steps[R]], /) -> Operation[P, R]: ...
+@overload
+def operation(*, one_write: bool = False) -> Callable[[Callable[P, Steps[R]]], Operation[P, R]]: ...
+def operation(
+    fn: Callable[P, Steps[R]] | None = None, /, *, one_write: bool = False
+) -> Operation[P, R] | Callable[[Callable[P, Steps[R]]], Operation[P, R]]:
+    """Make a step generator callable as ``op(conn, ...)`` with sync or async connections.
+
+    ``@operation(one_write=True)``: see the module docstring (its write goes alone).
+    """
+    if fn is None:
+        return lambda f: Operation(f, one_write=one_write)
     return Operation(fn)
