@@ -85,23 +85,28 @@ async def arolled_back(dsn: str) -> AsyncIterator[AsyncConnection]:
 def contents(dsn: str) -> dict[str, int]:
     """Row count of every public table, and the number of public relations."""
     with psycopg.connect(dsn, autocommit=True) as c:
-        tables = [
-            r[0]
-            for r in c.execute(
-                "select relname from pg_class"
-                " where relnamespace = 'public'::regnamespace and relkind in ('r', 'p')"
-                " order by relname"
-            )
-        ]
-        out = {"(relations in public)": len(c.execute(
-            "select oid from pg_class where relnamespace = 'public'::regnamespace"
-        ).fetchall())}  # fmt: skip
-        if tables:
-            counts = sql.SQL(" union all ").join(
-                sql.SQL("select {}, count(*) from {}").format(sql.Literal(t), sql.Identifier(t))
-                for t in tables
-            )
-            out.update({r[0]: r[1] for r in c.execute(counts)})
+        return contents_on(c)
+
+
+def contents_on(c: psycopg.Connection[Any]) -> dict[str, int]:
+    """:func:`contents` on an open connection (a tuple-row one)."""
+    tables = [
+        r[0]
+        for r in c.execute(
+            "select relname from pg_class"
+            " where relnamespace = 'public'::regnamespace and relkind in ('r', 'p')"
+            " order by relname"
+        )
+    ]
+    out = {"(relations in public)": len(c.execute(
+        "select oid from pg_class where relnamespace = 'public'::regnamespace"
+    ).fetchall())}  # fmt: skip
+    if tables:
+        counts = sql.SQL(" union all ").join(
+            sql.SQL("select {}, count(*) from {}").format(sql.Literal(t), sql.Identifier(t))
+            for t in tables
+        )
+        out.update({r[0]: r[1] for r in c.execute(counts)})
     return out
 
 

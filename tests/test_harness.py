@@ -8,6 +8,7 @@ import time
 
 import psycopg
 import pytest
+import recycle
 from clones import Clones
 from fix_db import contents
 from fix_server import TIMESCALE_IMAGE, Server, docker_available, start_container
@@ -102,6 +103,26 @@ def test_the_shared_database_guard_names_a_committed_table(dsn: str) -> None:
         c.execute("insert into sessions (session_id) values ('committed')")
     after = contents(dsn)
     assert {k for k in after if after[k] != before.get(k)} == {"sessions"}
+
+
+def test_recycle_puts_a_clone_back_as_it_was_and_names_what_it_cannot(dsn: str) -> None:
+    before = recycle.state(dsn)
+    with psycopg.connect(dsn) as c:
+        c.execute("insert into sessions (session_id) values ('s1'), ('s2')")
+        c.execute(
+            "insert into messages (session_db_id, seq, role, content)"
+            " select id, 1, 'user', 'hi' from sessions"
+        )
+        c.execute("select nextval(pg_get_serial_sequence('pipeline_cache', 'id'))")
+    assert recycle.restore(dsn, before) == []
+    assert recycle.state(dsn) == before
+    with psycopg.connect(dsn) as c:  # identities start again, as in a fresh clone
+        row = c.execute("insert into sessions (session_id) values ('s3') returning id")
+        assert row.fetchone() == (1,)
+        assert c.execute("select nextval(pg_get_serial_sequence('pipeline_cache', 'id'))"
+                         ).fetchone() == (1,)  # fmt: skip
+        c.execute("create table extra (id int)")
+    assert recycle.restore(dsn, before) == ["(relations in public)", "extra"]
 
 
 def test_clones_made_ahead_are_dropped_on_close(server: Server) -> None:
