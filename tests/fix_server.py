@@ -5,6 +5,8 @@ The server is the first of:
 2. a Docker engine: testcontainers' PostgresContainer with ``TIMESCALE_IMAGE``;
 3. the embedded server from the ``embedded`` extra, in a temporary directory.
 
+Under pytest-xdist the controller chooses (and starts) it and its workers share it.
+
 An unreachable server stops the run once, with one message. Markers ``docker`` and
 ``timescale`` skip, with the reason, where the session's server lacks them.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,6 +129,26 @@ def get_server() -> Server:
     return server
 
 
+# pytest-xdist: the workers use the controller's server (one embedded server or container
+# per run, not one per worker); each worker makes its own databases (RUN_ID has its pid).
+_XDIST_KEY = "pydal_test_server"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    s = get_server()
+    node.workerinput[_XDIST_KEY] = {"dsn": s.dsn, "kind": s.kind}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _server
+    given = getattr(config, "workerinput", {}).get(_XDIST_KEY)
+    if given and _server is None:
+        server = Server(given["dsn"], given["kind"])
+        _probe(server)
+        _server = server
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     s = get_server()
     return [
@@ -155,3 +178,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def server() -> Server:
     return get_server()
+
+
+@pytest.fixture
+def embedded_dir() -> Iterator[Path]:
+    """A path for a test's own embedded server, outside pytest's temporary directories:
+    pytest makes ``pytest-of-<user>`` private again whenever a session or an xdist worker
+    starts, and as root the server runs as another user, who then cannot reach its data."""
+    root = Path(tempfile.mkdtemp(prefix="pydal_embedded_", dir=scratch_dir()))
+    try:
+        yield root / "embedded"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
