@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
-import recycle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
@@ -31,7 +29,7 @@ from pydal_lite import (
     planning_metrics,
     shrinkage,
 )
-from pydal_lite.connection import Connection, connect
+from pydal_lite.connection import Connection
 from pydal_lite.errors import PydalError
 from pydal_lite.runtime import Operation
 
@@ -165,23 +163,7 @@ def _call(op: Operation[..., Any], conn: Connection, data: st.DataObject) -> Non
     op(conn, *args, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def _fuzz_db(module_dsn: str) -> tuple[str, recycle.State]:
-    return module_dsn, recycle.state(module_dsn)
-
-
-@pytest.fixture
-def conn(_fuzz_db: tuple[str, recycle.State]) -> Iterator[Connection]:
-    """A connection that may commit, to a clone whose rows are put back after each test:
-    as good as a fresh clone for these row-writing calls, and a clone per test cost
-    more than the fuzzing (85 of them)."""
-    dsn, before = _fuzz_db
-    with connect(dsn) as c:
-        yield c
-    left = recycle.restore(dsn, before)
-    assert not left, f"the fuzz database could not be put back: {left}"
-
-
+@pytest.mark.own_db
 @pytest.mark.parametrize(("name", "op"), OPERATIONS, ids=[n for n, _ in OPERATIONS])
 def test_hostile_arguments_give_pydal_errors_and_write_nothing(
     conn: Connection, name: str, op: Operation[..., Any]

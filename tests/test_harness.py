@@ -105,8 +105,8 @@ def test_the_shared_database_guard_names_a_committed_table(dsn: str) -> None:
     assert {k for k in after if after[k] != before.get(k)} == {"sessions"}
 
 
-def test_recycle_puts_a_clone_back_as_it_was_and_names_what_it_cannot(dsn: str) -> None:
-    before = recycle.state(dsn)
+def test_a_clone_with_only_rows_written_is_put_back_as_it_was(dsn: str) -> None:
+    before = recycle.baseline(dsn)
     with psycopg.connect(dsn) as c:
         c.execute("insert into sessions (session_id) values ('s1'), ('s2')")
         c.execute(
@@ -114,15 +114,54 @@ def test_recycle_puts_a_clone_back_as_it_was_and_names_what_it_cannot(dsn: str) 
             " select id, 1, 'user', 'hi' from sessions"
         )
         c.execute("select nextval(pg_get_serial_sequence('pipeline_cache', 'id'))")
-    assert recycle.restore(dsn, before) == []
-    assert recycle.state(dsn) == before
+        c.execute("create temp table scratch (id int)")  # gone with the session
+    left_open = psycopg.connect(dsn)  # reset ends the other sessions
+    assert recycle.reset(dsn, before)
+    with pytest.raises(psycopg.OperationalError):
+        left_open.execute("select 1")
+    left_open.close()
+    assert recycle.baseline(dsn) == before
     with psycopg.connect(dsn) as c:  # identities start again, as in a fresh clone
         row = c.execute("insert into sessions (session_id) values ('s3') returning id")
         assert row.fetchone() == (1,)
-        assert c.execute("select nextval(pg_get_serial_sequence('pipeline_cache', 'id'))"
-                         ).fetchone() == (1,)  # fmt: skip
-        c.execute("create table extra (id int)")
-    assert recycle.restore(dsn, before) == ["(relations in public)", "extra"]
+        seq = c.execute("select nextval(pg_get_serial_sequence('pipeline_cache', 'id'))")
+        assert seq.fetchone() == (1,)
+    assert recycle.reset(dsn, before)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "create table extra (id int)",
+        "alter table sessions add column extra int",
+        "alter table sessions alter column session_id set default 'x'",
+        "create index on sessions (created_at)",
+        "create function f() returns int language sql as 'select 1'",
+        "create trigger t before insert on sessions for each row execute function"
+        " suppress_redundant_updates_trigger()",
+        "comment on table sessions is 'changed'",
+        "create schema elsewhere",
+        "analyze sessions",
+        "update schema_migrations set version = version",
+        "alter sequence sessions_id_seq increment by 2",
+        "grant select on sessions to public",
+        "alter table sessions set (fillfactor = 50)",
+    ],
+)
+def test_a_clone_whose_definitions_changed_is_not_put_back(dsn: str, change: str) -> None:
+    before = recycle.baseline(dsn)
+    with psycopg.connect(dsn) as c:
+        c.execute("insert into sessions (session_id) values ('s1')")
+        c.execute(change)
+    assert not recycle.reset(dsn, before)
+
+
+def test_a_clone_with_database_settings_is_not_put_back(dsn: str, server: Server) -> None:
+    before = recycle.baseline(dsn)
+    name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    with psycopg.connect(server.dsn, autocommit=True) as c:
+        c.execute(f"alter database \"{name}\" set work_mem = '8MB'")
+    assert not recycle.reset(dsn, before)
 
 
 def test_clones_made_ahead_are_dropped_on_close(server: Server) -> None:
