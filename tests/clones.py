@@ -46,14 +46,17 @@ class Clones:
     """Fresh databases from templates, made ``ahead`` at a time, dropped in the background.
 
     ``take(template)`` returns the name of a new database (made in advance once a
-    template has been asked for); ``give_back(name)`` drops it later. ``close()`` waits
-    for the drops and removes what was made in advance but not taken.
+    template has been asked for), or one given back with ``put_back(template, name)``
+    as good as new; ``give_back(name)`` drops it later. ``close()`` waits for the drops
+    and removes what was made in advance or put back but not taken.
     """
 
     def __init__(self, admin_dsn: str, *, ahead: int = 2) -> None:
         self._admin = admin_dsn
         self._ahead = ahead
         self._ready: dict[str, queue.Queue[str | BaseException]] = {}
+        self._spare: dict[str, list[str]] = {}  # put back, as good as new
+        self._templates: dict[str, str] = {}  # name -> its template
         self._creates: queue.Queue[str | None] = queue.Queue()
         self._drops: queue.Queue[str | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -69,6 +72,9 @@ class Clones:
 
     def take(self, template: str) -> str:
         with self._lock:
+            spare = self._spare.get(template)
+            if spare:
+                return spare.pop()
             ready = self._ready.get(template)
             if ready is None:
                 ready = self._ready[template] = queue.Queue()
@@ -78,7 +84,19 @@ class Clones:
         got = ready.get()
         if isinstance(got, BaseException):
             raise got
+        self._templates[got] = template
         return got
+
+    def template_of(self, name: str) -> str | None:
+        return self._templates.get(name)
+
+    def put_back(self, template: str, name: str) -> None:
+        """``name`` is again as ``take(template)`` would make it: hand it out next."""
+        with self._lock:
+            if self._closing:
+                self._drops.put(name)
+            else:
+                self._spare.setdefault(template, []).append(name)
 
     def give_back(self, name: str) -> None:
         self._drops.put(name)
@@ -86,6 +104,10 @@ class Clones:
     def close(self) -> None:
         with self._lock:
             self._closing = True
+            for spare in self._spare.values():
+                for name in spare:
+                    self._drops.put(name)
+                spare.clear()
             for ready in self._ready.values():
                 while not ready.empty():
                     got = ready.get()

@@ -12,7 +12,9 @@
   asks for ``dsn``, or is marked ``own_db``, gets ``conn`` / ``aconn`` on that clone
   instead: a plain connection that may commit, roll back and be joined by others. Use it
   for tests that commit, need ``now()`` to move, use several connections, look at other
-  backends, or run the migration runner.
+  backends, or run the migration runner. A clone whose test only wrote rows is emptied
+  and serves the next such test (:mod:`recycle` checks it matches a fresh one: rows,
+  sequences, catalogs); any other is dropped.
 - ``empty_dsn`` / ``new_database``: fresh databases with nothing migrated, or from any
   template.
 - ``module_dsn``: a clone shared by one module's tests, for data sets built once (commit
@@ -32,8 +34,10 @@ from typing import Any
 import clones
 import psycopg
 import pytest
+import recycle
 from fix_server import Server, get_server
 from psycopg import sql
+from recycle import contents
 
 from pydal_lite import migrate
 from pydal_lite.connection import AsyncConnection, Connection, aconnect, connect
@@ -81,29 +85,6 @@ async def arolled_back(dsn: str) -> AsyncIterator[AsyncConnection]:
 
 
 # -- the shared database's guard --------------------------------------------------
-
-
-def contents(dsn: str) -> dict[str, int]:
-    """Row count of every public table, and the number of public relations."""
-    with psycopg.connect(dsn, autocommit=True) as c:
-        tables = [
-            r[0]
-            for r in c.execute(
-                "select relname from pg_class"
-                " where relnamespace = 'public'::regnamespace and relkind in ('r', 'p')"
-                " order by relname"
-            )
-        ]
-        out = {"(relations in public)": len(c.execute(
-            "select oid from pg_class where relnamespace = 'public'::regnamespace"
-        ).fetchall())}  # fmt: skip
-        if tables:
-            counts = sql.SQL(" union all ").join(
-                sql.SQL("select {}, count(*) from {}").format(sql.Literal(t), sql.Identifier(t))
-                for t in tables
-            )
-            out.update({r[0]: r[1] for r in c.execute(counts)})
-    return out
 
 
 _shared: dict[str, Any] = {}
@@ -183,20 +164,37 @@ def _clones(template_db: str) -> Iterator[clones.Clones]:
         pytest.fail("; ".join(pool.errors))
 
 
+_baselines: dict[str, recycle.State] = {}  # template -> a fresh clone's state
+
+
 @pytest.fixture
-def new_database(_clones: clones.Clones) -> Iterator[Callable[..., str]]:
+def new_database(_clones: clones.Clones, template_db: str) -> Iterator[Callable[..., str]]:
     """Factory: ``new_database(template)`` returns the DSN of a new database, dropped after
-    (made ahead of time and dropped in the background by :class:`clones.Clones`)."""
+    (made ahead of time and dropped in the background by :class:`clones.Clones`). A clone
+    of the migrated template that :func:`recycle.reset` puts back to the template's state
+    serves the next test instead (the same rows, sequences and catalogs)."""
     made: list[str] = []
 
     def make(template: str = "template0") -> str:
         name = _clones.take(template)
         made.append(name)
-        return with_database(get_server().dsn, name)
+        dsn = with_database(get_server().dsn, name)
+        if template == template_db and template not in _baselines:
+            _baselines[template] = recycle.baseline(dsn)  # a fresh clone, not yet used
+        return dsn
 
     yield make
     for name in made:
-        _clones.give_back(name)
+        template = _clones.template_of(name)
+        base = _baselines.get(template or "")
+        if template == template_db and base and recycle.reset(_dsn_of(name), base):
+            _clones.put_back(template, name)
+        else:
+            _clones.give_back(name)
+
+
+def _dsn_of(name: str) -> str:
+    return with_database(get_server().dsn, name)
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ def unavailable_reason() -> str:
     return _run_as()[1]
 
 
-def _scratch_dir() -> str | None:
+def scratch_dir() -> str | None:
     """tmpfs when there is room: initdb, base backups and cleanup are disk-bound here."""
     try:
         st = os.statvfs("/dev/shm")
@@ -122,7 +122,7 @@ class Cluster:
         prefix, why = _run_as()
         if bindir is None or why:
             raise RuntimeError(reason or why)
-        root = Path(tempfile.mkdtemp(prefix="pydal_cluster_", dir=_scratch_dir()))
+        root = Path(tempfile.mkdtemp(prefix="pydal_cluster_", dir=scratch_dir()))
         if prefix:
             owner = pwd.getpwnam("postgres")
             os.chown(root, owner.pw_uid, owner.pw_gid)
@@ -147,7 +147,7 @@ class Cluster:
         """A fresh initdb's data directory, made once per process (copying it is faster)."""
         global _template
         if _template is None:
-            root = Path(tempfile.mkdtemp(prefix="pydal_pg_template_", dir=_scratch_dir()))
+            root = Path(tempfile.mkdtemp(prefix="pydal_pg_template_", dir=scratch_dir()))
             prefix = _run_as()[0]
             if prefix:
                 owner = pwd.getpwnam("postgres")

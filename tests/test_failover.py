@@ -133,7 +133,13 @@ def retrying_writer(pool: Pool, writer: int, tally: Tally, stop: threading.Event
             tally.acked[key] = time.monotonic()
 
 
-@pytest.mark.parametrize("check", [False, True], ids=["no-check", "check-on-checkout"])
+# the default pool runs by default; checking connections on checkout (a second cluster
+# and writers loading both cores for seconds) in the slow line
+@pytest.mark.parametrize(
+    "check",
+    [False, pytest.param(True, marks=pytest.mark.slow)],
+    ids=["no-check", "check-on-checkout"],
+)
 def test_promoting_the_standby_under_load_loses_no_acknowledged_write(
     cluster: Cluster, check: bool
 ) -> None:

