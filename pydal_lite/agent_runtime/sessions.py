@@ -70,11 +70,7 @@ def save_session(
     count = session["message_count"]
     recorded = session["message_chain"]
     deleted = 0
-    if (
-        recorded is not None
-        and count <= len(given)
-        and bytes(recorded) == chain(given[:count])
-    ):
+    if recorded is not None and count <= len(given) and bytes(recorded) == chain(given[:count]):
         keep = next_seq = count
     else:
         keep, next_seq, deleted = yield from _find_difference(sid, db_id, given, policy)
