@@ -10,7 +10,7 @@ from typing import Any
 from .. import sql
 from .. import validate as v
 from ..errors import InvalidInput, NotFound
-from ..runtime import Steps, operation
+from ..runtime import Steps, operation, present
 from ..sql.agent_runtime import ListAgentSwitchesRow
 from .limits import (
     MAX_INT4,
@@ -24,7 +24,7 @@ from .limits import (
     check_session_id,
 )
 from .messages import first_difference
-from .sessions import SaveResult
+from .sessions import SaveResult, live_session
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def save_agent_context(
     v.integer(count, "switch_count", lo=0, hi=MAX_INT4)
     policy = check_on_mismatch(on_mismatch)
 
-    session = yield from sql.agent_runtime.get_session(session_id=sid, include_deleted=False)
+    session = yield from live_session(sid)
     if session is None:
         raise NotFound(f"session {sid!r} not found (unknown or soft-deleted)")
     db_id = session["id"]
@@ -128,8 +128,7 @@ def save_agent_context(
         switch_count=count,
         metadata=meta,
     )
-    if ctx is None:  # an upsert always returns its row
-        raise AssertionError("upsert_agent_context returned no row")
+    ctx = present(ctx, "upsert_agent_context")
     stored = yield from sql.agent_runtime.list_context_switches(session_db_id=db_id)
     keep = first_difference(switches, stored, lambda g, s: g.same_as(s))
     deleted = 0
@@ -160,7 +159,7 @@ def load_agent_context(session_id: str) -> Steps[dict[str, Any] | None]:
     switch_count.
     """
     sid = check_session_id(session_id)
-    session = yield from sql.agent_runtime.get_session(session_id=sid, include_deleted=False)
+    session = yield from live_session(sid)
     if session is None:
         return None
     ctx = yield from sql.agent_runtime.get_agent_context(session_db_id=session["id"])
@@ -196,7 +195,7 @@ def get_agent_switch_history(
     to_agent, switched_at, reason, metadata ({} when none)."""
     sid = check_session_id(session_id)
     count = v.integer(limit, "limit", lo=1, hi=MAX_PAGE_SIZE)
-    session = yield from sql.agent_runtime.get_session(session_id=sid, include_deleted=False)
+    session = yield from live_session(sid)
     if session is None:
         return []
     rows = yield from sql.agent_runtime.list_agent_switches(

@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 from .. import sql
 from .. import validate as v
 from ..errors import InvalidInput
-from ..runtime import Steps, operation
+from ..runtime import Steps, operation, present
 from ..sql.agent_runtime import GetSessionRow, SearchMessagesRow
 from .limits import (
     MAX_INT4,
@@ -154,7 +154,7 @@ def get_messages_paginated(
     sid = check_session_id(session_id)
     size = v.integer(page_size, "page_size", lo=1, hi=MAX_PAGE_SIZE)
     number = v.integer(page, "page", lo=1, hi=MAX_INT4 // size + 1)
-    session = yield from _live_session(sid)
+    session = yield from live_session(sid)
     if session is None:
         return []
     rows = yield from sql.agent_runtime.list_session_messages_page(
@@ -176,7 +176,7 @@ def get_messages_after(
     sid = check_session_id(session_id)
     count = v.integer(limit, "limit", lo=1, hi=MAX_PAGE_SIZE)
     after = -1 if after_seq is None else v.integer(after_seq, "after_seq", lo=0, hi=MAX_INT4)
-    session = yield from _live_session(sid)
+    session = yield from live_session(sid)
     if session is None:
         return {"messages": [], "next_after_seq": None}
     rows = yield from sql.agent_runtime.list_session_messages_after(
@@ -207,7 +207,7 @@ def search_messages(
             query=text, candidates=pool, row_limit=count
         )
     else:
-        session = yield from _live_session(check_session_id(session_id))
+        session = yield from live_session(check_session_id(session_id))
         if session is None:
             return []
         rows = yield from sql.agent_runtime.search_session_messages(
@@ -221,12 +221,11 @@ def get_session_stats(session_id: str) -> Steps[dict[str, Any] | None]:
     """message_count, total_tokens, last_message_at, created_at and last_activity of a
     live session (with its session_id), or None."""
     sid = check_session_id(session_id)
-    session = yield from _live_session(sid)
+    session = yield from live_session(sid)
     if session is None:
         return None
-    stats = yield from sql.agent_runtime.get_message_stats(session_db_id=session["id"])
-    if stats is None:  # an aggregate without GROUP BY always returns its one row
-        raise AssertionError("get_message_stats returned no row")
+    found = yield from sql.agent_runtime.get_message_stats(session_db_id=session["id"])
+    stats = present(found, "get_message_stats")  # an aggregate without GROUP BY: one row
     return {
         "session_id": session["session_id"],
         "message_count": stats["message_count"],
@@ -237,7 +236,7 @@ def get_session_stats(session_id: str) -> Steps[dict[str, Any] | None]:
     }
 
 
-def _live_session(sid: str) -> Steps[GetSessionRow | None]:
+def live_session(sid: str) -> Steps[GetSessionRow | None]:
     """The live session's row: keyed calls pass its id (the Citus distribution key of
     messages, so each reads one shard)."""
     row = yield from sql.agent_runtime.get_session(session_id=sid, include_deleted=False)
